@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from tinycl_hdl import golden, reference
+from tinycl_hdl.cli import main
+from tinycl_hdl.vectors import read_vectors
+
+
+def test_train_writes_json_and_plot(tmp_path):
+    out, plot = tmp_path / "r.json", tmp_path / "r.png"
+    result = CliRunner().invoke(main, ["train", "--backend", "float", "--epochs", "1", "--train-limit", "30",
+                                       "--quiet", "--json", str(out), "--plot", str(plot)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["backend"] == "float" and data["preset"] == "digits"
+    assert [t["classes"] for t in data["tasks"]] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    assert data["final_accuracy"] == data["tasks"][-1]["accuracy"]
+    assert all(0 <= t["accuracy"] <= 1 for t in data["tasks"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "final accuracy" in result.output
+
+
+def test_train_cifar10_without_data_is_a_clear_error():
+    result = CliRunner().invoke(main, ["train", "--preset", "cifar10", "--quiet"])
+    assert result.exit_code != 0 and "--data-dir" in result.output
+
+
+def test_vectors_file_format(tmp_path):
+    path = tmp_path / "v.npz"
+    result = CliRunner().invoke(main, ["vectors", "--set", "in_h=7", "--set", "in_w=5", "--set", "in_c=2",
+                                       "--set", "filters=3", "--seed", "5", "--steps", "3", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    cfg, v = read_vectors(path)
+    assert (cfg.in_h, cfg.in_w, cfg.in_c, cfg.filters) == (7, 5, 2, 3)
+    n, k, ho, wo = 3, cfg.kernel, 5, 3
+    shapes = {"x": (n, 7, 5, 2), "y": (n,), "conv_w0": (3, 2, k, k), "conv_b0": (3,),
+              "dense_w0": (10, 3, ho, wo), "dense_b0": (10,), "logits": (n, 10), "delta": (n, 10),
+              "conv_w": (n, 3, 2, k, k), "conv_b": (n, 3), "dense_w": (n, 10, 3, ho, wo), "dense_b": (n, 10)}
+    for key, shape in shapes.items():
+        assert v[key].shape == shape, key
+    assert v["x"].dtype == np.uint8 and int(v["lr_shift"]) == cfg.lr_shift
+    # Step 0's logits agree with the float reference on the initial weights
+    # (within the forward bound), and each step starts from the previous weights.
+    w0 = golden.Weights(v["conv_w0"], v["conv_b0"], v["dense_w0"], v["dense_b0"])
+    wf = reference.FloatWeights.from_fixed(cfg, w0)
+    logits = reference.forward(cfg, wf, reference.input_from_pixels(v["x"][0]))["logits"]
+    lsb = 2.0 ** -cfg.frac_bits
+    bound = lsb / 2 * (1 + np.abs(wf.dense_w.reshape(10, -1)).sum(axis=1))
+    assert np.all(np.abs(v["logits"][0] * lsb - logits) <= bound)
+    w1 = golden.Weights(v["conv_w"][0], v["conv_b"][0], v["dense_w"][0], v["dense_b"][0])
+    assert np.array_equal(golden.infer(cfg, w1, v["x"][1])[1], v["logits"][1])

@@ -1,0 +1,157 @@
+"""The ``tinycl`` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import sys
+
+import click
+
+from .config import PRESETS, ConfigError, load_config
+
+BACKENDS = ("golden", "float")
+
+
+def config_options(command):
+    """``--preset`` / ``--config`` / ``--set``, resolved into a ``cfg`` argument."""
+    @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+                  help="Start from a preset (default: digits).")
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                  help="Start from a JSON or TOML configuration file.")
+    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                  help="Override one configuration field; repeatable.")
+    @functools.wraps(command)
+    def wrapper(preset, config_file, overrides, **kwargs):
+        try:
+            cfg = load_config(preset, config_file, overrides)
+        except ConfigError as error:
+            raise click.UsageError(f"invalid configuration: {error}") from None
+        return command(cfg=cfg, preset=preset or ("custom" if config_file else "digits"), **kwargs)
+    return wrapper
+
+
+def _with_seed_epochs(cfg, seed, epochs):
+    overrides = []
+    if seed is not None:
+        overrides.append(f"seed={seed}")
+    if epochs is not None:
+        overrides.append(f"epochs={epochs}")
+    try:
+        return cfg.with_overrides(overrides)
+    except ConfigError as error:
+        raise click.UsageError(f"invalid configuration: {error}") from None
+
+
+@click.group()
+@click.version_option(package_name="tinycl-hdl")
+def main():
+    """TinyCL-HDL: RTL generator, golden model and tools for the TinyCL accelerator."""
+
+
+@main.command("config")
+@config_options
+def show_config(cfg, preset):
+    """Print the resolved configuration as JSON."""
+    click.echo(cfg.to_json(), nl=False)
+
+
+@main.command()
+@config_options
+@click.option("--backend", type=click.Choice(BACKENDS), default="golden", show_default=True,
+              help="golden: bit-exact fixed point; float: float64 reference.")
+@click.option("--epochs", type=int, default=None, help="Epochs per task (default: the configuration's).")
+@click.option("--seed", type=int, default=None, help="LFSR and stream seed (default: the configuration's).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the CIFAR-10 python batches (cifar10 preset).")
+@click.option("--train-limit", type=int, default=None, help="Use at most this many training samples per task.")
+@click.option("--test-limit", type=int, default=None, help="Use at most this many test samples per task.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write results as JSON.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG plot of accuracy per task.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(cfg, preset, backend, epochs, seed, data_dir, train_limit, test_limit, json_file, plot_file, quiet):
+    """Run the class-incremental GDumb protocol and report accuracy per task."""
+    from tqdm import tqdm
+
+    from .data import DataError, load_for
+    from .model import SoftwareAccelerator
+    from .protocol import run_protocol, task_classes
+
+    cfg = _with_seed_epochs(cfg, seed, epochs)
+    try:
+        dataset = load_for(cfg, data_dir)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    accelerator = SoftwareAccelerator(cfg, backend)
+    tasks = task_classes(cfg.classes)
+    bar = None
+
+    def progress(kind, value):
+        nonlocal bar
+        if quiet:
+            return
+        if kind == "train_start":
+            bar = tqdm(total=value, unit="step", leave=False, file=sys.stderr,
+                       desc=f"task {len(seen_tasks) + 1}/{len(tasks)}")
+        elif kind == "train":
+            bar.update(value)
+        elif kind == "task":
+            bar.close()
+            seen_tasks.append(value)
+            tqdm.write(f"task {len(seen_tasks)}/{len(tasks)} classes {value.classes}: "
+                       f"accuracy {value.accuracy:.4f}", file=sys.stderr)
+
+    seen_tasks = []
+    result = run_protocol(cfg, dataset, accelerator, backend=backend, preset=preset,
+                          train_limit=train_limit, test_limit=test_limit, progress=progress)
+    click.echo(f"backend {backend}, preset {preset}, epochs {cfg.epochs}, seed {cfg.seed}, "
+               f"lr 2^-{cfg.lr_shift}, Q{cfg.data_width - cfg.frac_bits - 1}.{cfg.frac_bits}")
+    click.echo(f"{'task':>4}  {'classes':<10} {'memory':>6}  {'accuracy':>8}")
+    for number, task in enumerate(result.tasks, 1):
+        click.echo(f"{number:>4}  {str(task.classes):<10} {task.memory_size:>6}  {task.accuracy:>8.4f}")
+    click.echo(f"final accuracy {result.final_accuracy:.4f}")
+    if json_file:
+        pathlib.Path(json_file).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    if plot_file:
+        _plot(result, plot_file)
+
+
+def _plot(result, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    xs = range(1, len(result.tasks) + 1)
+    ax.plot(xs, [t.accuracy for t in result.tasks], marker="o")
+    ax.set_xticks(list(xs), [f"{i}\n{t.classes}" for i, t in zip(xs, result.tasks)])
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("task (classes)")
+    ax.set_ylabel("accuracy on classes seen")
+    ax.set_title(f"TinyCL GDumb, {result.preset}, {result.backend}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@main.command()
+@config_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and the initial weights.")
+@click.option("--steps", type=int, default=4, show_default=True, help="Training steps to record.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .npz file.")
+def vectors(cfg, preset, seed, steps, output):
+    """Write golden-model test vectors (raw fixed-point integers) to an .npz file."""
+    from .vectors import make_vectors, write_vectors
+
+    if steps < 1:
+        raise click.UsageError(f"--steps must be a positive integer, not {steps}")
+    cfg = _with_seed_epochs(cfg, seed, None)
+    write_vectors(output, make_vectors(cfg, steps, seed))
+    click.echo(f"wrote {steps} steps of {preset} vectors to {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Datasets of the presets: scikit-learn's bundled digits and CIFAR-10 batches.
+
+Every dataset is returned as :class:`Dataset` with ``[N, H, W, C]`` uint8
+pixels and integer labels, split into train and test parts.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import pickle
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Dataset", "DataError", "load_digits", "load_cifar10", "write_cifar10_batch", "load_for"]
+
+
+class DataError(RuntimeError):
+    """A data folder or file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train_x: np.ndarray  # [N, H, W, C] uint8
+    train_y: np.ndarray  # [N] int64
+    test_x: np.ndarray
+    test_y: np.ndarray
+
+    @property
+    def shape(self):
+        return self.train_x.shape[1:]
+
+
+def load_digits(test_fraction: float = 0.3) -> Dataset:
+    """scikit-learn's 8x8 digits, pixels 0..16 scaled to 0..255.
+
+    The split is fixed: a stratified split with ``random_state=0``.
+    """
+    from sklearn.datasets import load_digits as _load
+    from sklearn.model_selection import train_test_split
+
+    bunch = _load()
+    pixels = np.floor(bunch.images * (255.0 / 16.0) + 0.5).astype(np.uint8)[..., None]
+    labels = bunch.target.astype(np.int64)
+    train_x, test_x, train_y, test_y = train_test_split(
+        pixels, labels, test_size=test_fraction, random_state=0, stratify=labels)
+    return Dataset("digits", train_x, train_y, test_x, test_y)
+
+
+_CIFAR_TRAIN = [f"data_batch_{i}" for i in range(1, 6)]
+_CIFAR_TEST = "test_batch"
+
+
+def _read_cifar_batch(path: pathlib.Path):
+    try:
+        with path.open("rb") as file:
+            batch = pickle.load(file, encoding="bytes")
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as error:
+        raise DataError(f"{path} is not a CIFAR-10 python batch: {error}") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DataError(f"{path} is not a CIFAR-10 python batch: it lacks the 'data' and 'labels' entries")
+    data = np.asarray(batch[b"data"])
+    labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise DataError(f"{path} is not a CIFAR-10 python batch: 'data' has shape {data.shape}, "
+                        f"expected [N, 3072] with N = {len(labels)} labels")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise DataError(f"{path} has labels outside 0..9")
+    # Rows hold 1024 red, 1024 green, then 1024 blue values, each plane row-major.
+    return data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def load_cifar10(data_dir) -> Dataset:
+    """The official CIFAR-10 python batches from ``data_dir`` (or its ``cifar-10-batches-py``)."""
+    if data_dir is None:
+        raise DataError("the cifar10 preset needs --data-dir: a folder with the CIFAR-10 python batches "
+                        "(data_batch_1 .. data_batch_5 and test_batch)")
+    folder = pathlib.Path(data_dir)
+    if (folder / "cifar-10-batches-py").is_dir():
+        folder = folder / "cifar-10-batches-py"
+    if not folder.is_dir():
+        raise DataError(f"CIFAR-10 folder {str(folder)!r} does not exist")
+    missing = [name for name in _CIFAR_TRAIN + [_CIFAR_TEST] if not (folder / name).is_file()]
+    if missing:
+        raise DataError(f"CIFAR-10 folder {str(folder)!r} lacks {', '.join(missing)}")
+    train = [_read_cifar_batch(folder / name) for name in _CIFAR_TRAIN]
+    test_x, test_y = _read_cifar_batch(folder / _CIFAR_TEST)
+    return Dataset("cifar10", np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
+                   test_x, test_y)
+
+
+def write_cifar10_batch(path, pixels, labels) -> None:
+    """Write ``[N, 32, 32, 3]`` uint8 pixels in the CIFAR-10 python batch format."""
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    data = pixels.transpose(0, 3, 1, 2).reshape(len(pixels), 3072)
+    with open(path, "wb") as file:
+        pickle.dump({b"data": data, b"labels": [int(v) for v in labels],
+                     b"batch_label": b"written by tinycl_hdl"}, file)
+
+
+def load_for(cfg, data_dir=None) -> Dataset:
+    """The dataset matching a configuration's input shape."""
+    shape = (cfg.in_h, cfg.in_w, cfg.in_c)
+    if shape == (8, 8, 1):
+        dataset = load_digits()
+    elif shape == (32, 32, 3):
+        dataset = load_cifar10(data_dir)
+    else:
+        raise DataError(f"no bundled dataset has samples of shape {shape}: training runs use "
+                        f"8x8x1 (digits) or 32x32x3 (cifar10)")
+    if cfg.classes != 10:
+        raise DataError(f"the bundled datasets have 10 classes, the configuration has classes={cfg.classes}")
+    return dataset
