@@ -1,0 +1,36 @@
+"""Hardware forms of the rounding and saturation rules of :mod:`tinycl_hdl.fixedpoint`.
+
+Round half up of ``x >> s`` is built as ``((x >> (s - 1)) + 1) >> 1``, which
+equals ``(x + 2**(s-1)) >> s`` for every integer ``x`` and ``s >= 1`` (the
+dropped low bits can never carry into the kept ones), so a run-time shift
+needs one shifter and no wide constant adder.
+"""
+
+from amaranth.hdl import Const, Mux, Value, signed
+
+__all__ = ["round_shift", "saturate", "narrow"]
+
+
+def round_shift(value: Value, shift) -> Value:
+    """``value`` (signed) shifted right by ``shift >= 1`` with round half up.
+
+    ``shift`` is a Python integer or an unsigned :class:`Value` (at least 1).
+    """
+    if isinstance(shift, int):
+        if shift < 1:
+            raise ValueError(f"shift must be a positive integer, not {shift!r}")
+        return ((value >> (shift - 1)) + 1) >> 1
+    shift_less_one = (shift - 1)[:len(shift)]
+    return ((value >> shift_less_one) + 1) >> 1
+
+
+def saturate(value: Value, width: int) -> Value:
+    """Clamp a signed ``value`` to ``signed(width)``; never wraps."""
+    hi = Const((1 << (width - 1)) - 1, signed(width))
+    lo = Const(-(1 << (width - 1)), signed(width))
+    return Mux(value > hi, hi, Mux(value < lo, lo, value[:width].as_signed()))
+
+
+def narrow(acc: Value, frac: int, width: int) -> Value:
+    """Accumulator to data format: round half up by ``frac`` bits, saturate."""
+    return saturate(round_shift(acc, frac), width)

