@@ -9,7 +9,7 @@ import hashlib
 import json
 import pathlib
 
-from amaranth.back import verilog
+from tinycl_hdl.rtl.verilog import convert
 
 from tinycl_hdl import sim
 from tinycl_hdl.config import TinyCLConfig
@@ -26,6 +26,6 @@ def run_block(block: str, component, toplevel: str, cfg: TinyCLConfig, simulator
               params: dict | None = None, waves: bool = False):
     build_dir = SIM_BUILD / block / f"{config_key(cfg)}-{simulator}"
     source = build_dir / f"{toplevel}.v"
-    sim.write_if_changed(source, verilog.convert(component, name=toplevel))
+    sim.write_if_changed(source, convert(component, toplevel))
     env = {"TINYCL_CONFIG": cfg.to_json(), "TINYCL_TB_PARAMS": json.dumps(params or {})}
     sim.run(simulator, [source], toplevel, test_module, build_dir, env=env, waves=waves)

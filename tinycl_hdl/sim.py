@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import shutil
 import sys
 import sysconfig
 
@@ -41,6 +42,10 @@ def prepare_environment() -> None:
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_STD" not in flags:
         os.environ["MAKEFLAGS"] = (flags + " " + _VERILATOR_MAKEFLAGS).strip()
+    # Verilator's runtime objects are the same in every build: cache them.
+    if "OBJCACHE" not in os.environ and shutil.which("ccache"):
+        os.environ["OBJCACHE"] = "ccache"
+        os.environ.setdefault("CCACHE_DIR", str(REPO / "sim_build" / "ccache"))
     if str(TESTBENCH_DIR) not in sys.path:
         sys.path.insert(0, str(TESTBENCH_DIR))
 

@@ -6,9 +6,9 @@ dropped low bits can never carry into the kept ones), so a run-time shift
 needs one shifter and no wide constant adder.
 """
 
-from amaranth.hdl import Const, Mux, Value, signed
+from amaranth.hdl import Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "narrow"]
+__all__ = ["round_shift", "saturate", "narrow", "index"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -34,3 +34,12 @@ def saturate(value: Value, width: int) -> Value:
 def narrow(acc: Value, frac: int, width: int) -> Value:
     """Accumulator to data format: round half up by ``frac`` bits, saturate."""
     return saturate(round_shift(acc, frac), width)
+
+
+def index(count: int):
+    """Unsigned shape for an index below ``count``, at least one bit wide.
+
+    Ports keep one bit even when only index 0 exists (a single channel, say),
+    so that every generated design has the same port list.
+    """
+    return unsigned(max(1, (count - 1).bit_length()))

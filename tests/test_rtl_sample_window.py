@@ -1,0 +1,34 @@
+"""SampleWindow on Icarus and Verilator (testbench/tb_sample_window.py)."""
+
+import dataclasses
+
+import pytest
+
+from rtl_harness import run_block
+from tinycl_hdl.config import TinyCLConfig
+from tinycl_hdl.rtl.window import SampleWindow
+
+BASE = {
+    "digits": TinyCLConfig(slots=20),
+    "7x5x2": TinyCLConfig(in_h=7, in_w=5, in_c=2, kernel=3, filters=3, classes=4, slots=8),
+    "6x6x1-k2": TinyCLConfig(in_h=6, in_w=6, in_c=1, kernel=2, filters=2, classes=3, slots=6),
+    "9x6x3-k4": TinyCLConfig(in_h=9, in_w=6, in_c=3, kernel=4, filters=2, classes=3, slots=5),
+    "3x8x1-k3": TinyCLConfig(in_h=3, in_w=8, in_c=1, kernel=3, filters=2, classes=2, slots=4),
+}
+CONFIGS = {f"{name}-{order}": dataclasses.replace(cfg, window=order)
+           for name, cfg in BASE.items() for order in ("snake", "raster")}
+
+
+# Verilator builds cost ~15 s each: it runs one order per shape, Icarus both.
+VERILATOR = {"digits-snake", "digits-raster", "7x5x2-snake", "6x6x1-k2-raster", "9x6x3-k4-snake",
+             "3x8x1-k3-raster"}
+CASES = [(name, "icarus") for name in sorted(CONFIGS)] + [(name, "verilator") for name in sorted(VERILATOR)]
+
+
+@pytest.mark.parametrize("name, simulator", CASES)
+def test_sample_window(name, simulator, request):
+    cfg = CONFIGS[name]
+    dut = SampleWindow(cfg)
+    run_block("sample_window", dut, "sample_window", cfg, simulator, "tb_sample_window",
+              params={"reads_per_sweep": dut.reads_per_sweep, "seed": 3},
+              waves=request.config.getoption("--waves"))

@@ -1,0 +1,243 @@
+"""Memories of the accelerator, all behind one wrapper.
+
+:class:`Sram` is a simple dual-port RAM (one synchronous read port, one write
+port with optional lane write enables).  By default it is an
+:class:`amaranth.lib.memory.Memory`; with ``blackbox=True`` it instantiates a
+module named by :func:`macro_name` instead, so that an ASIC flow can bind an
+SRAM macro, and :func:`behavioural_model` writes a Verilog model of that
+module with the same timing for simulation.
+
+:class:`SampleMemory` holds the GDumb slots plus one staging slot (index
+``slots``), banked for the sliding window: pixel ``(row, col)`` of a channel
+plane lives in bank ``(row + col) % K`` at word ``row * ceil(W/K) + col // K``
+of the plane, so any ``K`` consecutive pixels of a row or of a column fall in
+``K`` different banks and a window step reads them in one cycle.
+"""
+
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import TinyCLConfig
+from .arith import index
+
+__all__ = ["Sram", "macro_name", "behavioural_model", "SampleMemory", "sample_layout"]
+
+
+def _check_positive(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise TypeError(f"{name} must be a positive integer, not {value!r}")
+
+
+def macro_name(width: int, depth: int, granularity: int | None = None) -> str:
+    """Module name of the SRAM macro for a memory shape."""
+    suffix = f"_g{granularity}" if granularity and granularity != width else ""
+    return f"tinycl_sram_{depth}x{width}{suffix}"
+
+
+class Sram(wiring.Component):
+    """Simple dual-port RAM: synchronous read with enable, write with lane enables.
+
+    Parameters
+    ----------
+    width : int
+        Bits per word.
+    depth : int
+        Words.
+    granularity : int or None
+        Bits per write-enable lane (must divide ``width``); ``None`` for one
+        enable per word.
+    blackbox : bool
+        Instantiate :func:`macro_name` instead of an Amaranth memory.
+
+    Members
+    -------
+    r_addr, r_en : In
+        Read address and enable; ``r_data`` shows the word one cycle after
+        ``r_en`` and holds while ``r_en`` is low.  A read of a word written in
+        the same cycle returns the old word.
+    r_data : Out(width)
+    w_addr, w_en, w_data : In
+        Write address, lane enables and data.
+    """
+
+    def __init__(self, width: int, depth: int, *, granularity: int | None = None, blackbox: bool = False):
+        _check_positive("width", width)
+        _check_positive("depth", depth)
+        if granularity is not None:
+            _check_positive("granularity", granularity)
+            if width % granularity:
+                raise ValueError(f"granularity must divide width ({width}), not {granularity!r}")
+        self._width, self._depth = width, depth
+        self._granularity = granularity or width
+        self._blackbox = bool(blackbox)
+        addr = max(1, (depth - 1).bit_length())
+        super().__init__({
+            "r_addr": In(addr), "r_en": In(1), "r_data": Out(width),
+            "w_addr": In(addr), "w_en": In(self.lanes), "w_data": In(width),
+        })
+
+    @property
+    def width(self) -> int:
+        return self._width
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def granularity(self) -> int:
+        return self._granularity
+
+    @property
+    def lanes(self) -> int:
+        return self._width // self._granularity
+
+    @property
+    def blackbox(self) -> bool:
+        return self._blackbox
+
+    @property
+    def macro(self) -> str:
+        return macro_name(self._width, self._depth, self._granularity)
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._blackbox:
+            m.submodules.macro = Instance(
+                self.macro,
+                i_clk=ClockSignal(), i_r_en=self.r_en, i_r_addr=self.r_addr, o_r_data=self.r_data,
+                i_w_en=self.w_en, i_w_addr=self.w_addr, i_w_data=self.w_data)
+            return m
+        m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
+        rd = mem.read_port()
+        wr = mem.write_port(granularity=self._granularity if self.lanes > 1 else None)
+        m.d.comb += [rd.addr.eq(self.r_addr), rd.en.eq(self.r_en), self.r_data.eq(rd.data),
+                     wr.addr.eq(self.w_addr), wr.en.eq(self.w_en), wr.data.eq(self.w_data)]
+        return m
+
+
+def behavioural_model(width: int, depth: int, granularity: int | None = None) -> str:
+    """Verilog model of :func:`macro_name`'s module, cycle-equivalent to :class:`Sram`."""
+    granularity = granularity or width
+    lanes = width // granularity
+    addr = max(1, (depth - 1).bit_length())
+    name = macro_name(width, depth, granularity)
+    return f"""// Behavioural model of SRAM macro {name}: {depth} words x {width} bits,
+// {lanes} write lane(s) of {granularity} bits, one synchronous read port (old data
+// on a same-cycle write), one write port.  Replace with the foundry macro.
+module {name} (
+  input  wire             clk,
+  input  wire             r_en,
+  input  wire [{addr - 1}:0]     r_addr,
+  output reg  [{width - 1}:0]    r_data,
+  input  wire [{lanes - 1}:0]    w_en,
+  input  wire [{addr - 1}:0]     w_addr,
+  input  wire [{width - 1}:0]    w_data
+);
+  reg [{width - 1}:0] mem [0:{depth - 1}];
+  integer i;
+  initial begin
+    r_data = {width}'h0;
+    for (i = 0; i < {depth}; i = i + 1) mem[i] = {width}'h0;
+  end
+  always @(posedge clk) begin
+    if (r_en) r_data <= mem[r_addr];
+    for (i = 0; i < {lanes}; i = i + 1)
+      if (w_en[i]) mem[w_addr][i*{granularity} +: {granularity}] <= w_data[i*{granularity} +: {granularity}];
+  end
+endmodule
+"""
+
+
+def sample_layout(cfg: TinyCLConfig) -> dict:
+    """Sizes of the banked sample memory (all in words of one bank)."""
+    banks = cfg.kernel
+    row_words = -(-cfg.in_w // banks)
+    plane = cfg.in_h * row_words
+    slot = cfg.in_c * plane
+    return {"banks": banks, "row_words": row_words, "plane_words": plane, "slot_words": slot,
+            "depth": (cfg.slots + 1) * slot, "staging_slot": cfg.slots}
+
+
+class SampleMemory(wiring.Component):
+    """GDumb sample memory: ``slots + 1`` slots (the last is the staging buffer) in ``kernel`` banks.
+
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+    blackbox : bool
+        Emit the banks as SRAM macro instances.
+
+    Members
+    -------
+    rd_en : In(1)
+        Read all banks this cycle.
+    rd_addr : In(ArrayLayout(addr, kernel))
+        Word address per bank; data one cycle later on ``rd_data``.
+    rd_data : Out(ArrayLayout(unsigned(8), kernel))
+    wr_en, wr_addr, wr_data : In(ArrayLayout(..., kernel))
+        Per-bank writes (slot copies).
+    px_en, px_slot, px_chan, px_row, px_col, px_data : In
+        One pixel written by its coordinates (the host's staging writes); it
+        takes precedence over a bank write in the same cycle.
+    """
+
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+        if not isinstance(cfg, TinyCLConfig):
+            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        self._cfg = cfg
+        self._layout = sample_layout(cfg)
+        self._blackbox = blackbox
+        k = cfg.kernel
+        addr = max(1, (self._layout["depth"] - 1).bit_length())
+        self._addr_width = addr
+        super().__init__({
+            "rd_en": In(1),
+            "rd_addr": In(data.ArrayLayout(addr, k)),
+            "rd_data": Out(data.ArrayLayout(8, k)),
+            "wr_en": In(data.ArrayLayout(1, k)),
+            "wr_addr": In(data.ArrayLayout(addr, k)),
+            "wr_data": In(data.ArrayLayout(8, k)),
+            "px_en": In(1),
+            "px_slot": In(index(cfg.slots + 1)),
+            "px_chan": In(index(cfg.in_c)),
+            "px_row": In(index(cfg.in_h)),
+            "px_col": In(index(cfg.in_w)),
+            "px_data": In(8),
+        })
+
+    @property
+    def layout(self) -> dict:
+        return dict(self._layout)
+
+    @property
+    def addr_width(self) -> int:
+        return self._addr_width
+
+    def banks(self):
+        """Shapes of the bank memories, for a macro list."""
+        return [(8, self._layout["depth"], None)] * self._cfg.kernel
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, lay = self._cfg, self._layout
+        k = cfg.kernel
+        px_bank = Signal(range(k))
+        px_addr = Signal(self._addr_width)
+        m.d.comb += [
+            px_bank.eq((self.px_row + self.px_col) % k),
+            px_addr.eq(self.px_slot * lay["slot_words"] + self.px_chan * lay["plane_words"]
+                       + self.px_row * lay["row_words"] + self.px_col // k),
+        ]
+        for b in range(k):
+            bank = Sram(8, lay["depth"], blackbox=self._blackbox)
+            m.submodules[f"bank{b}"] = bank
+            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b]), self.rd_data[b].eq(bank.r_data)]
+            with m.If(self.px_en & (px_bank == b)):
+                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(self.px_data)]
+            with m.Else():
+                m.d.comb += [bank.w_en.eq(self.wr_en[b]), bank.w_addr.eq(self.wr_addr[b]),
+                             bank.w_data.eq(self.wr_data[b])]
+        return m

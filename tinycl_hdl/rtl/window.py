@@ -1,0 +1,307 @@
+"""Snake-like sliding-window address generator and window registers.
+
+Output positions are visited row 0 left to right, row 1 right to left, and so
+on (``window="snake"``), or every row left to right (``"raster"``).  Each
+input channel has its own ``K x K`` window registers.  A *fetch* reads the
+``K`` pixels that enter one channel's window, one per bank of the
+:class:`~tinycl_hdl.rtl.memory.SampleMemory`:
+
+* a horizontal step reads the entering column and shifts the window left
+  (moving right) or right (moving left);
+* the downward step of the snake reads the entering row and shifts up;
+* the first position of a sweep (and, in raster order, of every row) fills the
+  window with ``K`` column fetches.
+
+Within a position the channels ``chan_first .. chan_last`` are fetched one per
+cycle, so the generator produces one output position per channel per cycle in
+steady state.  Pixel reads per channel sweep are ``K*K + K*(Ho*Wo - 1)`` in
+snake order and ``Ho*(K*K + K*(Wo - 1))`` in raster order; :attr:`reads`
+counts them.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import TinyCLConfig
+from .arith import index
+from .memory import SampleMemory, sample_layout
+
+__all__ = ["SnakeWindow", "SampleWindow", "snake_reads", "raster_reads", "visit_order"]
+
+
+def snake_reads(cfg: TinyCLConfig) -> int:
+    """Pixel reads of one channel sweep in snake order."""
+    k = cfg.kernel
+    return k * k + k * (cfg.out_h * cfg.out_w - 1)
+
+
+def raster_reads(cfg: TinyCLConfig) -> int:
+    """Pixel reads of one channel sweep in raster order with horizontal reuse."""
+    k = cfg.kernel
+    return cfg.out_h * (k * k + k * (cfg.out_w - 1))
+
+
+def visit_order(cfg: TinyCLConfig):
+    """Output positions ``(y, x)`` in the configured order."""
+    for y in range(cfg.out_h):
+        xs = range(cfg.out_w)
+        if cfg.window == "snake" and y % 2:
+            xs = reversed(xs)
+        for x in xs:
+            yield y, x
+
+
+# Fetch kinds
+_COL_LEFT = 0    # entering column, shift left (fill, move right)
+_COL_RIGHT = 1   # entering column, shift right (move left)
+_ROW_UP = 2      # entering row, shift up (move down)
+
+
+class SnakeWindow(wiring.Component):
+    """Window generator for one sample; drives the sample memory's read ports.
+
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+        Gives the input and kernel sizes and the order (``cfg.window``).
+
+    Members
+    -------
+    start : In(1)
+        Start a sweep (ignored while :attr:`busy`).
+    slot : In
+        Sample slot to sweep (``slots`` is the staging buffer).
+    chan_first, chan_last : In
+        Channels fetched at every position (the conv forward pass uses all,
+        a weight-gradient sweep one).
+    busy : Out(1)
+        A sweep is fetching.
+    rd_en, rd_addr : Out
+        Bank reads (to :class:`SampleMemory`).
+    rd_data : In
+        Bank data, one cycle after ``rd_en``.
+    valid : Out(1)
+        ``window`` holds the window of channel ``chan`` at position ``(y, x)``.
+    first_chan, last_chan, last : Out(1)
+        The output is the first / last channel of its position; the last of the sweep.
+    window : Out(ArrayLayout(unsigned(8), K*K))
+        Window pixels, row-major (``window[i*K + j]`` is row ``i``, column ``j``).
+    reads : Out(32)
+        Pixels read since reset or ``clear_reads``.
+    """
+
+    def __init__(self, cfg: TinyCLConfig):
+        if not isinstance(cfg, TinyCLConfig):
+            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        self._cfg = cfg
+        self._layout = sample_layout(cfg)
+        k = cfg.kernel
+        addr = max(1, (self._layout["depth"] - 1).bit_length())
+        super().__init__({
+            "start": In(1),
+            "slot": In(index(cfg.slots + 1)),
+            "chan_first": In(index(cfg.in_c)),
+            "chan_last": In(index(cfg.in_c)),
+            "clear_reads": In(1),
+            "busy": Out(1),
+            "rd_en": Out(1),
+            "rd_addr": Out(data.ArrayLayout(addr, k)),
+            "rd_data": In(data.ArrayLayout(8, k)),
+            "valid": Out(1),
+            "y": Out(index(cfg.out_h)),
+            "x": Out(index(cfg.out_w)),
+            "chan": Out(index(cfg.in_c)),
+            "first_chan": Out(1),
+            "last_chan": Out(1),
+            "last": Out(1),
+            "window": Out(data.ArrayLayout(8, k * k)),
+            "reads": Out(32),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a fetch to the window it completes appearing on the outputs."""
+        return 2
+
+    @property
+    def reads_per_sweep(self) -> int:
+        """Pixel reads of one channel sweep (the formula of the configured order)."""
+        return snake_reads(self._cfg) if self._cfg.window == "snake" else raster_reads(self._cfg)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, lay = self._cfg, self._layout
+        k, ho, wo = cfg.kernel, cfg.out_h, cfg.out_w
+        snake = cfg.window == "snake"
+
+        # -- position sequencer (fetch stage) -------------------------------------------
+        y = Signal(index(ho))
+        x = Signal(index(wo))
+        chan = Signal(index(cfg.in_c))
+        fill = Signal(range(k))           # column being filled
+        filling = Signal()                # at a (re)fill position
+        kind = Signal(2)                  # kind of the current step's fetches
+        leftward = Signal()               # snake direction on this row
+        slot = Signal.like(self.slot)
+        chan_first, chan_last = Signal.like(self.chan_first), Signal.like(self.chan_last)
+        emit = Signal()                   # this fetch completes an output window
+        done_pos = Signal()               # this fetch is the last of its position
+
+        with m.If(~self.busy):
+            with m.If(self.start):
+                m.d.sync += [self.busy.eq(1), y.eq(0), x.eq(0), chan.eq(self.chan_first), fill.eq(0),
+                             filling.eq(1), leftward.eq(0), slot.eq(self.slot),
+                             chan_first.eq(self.chan_first), chan_last.eq(self.chan_last)]
+
+        m.d.comb += [
+            emit.eq(~filling | (fill == k - 1)),
+            done_pos.eq(emit & (chan == chan_last)),
+        ]
+        last_pos = Signal()
+        if snake:
+            # The last row runs leftward when there is an even number of rows.
+            m.d.comb += last_pos.eq((y == ho - 1) & ((x == 0) if (ho - 1) % 2 else (x == wo - 1)))
+        else:
+            m.d.comb += last_pos.eq((y == ho - 1) & (x == wo - 1))
+
+        with m.If(self.busy):
+            with m.If(filling & (fill != k - 1)):
+                m.d.sync += fill.eq(fill + 1)
+            with m.Elif(chan != chan_last):
+                m.d.sync += [chan.eq(chan + 1), fill.eq(0)]
+            with m.Else():
+                # Advance to the next position.
+                m.d.sync += [chan.eq(chan_first), fill.eq(0), filling.eq(0)]
+                with m.If(last_pos):
+                    m.d.sync += self.busy.eq(0)
+                if snake:
+                    with m.Elif(~leftward & (x != wo - 1)):
+                        m.d.sync += [x.eq(x + 1), kind.eq(_COL_LEFT)]
+                    with m.Elif(leftward & (x != 0)):
+                        m.d.sync += [x.eq(x - 1), kind.eq(_COL_RIGHT)]
+                    with m.Else():
+                        m.d.sync += [y.eq(y + 1), leftward.eq(~leftward), kind.eq(_ROW_UP)]
+                else:
+                    with m.Elif(x != wo - 1):
+                        m.d.sync += [x.eq(x + 1), kind.eq(_COL_LEFT)]
+                    with m.Else():
+                        m.d.sync += [y.eq(y + 1), x.eq(0), filling.eq(1), kind.eq(_COL_LEFT)]
+
+        # -- addresses of the entering pixels --------------------------------------------
+        fetch_kind = Signal(2)
+        line = Signal(range(max(cfg.in_h, cfg.in_w)))   # entering column (COL) or row (ROW)
+        m.d.comb += fetch_kind.eq(Mux(filling, _COL_LEFT, kind))
+        with m.Switch(fetch_kind):
+            with m.Case(_COL_LEFT):
+                m.d.comb += line.eq(Mux(filling, x + fill, x + k - 1))
+            with m.Case(_COL_RIGHT):
+                m.d.comb += line.eq(x)
+            with m.Case(_ROW_UP):
+                m.d.comb += line.eq(y + k - 1)
+        is_row = fetch_kind == _ROW_UP
+        # Bank of the first entering pixel; entering pixel i sits in bank (skew + i) % K.
+        skew = Signal(range(k))
+        m.d.comb += skew.eq(Mux(is_row, line + x, y + line) % k)
+        base = Signal(len(self.rd_addr[0]))
+        m.d.comb += base.eq(slot * lay["slot_words"] + chan * lay["plane_words"])
+        for b in range(k):
+            offset = Signal(range(k))     # index of the entering pixel held by bank b
+            m.d.comb += offset.eq(Mux(b >= skew, b - skew, b + k - skew))
+            row = Mux(is_row, line, y + offset)
+            col = Mux(is_row, x + offset, line)
+            m.d.comb += self.rd_addr[b].eq(base + row * lay["row_words"] + col // k)
+        m.d.comb += self.rd_en.eq(self.busy)
+        with m.If(self.clear_reads):
+            m.d.sync += self.reads.eq(0)
+        with m.Elif(self.busy):
+            m.d.sync += self.reads.eq(self.reads + k)
+
+        # -- data stage: shift the channel's window and insert the pixels -----------------
+        d_valid, d_emit, d_first, d_last_chan, d_last = (Signal() for _ in range(5))
+        d_kind, d_skew = Signal(2), Signal(range(k))
+        d_chan, d_y, d_x = Signal.like(chan), Signal.like(y), Signal.like(x)
+        m.d.sync += [d_valid.eq(self.busy), d_emit.eq(self.busy & emit), d_kind.eq(fetch_kind),
+                     d_skew.eq(skew), d_chan.eq(chan), d_y.eq(y), d_x.eq(x),
+                     d_first.eq(chan == chan_first), d_last_chan.eq(done_pos),
+                     d_last.eq(done_pos & last_pos)]
+        entering = [Signal(8, name=f"entering{i}") for i in range(k)]
+        for i in range(k):
+            with m.Switch(d_skew):
+                for s in range(k):
+                    with m.Case(s):
+                        m.d.comb += entering[i].eq(self.rd_data[(i + s) % k])
+
+        windows = [[[Signal(8, name=f"win_c{c}_{i}_{j}") for j in range(k)] for i in range(k)]
+                   for c in range(cfg.in_c)]
+        current = [[Signal(8, name=f"cur_{i}_{j}") for j in range(k)] for i in range(k)]
+        updated = [[Signal(8, name=f"new_{i}_{j}") for j in range(k)] for i in range(k)]
+        with m.Switch(d_chan):
+            for c in range(cfg.in_c):
+                with m.Case(c):
+                    m.d.comb += [current[i][j].eq(windows[c][i][j]) for i in range(k) for j in range(k)]
+        with m.Switch(d_kind):
+            with m.Case(_COL_LEFT):
+                m.d.comb += [updated[i][j].eq(current[i][j + 1] if j < k - 1 else entering[i])
+                             for i in range(k) for j in range(k)]
+            with m.Case(_COL_RIGHT):
+                m.d.comb += [updated[i][j].eq(current[i][j - 1] if j > 0 else entering[i])
+                             for i in range(k) for j in range(k)]
+            with m.Case(_ROW_UP):
+                m.d.comb += [updated[i][j].eq(current[i + 1][j] if i < k - 1 else entering[j])
+                             for i in range(k) for j in range(k)]
+        with m.If(d_valid):
+            with m.Switch(d_chan):
+                for c in range(cfg.in_c):
+                    with m.Case(c):
+                        m.d.sync += [windows[c][i][j].eq(updated[i][j]) for i in range(k) for j in range(k)]
+        m.d.sync += [self.valid.eq(d_emit), self.chan.eq(d_chan), self.y.eq(d_y), self.x.eq(d_x),
+                     self.first_chan.eq(d_first), self.last_chan.eq(d_last_chan),
+                     self.last.eq(d_last & d_emit)]
+        with m.If(d_emit):
+            m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
+        return m
+
+
+class SampleWindow(wiring.Component):
+    """:class:`SampleMemory` with a :class:`SnakeWindow` reading it.
+
+    The memory's pixel write port and the window's control and output ports
+    are this component's ports (see the two classes for their meaning).
+    """
+
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+        self._memory = SampleMemory(cfg, blackbox=blackbox)
+        self._window = SnakeWindow(cfg)
+        members = {}
+        for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
+            members[name] = self._memory.signature.members[name]
+        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "busy", "valid", "y", "x",
+                     "chan", "first_chan", "last_chan", "last", "window", "reads"):
+            members[name] = self._window.signature.members[name]
+        super().__init__(members)
+
+    @property
+    def latency(self) -> int:
+        return self._window.latency
+
+    @property
+    def reads_per_sweep(self) -> int:
+        return self._window.reads_per_sweep
+
+    @property
+    def memory(self) -> SampleMemory:
+        return self._memory
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.memory = mem = self._memory
+        m.submodules.window = win = self._window
+        m.d.comb += [mem.rd_en.eq(win.rd_en), mem.rd_addr.eq(win.rd_addr), win.rd_data.eq(mem.rd_data)]
+        for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
+            m.d.comb += getattr(mem, name).eq(getattr(self, name))
+        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads"):
+            m.d.comb += getattr(win, name).eq(getattr(self, name))
+        for name in ("busy", "valid", "y", "x", "chan", "first_chan", "last_chan", "last", "window", "reads"):
+            m.d.comb += getattr(self, name).eq(getattr(win, name))
+        return m
