@@ -20,6 +20,5 @@ PU_CONFIGS = {
 @pytest.mark.parametrize("name", sorted(PU_CONFIGS))
 def test_processing_unit(name, simulator, request):
     cfg = PU_CONFIGS[name]
-    pu = ProcessingUnit(cfg)
-    run_block("processing_unit", pu, "processing_unit", cfg, simulator, "tb_processing_unit",
-              params={"latency": pu.latency, "seed": 7}, waves=request.config.getoption("--waves"))
+    run_block("processing_unit", cfg, simulator, "tb_processing_unit",
+              params={"latency": ProcessingUnit(cfg).latency, "seed": 7}, waves=request.config.getoption("--waves"))

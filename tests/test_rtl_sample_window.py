@@ -28,7 +28,16 @@ CASES = [(name, "icarus") for name in sorted(CONFIGS)] + [(name, "verilator") fo
 @pytest.mark.parametrize("name, simulator", CASES)
 def test_sample_window(name, simulator, request):
     cfg = CONFIGS[name]
-    dut = SampleWindow(cfg)
-    run_block("sample_window", dut, "sample_window", cfg, simulator, "tb_sample_window",
-              params={"reads_per_sweep": dut.reads_per_sweep, "seed": 3},
+    run_block("sample_window", cfg, simulator, "tb_sample_window",
+              params={"reads_per_sweep": SampleWindow(cfg).reads_per_sweep, "seed": 3},
+              waves=request.config.getoption("--waves"))
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("name", ["7x5x2-snake"])
+def test_sample_window_with_sram_black_boxes(name, simulator, request):
+    """The same tests pass with the banks emitted as SRAM macros bound to their behavioural model."""
+    cfg = CONFIGS[name]
+    run_block("sample_window", cfg, simulator, "tb_sample_window",
+              params={"reads_per_sweep": SampleWindow(cfg).reads_per_sweep, "seed": 3}, sram_blackbox=True,
               waves=request.config.getoption("--waves"))

@@ -153,5 +153,40 @@ def vectors(cfg, preset, seed, steps, output):
     click.echo(f"wrote {steps} steps of {preset} vectors to {output}")
 
 
+@main.command()
+@config_options
+@click.option("--module", "module", default=None,
+              help="Design to write (default: the top); see --list-modules.")
+@click.option("--list-modules", is_flag=True, help="List the designs that can be written and exit.")
+@click.option("--sram-blackbox", is_flag=True,
+              help="Emit memories as SRAM macro instances plus sram_models.v (behavioural models).")
+@click.option("--lint/--no-lint", default=False, help="Run verilator --lint-only -Wall on the result.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default build/<preset>).")
+def generate(cfg, preset, module, list_modules, sram_blackbox, lint, out_dir):
+    """Write Verilog for the configuration, with config.json beside it."""
+    from .generate import DEFAULT_MODULE, MODULES, generate as write
+
+    if list_modules:
+        for name in sorted(MODULES):
+            click.echo(name)
+        return
+    module = module or DEFAULT_MODULE
+    if module not in MODULES:
+        raise click.UsageError(f"--module must be one of {', '.join(sorted(MODULES))}, not {module!r}")
+    paths = write(cfg, out_dir or f"build/{preset}", module, blackbox=sram_blackbox)
+    for kind, path in paths.items():
+        click.echo(f"{kind:12s} {path}")
+    if lint:
+        from .lint import lint as run_lint
+        sources = [paths["verilog"]] + ([paths["sram_models"]] if "sram_models" in paths else [])
+        problems = run_lint(sources, module)
+        for line in problems:
+            click.echo(line, err=True)
+        if problems:
+            raise click.ClickException(f"lint: {len(problems)} unwaived warning(s)")
+        click.echo("lint        clean (verilator --lint-only -Wall, waivers in tinycl_hdl/rtl/lint_waivers.vlt)")
+
+
 if __name__ == "__main__":
     main()

@@ -216,8 +216,8 @@ class SampleMemory(wiring.Component):
     def addr_width(self) -> int:
         return self._addr_width
 
-    def banks(self):
-        """Shapes of the bank memories, for a macro list."""
+    def macros(self):
+        """``(width, depth, granularity)`` of every memory, for a macro list."""
         return [(8, self._layout["depth"], None)] * self._cfg.kernel
 
     def elaborate(self, platform):

@@ -7,10 +7,12 @@ an equivalent ``for`` loop, and leaves everything else as Amaranth wrote it.
 """
 
 import re
+from functools import lru_cache
 
 from amaranth.back import verilog as _verilog
+from amaranth.hdl import ClockDomain, Elaboratable, Module
 
-__all__ = ["convert", "compact_zero_init"]
+__all__ = ["convert", "compact_zero_init", "memory_module", "design_files"]
 
 _INIT_BLOCK = re.compile(r"^(?P<indent>[ \t]*)initial begin\n(?P<body>(?:[ \t]*\w+\[\d+\] = \d+'h[0-9a-fA-F]+;\n)+)"
                          r"[ \t]*end\n", re.MULTILINE)
@@ -39,3 +41,61 @@ def compact_zero_init(text: str) -> str:
 def convert(component, name: str) -> str:
     """Verilog of ``component`` as module ``name``, with compact memory initialisers."""
     return compact_zero_init(_verilog.convert(component, name=name))
+
+
+class _MemoryModule(Elaboratable):
+    """An :class:`~tinycl_hdl.rtl.memory.Sram` as a stand-alone module with the macro's ports.
+
+    Its clock domain has no reset (memories have none), so the module's ports
+    are exactly the macro's: ``clk``, the read port and the write port.
+    """
+
+    def __init__(self, width, depth, granularity):
+        from .memory import Sram
+        self.sram = Sram(width, depth, granularity=granularity)
+        self.clk = ClockDomain("sync", reset_less=True)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = self.clk
+        m.submodules.sram = self.sram
+        return m
+
+    def ports(self):
+        s = self.sram
+        return [self.clk.clk, s.r_en, s.r_addr, s.r_data, s.w_en, s.w_addr, s.w_data]
+
+
+@lru_cache(maxsize=None)
+def memory_module(width: int, depth: int, granularity: int | None = None) -> str:
+    """Verilog of one memory shape, built from ``amaranth.lib.memory.Memory``, named as its macro.
+
+    Amaranth formats a memory's initial contents bit by bit (seconds for the
+    500-slot sample banks), so each distinct shape is converted once.
+    """
+    from .memory import macro_name
+    top = _MemoryModule(width, depth, granularity)
+    text = _verilog.convert(top, name=macro_name(width, depth, granularity), ports=top.ports())
+    return compact_zero_init(text)
+
+
+def design_files(component, name: str, sram_blackbox: bool = False) -> dict:
+    """Files of a design: ``{file name: Verilog}``.
+
+    ``component`` must have been built with SRAM macro instances
+    (``blackbox=True``).  Without ``sram_blackbox`` every macro is defined in
+    ``<name>.v`` by its Amaranth memory module, so the file is complete; with
+    it, ``sram_models.v`` holds behavioural models to be replaced by the
+    foundry's macros.
+    """
+    from .memory import behavioural_model
+    shapes = sorted(set(component.macros())) if hasattr(component, "macros") else []
+    text = convert(component, name)
+    files = {}
+    if sram_blackbox:
+        if shapes:
+            files["sram_models.v"] = "\n".join(behavioural_model(*shape) for shape in shapes)
+    else:
+        text = "\n".join([text] + [memory_module(*shape) for shape in shapes])
+    files[f"{name}.v"] = text
+    return dict(sorted(files.items(), key=lambda item: item[0] != f"{name}.v"))

@@ -293,6 +293,9 @@ class SampleWindow(wiring.Component):
     def memory(self) -> SampleMemory:
         return self._memory
 
+    def macros(self):
+        return self._memory.macros()
+
     def elaborate(self, platform):
         m = Module()
         m.submodules.memory = mem = self._memory

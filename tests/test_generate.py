@@ -1,0 +1,82 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tinycl_hdl.cli import main
+from tinycl_hdl.config import PRESETS, TinyCLConfig
+from tinycl_hdl.generate import MODULES, generate
+from tinycl_hdl.lint import lint
+from tinycl_hdl.rtl.memory import Sram, behavioural_model, macro_name, sample_layout
+from tinycl_hdl.rtl.verilog import compact_zero_init
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("module", ["processing_unit", "sample_window"])
+def test_every_preset_lints_clean(preset, module, tmp_path):
+    paths = generate(PRESETS[preset], tmp_path, module)
+    assert lint([paths["verilog"]], module) == []
+
+
+def test_lint_reports_real_problems(tmp_path):
+    bad = tmp_path / "bad.v"
+    bad.write_text("module bad(input wire [3:0] a, output wire [1:0] y);\n  assign y = a;\nendmodule\n")
+    problems = lint([bad], "bad")
+    assert any("WIDTHTRUNC" in p for p in problems)
+
+
+def test_cli_generate_writes_verilog_and_config(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "--set", "in_h=7", "--set", "in_w=5", "--module",
+                                       "processing_unit", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "module processing_unit" in (tmp_path / "processing_unit.v").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["in_w"] == 5
+
+
+def test_cli_generate_rejects_unknown_module(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "--module", "nope", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--module" in result.output
+
+
+def test_cli_lists_modules():
+    result = CliRunner().invoke(main, ["generate", "--list-modules"])
+    assert result.output.split() == sorted(MODULES)
+
+
+def test_sram_black_boxes(tmp_path):
+    cfg = TinyCLConfig(in_h=7, in_w=5, in_c=2, slots=8, classes=4, filters=3)
+    paths = generate(cfg, tmp_path, "sample_window", blackbox=True)
+    text = paths["verilog"].read_text()
+    depth = sample_layout(cfg)["depth"]
+    name = macro_name(8, depth)
+    # (7*2 words per row of 5 pixels in 3 banks) x 7 rows x 2 channels x 9 slots
+    assert depth == 2 * 7 * 2 * 9
+    assert text.count(f"{name} ") == 3          # one instance per bank
+    assert "reg [7:0] mem" not in text
+    models = paths["sram_models"].read_text()
+    assert f"module {name} (" in models and f"reg [7:0] mem [0:{depth - 1}]" in models
+    assert lint([paths["verilog"], paths["sram_models"]], "sample_window") == []
+
+
+def test_sram_parameters_are_checked():
+    with pytest.raises(TypeError, match="width must be a positive integer"):
+        Sram(0, 4)
+    with pytest.raises(ValueError, match="granularity must divide width"):
+        Sram(16, 4, granularity=5)
+    assert Sram(32, 10, granularity=16).lanes == 2
+    assert "w_en[i]" in behavioural_model(32, 10, 16)
+
+
+def test_default_generation_defines_memories_with_amaranth(tmp_path):
+    cfg = TinyCLConfig(in_h=7, in_w=5, in_c=2, slots=8, classes=4, filters=3)
+    paths = generate(cfg, tmp_path, "sample_window")
+    text = paths["verilog"].read_text()
+    name = macro_name(8, sample_layout(cfg)["depth"])
+    assert f"module {name}(" in text and "reg [7:0] mem" in text and "sram_models" not in paths
+
+
+def test_compact_zero_init_keeps_non_zero_initialisers():
+    zero = "  initial begin\n    m[0] = 8'h00;\n    m[1] = 8'h00;\n  end\n"
+    assert "for (m__i = 0; m__i < 2;" in compact_zero_init(zero)
+    nonzero = "  initial begin\n    m[0] = 8'h00;\n    m[1] = 8'h05;\n  end\n"
+    assert compact_zero_init(nonzero) == nonzero

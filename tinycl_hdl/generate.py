@@ -1,0 +1,57 @@
+"""Verilog generation: ``tinycl generate``.
+
+Writes ``DIR/<module>.v`` for the chosen design, ``DIR/config.json`` (the
+resolved configuration) and, with SRAM black boxes, ``DIR/sram_models.v``
+holding a behavioural model of every macro the design uses.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from .config import TinyCLConfig
+from .rtl.mac import ProcessingUnit
+from .rtl.memory import SampleMemory
+from .rtl.verilog import design_files
+from .rtl.window import SampleWindow, SnakeWindow
+
+__all__ = ["MODULES", "DEFAULT_MODULE", "build_module", "module_files", "generate"]
+
+MODULES = {
+    "processing_unit": lambda cfg, blackbox: ProcessingUnit(cfg),
+    "snake_window": lambda cfg, blackbox: SnakeWindow(cfg),
+    "sample_memory": lambda cfg, blackbox: SampleMemory(cfg, blackbox=blackbox),
+    "sample_window": lambda cfg, blackbox: SampleWindow(cfg, blackbox=blackbox),
+}
+DEFAULT_MODULE = "sample_window"
+
+
+def build_module(cfg: TinyCLConfig, module: str):
+    """The design named ``module``, with its memories as SRAM macro instances."""
+    if module not in MODULES:
+        raise ValueError(f"module must be one of {', '.join(sorted(MODULES))}, not {module!r}")
+    return MODULES[module](cfg, True)
+
+
+def module_files(cfg: TinyCLConfig, module: str, blackbox: bool = False) -> dict:
+    """``{file name: Verilog}`` of a design (see :func:`~tinycl_hdl.rtl.verilog.design_files`)."""
+    return design_files(build_module(cfg, module), module, sram_blackbox=blackbox)
+
+
+def generate(cfg: TinyCLConfig, out_dir, module: str = DEFAULT_MODULE, blackbox: bool = False) -> dict:
+    """Write the Verilog of ``module`` and its companions; returns the paths written.
+
+    Without ``blackbox`` the memories are defined in the same file by their
+    Amaranth memory modules; with it they stay SRAM macro instances and
+    ``sram_models.v`` holds their behavioural models.
+    """
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, text in module_files(cfg, module, blackbox).items():
+        key = "verilog" if name == f"{module}.v" else name.removesuffix(".v")
+        paths[key] = out / name
+        paths[key].write_text(text)
+    paths["config"] = out / "config.json"
+    paths["config"].write_text(cfg.to_json())
+    return paths
