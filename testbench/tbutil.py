@@ -50,6 +50,7 @@ class ClockedTB:
     def __init__(self, dut):
         self.dut = dut
         self.cycle = 0
+        dut.rst.value = 1          # held from time zero so that no bus model samples X
         cocotb.start_soon(Clock(dut.clk, self.period_ns, unit="ns").start())
 
     async def reset(self, cycles: int = 2):

@@ -54,6 +54,8 @@ def test_required_acc_width_cifar10():
     ({"slots": 5}, "slots"),
     ({"window": "zigzag"}, "window"),
     ({"n_pu": 9}, "n_pu"),
+    ({"n_pu": 3}, "n_pu"),
+    ({"in_c": 5}, "in_c"),
     ({"n_pu": 0}, "n_pu"),
     ({"epochs": 0}, "epochs"),
     ({"seed": -1}, "seed"),

@@ -115,8 +115,12 @@ class TinyCLConfig:
                 f"acc_width ({self.acc_width}) is too narrow: the longest dot product "
                 f"({self.longest_dot_product} terms of {2 * self.data_width}-bit products) "
                 f"needs {self.required_acc_width} bits")
-        if self.n_pu > self.filters:
-            raise ConfigError(f"n_pu ({self.n_pu}) must not exceed filters ({self.filters})")
+        if self.filters % self.n_pu:
+            raise ConfigError(f"n_pu ({self.n_pu}) must divide filters ({self.filters}): each processing "
+                              f"unit owns the same number of filters")
+        if self.in_c > 4:
+            raise ConfigError(f"in_c must be at most 4, not {self.in_c!r}: the host port packs the "
+                              f"channels of one pixel into one 32-bit word")
         if self.window not in _WINDOW_ORDERS:
             raise ConfigError(f"window must be one of {', '.join(_WINDOW_ORDERS)}, not {self.window!r}")
         if not 0 <= self.lr_shift <= self.data_width:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pathlib
 
 from .config import TinyCLConfig
+from .rtl.loss import LossGradient
 from .rtl.mac import ProcessingUnit
+from .rtl.top import TinyCL
 from .rtl.memory import SampleMemory
 from .rtl.verilog import design_files
 from .rtl.window import SampleWindow, SnakeWindow
@@ -18,12 +20,14 @@ from .rtl.window import SampleWindow, SnakeWindow
 __all__ = ["MODULES", "DEFAULT_MODULE", "build_module", "module_files", "generate"]
 
 MODULES = {
+    "tinycl": lambda cfg, blackbox: TinyCL(cfg, blackbox=blackbox),
     "processing_unit": lambda cfg, blackbox: ProcessingUnit(cfg),
+    "loss_gradient": lambda cfg, blackbox: LossGradient(cfg),
     "snake_window": lambda cfg, blackbox: SnakeWindow(cfg),
     "sample_memory": lambda cfg, blackbox: SampleMemory(cfg, blackbox=blackbox),
     "sample_window": lambda cfg, blackbox: SampleWindow(cfg, blackbox=blackbox),
 }
-DEFAULT_MODULE = "sample_window"
+DEFAULT_MODULE = "tinycl"
 
 
 def build_module(cfg: TinyCLConfig, module: str):

@@ -70,12 +70,19 @@ def build(sim: str, sources, toplevel: str, build_dir, waves: bool = False):
     digest = hashlib.sha256()
     for source in sources:
         digest.update(pathlib.Path(source).read_bytes())
-    digest.update(f"{sim} {toplevel} waves={waves}".encode())
+    if sim == "verilator":
+        build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+    else:
+        # Yosys starts every combinational block with a register initialised at
+        # time zero; only Verilog-2005 semantics turn that initialiser into the
+        # event that evaluates the block (under -g2012 outputs that never
+        # change would stay X).
+        build_args = ["-g2005"]
+    digest.update(f"{sim} {toplevel} waves={waves} {build_args}".encode())
     stamp = build_dir / "build.stamp"
     runner = get_runner(sim)
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return runner
-    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"] if sim == "verilator" else []
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
                  build_args=build_args, timescale=TIMESCALE, waves=waves, always=True)
     stamp.write_text(digest.hexdigest())

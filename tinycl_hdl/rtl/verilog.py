@@ -89,7 +89,8 @@ def design_files(component, name: str, sram_blackbox: bool = False) -> dict:
     foundry's macros.
     """
     from .memory import behavioural_model
-    shapes = sorted(set(component.macros())) if hasattr(component, "macros") else []
+    shapes = sorted(set(component.macros()), key=lambda s: (s[0], s[1], s[2] or 0)) \
+        if hasattr(component, "macros") else []
     text = convert(component, name)
     files = {}
     if sram_blackbox:

@@ -75,6 +75,8 @@ class SnakeWindow(wiring.Component):
     chan_first, chan_last : In
         Channels fetched at every position (the conv forward pass uses all,
         a weight-gradient sweep one).
+    abort : In(1)
+        Stop the sweep; no further output.
     busy : Out(1)
         A sweep is fetching.
     rd_en, rd_addr : Out
@@ -104,6 +106,7 @@ class SnakeWindow(wiring.Component):
             "chan_first": In(index(cfg.in_c)),
             "chan_last": In(index(cfg.in_c)),
             "clear_reads": In(1),
+            "abort": In(1),
             "busy": Out(1),
             "rd_en": Out(1),
             "rd_addr": Out(data.ArrayLayout(addr, k)),
@@ -260,6 +263,8 @@ class SnakeWindow(wiring.Component):
                      self.last.eq(d_last & d_emit)]
         with m.If(d_emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
+        with m.If(self.abort):
+            m.d.sync += [self.busy.eq(0), d_valid.eq(0), d_emit.eq(0), self.valid.eq(0)]
         return m
 
 

@@ -1,0 +1,176 @@
+"""End-to-end cocotb tests of the TinyCL top through its AXI4-Lite port.
+
+Every command's effect is compared with the golden model's
+:class:`~tinycl_hdl.model.SoftwareAccelerator`: GDumb slot labels and class
+counts after inserts, every weight after training, logits and predictions
+after inference.
+"""
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles
+
+from tbutil import ClockedTB, config_from_env, params_from_env
+from tinycl_hdl.host import BusError, CocotbAxiLiteTransport, CommandError, TinyCLHost
+from tinycl_hdl.model import SoftwareAccelerator
+from tinycl_hdl.regmap import Command, ErrorCode
+
+
+class TinyCLTB(ClockedTB):
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.cfg = config_from_env()
+        self.params = params_from_env()
+        self.transport = CocotbAxiLiteTransport(dut, dut.clk, dut.rst)
+        self.host = TinyCLHost(self.transport, self.cfg, wait=lambda n: ClockCycles(dut.clk, n),
+                               max_polls=self.params.get("max_polls", 20000))
+        self.golden = SoftwareAccelerator(self.cfg, "golden")
+        self.rng = np.random.default_rng(self.params.get("seed", 1))
+
+    def sample(self):
+        cfg = self.cfg
+        return self.rng.integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)
+
+    async def check_memory(self):
+        labels, counts = await self.host.read_memory()
+        g = self.golden.sampler
+        assert labels.tolist() == g.labels[:g.size].tolist(), "GDumb slot labels"
+        assert counts.tolist() == g.counts.tolist(), "GDumb class counts"
+
+    async def check_weights(self):
+        got = await self.host.read_weights()
+        want = self.golden.weights
+        for name, array in want.arrays().items():
+            diff = np.argwhere(got.arrays()[name] != array)
+            assert not len(diff), f"{name} differs at {diff[:5].tolist()}: " \
+                                  f"{[int(got.arrays()[name][tuple(i)]) for i in diff[:5]]} != " \
+                                  f"{[int(array[tuple(i)]) for i in diff[:5]]}"
+
+    async def insert(self, x, y):
+        slot = await self.host.insert(x, y)
+        assert slot == self.golden.insert(x, y), "INSERT slot"
+
+    async def infer(self, x):
+        got = await self.host.infer(x)
+        from tinycl_hdl import golden
+        want, logits = golden.infer(self.cfg, self.golden.weights, x)
+        assert (await self.host.read_logits()).tolist() == logits.tolist(), "logits"
+        assert got == want, "INFER class"
+        return got
+
+
+async def start(dut):
+    tb = TinyCLTB(dut)
+    await tb.reset()
+    await tb.host.identify()
+    return tb
+
+
+@cocotb.test()
+async def insert_train_infer_bit_exact(dut):
+    tb = await start(dut)
+    cfg = tb.cfg
+    n_insert = tb.params.get("inserts", cfg.slots + 4)
+    for n in range(n_insert):
+        # Skewed labels so that the memory fills with some classes and then rebalances.
+        label = int(tb.rng.integers(0, max(2, cfg.classes // 2))) if n < cfg.slots else int(tb.rng.integers(cfg.classes))
+        await tb.insert(tb.sample(), label)
+    await tb.check_memory()
+    await tb.host.train(epochs=tb.params.get("epochs", 2), from_scratch=True)
+    tb.golden.train(epochs=tb.params.get("epochs", 2), from_scratch=True)
+    await tb.check_weights()
+    for _ in range(3):
+        await tb.infer(tb.sample())
+    # Train again without re-initialising: training continues from the weights.
+    await tb.host.train(epochs=1, from_scratch=False)
+    tb.golden.train(epochs=1, from_scratch=False)
+    await tb.check_weights()
+    await tb.infer(tb.sample())
+    counters = await tb.host.counters()
+    dut._log.info("counters %s", counters)
+    assert counters["TRAIN_SAMPLES"] == tb.golden.sampler.size * (tb.params.get("epochs", 2) + 1)
+
+
+@cocotb.test()
+async def bad_accesses_answer_slverr_and_change_nothing(dut):
+    tb = await start(dut)
+    host, t, m = tb.host, tb.transport, tb.host.map
+    before = await host.read("EPOCHS")
+    for addr, value in [(m.by_name["ID"].offset, 1), (m.by_name["STATUS"].offset, 1),
+                        (m.by_name["CYCLES"].offset, 5), (0x3FC, 0), (m.labels.base, 3), (m.conv_w.base, 1)]:
+        try:
+            await t.write(addr, value)
+        except BusError:
+            pass
+        else:
+            raise AssertionError(f"write to 0x{addr:X} was accepted")
+    for addr in (0x3FC, m.staging.base):
+        try:
+            await t.read(addr)
+        except BusError:
+            pass
+        else:
+            raise AssertionError(f"read of 0x{addr:X} was accepted")
+    try:
+        await host.write("LR_SHIFT", cfg_lr := tb.cfg.data_width + 1)
+    except BusError:
+        pass
+    else:
+        raise AssertionError(f"LR_SHIFT {cfg_lr} accepted")
+    assert await host.read("LR_SHIFT") == tb.cfg.lr_shift
+    assert await host.read("EPOCHS") == before
+    assert await host.read("ID") == 0x54434C31
+
+
+@cocotb.test()
+async def refused_commands_set_error_codes(dut):
+    tb = await start(dut)
+    host = tb.host
+    await host.write("LABEL", tb.cfg.classes)
+    await host.stage(tb.sample())
+    for command, code in [(Command.INSERT, ErrorCode.BAD_LABEL), (Command(0), ErrorCode.BAD_COMMAND)]:
+        try:
+            await host.command(command)
+        except CommandError as error:
+            assert error.code == code
+        else:
+            raise AssertionError(f"{command.name} accepted")
+    await host.write("EPOCHS", 0)
+    try:
+        await host.train()
+    except CommandError as error:
+        assert error.code == ErrorCode.BAD_EPOCHS
+    else:
+        raise AssertionError("TRAIN with zero epochs accepted")
+    assert await host.read("MEM_SIZE") == 0
+    await tb.check_memory()
+
+
+@cocotb.test()
+async def busy_refusal_and_abort_keep_the_memory(dut):
+    tb = await start(dut)
+    host = tb.host
+    for n in range(min(tb.cfg.slots, 6)):
+        await tb.insert(tb.sample(), n % tb.cfg.classes)
+    await host.write("EPOCHS", 50)
+    await host.command(Command.TRAIN, wait=False)
+    await ClockCycles(dut.clk, 200)
+    assert await host.busy()
+    # A command while busy is refused; a register write while busy answers SLVERR.
+    await host.write("COMMAND", int(Command.INSERT))
+    assert await host.read("ERROR") == ErrorCode.BUSY
+    try:
+        await host.write("LABEL", 1)
+    except BusError:
+        pass
+    else:
+        raise AssertionError("LABEL write accepted while busy")
+    await host.abort()
+    assert not await host.busy()
+    await tb.check_memory()
+    # The accelerator is usable again, and still bit-exact from a fresh TRAIN.
+    await host.write("SEED", 77)
+    tb.golden.seed(77)
+    await host.train(epochs=1)
+    tb.golden.train(epochs=1)
+    await tb.check_weights()

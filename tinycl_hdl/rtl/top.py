@@ -1,0 +1,913 @@
+"""The TinyCL accelerator: control unit, processing units, memories, AXI4-Lite port.
+
+Per training sample the control unit runs five phases (ARCHITECTURE 4.4):
+
+``CONV_FWD``  for each group of ``n_pu`` filters, one window sweep over all
+              channels; each unit's ``DOT`` sums window x kernel slice, then
+              ReLU and the activation write.
+``DENSE_FWD`` per class, the units ``DOT`` their activation chunks against the
+              weight chunks; the partial sums are added and narrowed.
+``LOSS``      :class:`~tinycl_hdl.rtl.loss.LossGradient`.
+``DENSE_BWD`` per activation chunk and class: one weight read feeds ``OUTER``
+              (input gradient, old weight) then ``UPDATE`` (new weight); after
+              the last class the masked input gradient is written.
+``CONV_BWD``  per filter group and channel, a single-channel window sweep of
+              ``OUTER`` with the broadcast conv-output gradient (and the bias
+              gradient on channel 0), then one ``UPDATE`` from the accumulators.
+
+Memory layout (unit ``p`` owns filters ``f = g*n_pu + p``): activations,
+gradients and dense weights of unit ``p`` are indexed by ``k = g*PW*L + pos``
+with ``pos = y*Wo + x`` and ``PW = ceil(Ho*Wo / L)`` words of ``L = kernel**2``
+lanes per filter plane; padding lanes hold zero activations.  The host sees
+weights in the golden model's order through the register map's windows.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import TinyCLConfig
+from ..golden import init_shift
+from ..regmap import Command, ErrorCode, Phase, RegisterMap
+from .arith import index, narrow, round_shift, saturate
+from .axi import AxiLiteSlave, axi_lite_members
+from .lfsr import Lfsr
+from .loss import LossGradient
+from .mac import GradSource, Mode, ProcessingUnit
+from .memory import SampleMemory, Sram, sample_layout
+from .window import SnakeWindow
+
+__all__ = ["TinyCL", "layout"]
+
+
+def layout(cfg: TinyCLConfig) -> dict:
+    """Sizes of the per-unit memories."""
+    lanes = cfg.kernel ** 2
+    positions = cfg.out_h * cfg.out_w
+    plane_words = -(-positions // lanes)
+    groups = cfg.filters // cfg.n_pu
+    return {"lanes": lanes, "positions": positions, "plane_words": plane_words, "groups": groups,
+            "chunks": groups * plane_words}
+
+
+class TinyCL(wiring.Component):
+    """The accelerator top level (module ``tinycl``).
+
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+    blackbox : bool
+        Instantiate the memories as SRAM macros (see :class:`~tinycl_hdl.rtl.memory.Sram`).
+
+    Members
+    -------
+    s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.regmap.RegisterMap`).
+    busy : Out(1)
+        A command is running (also STATUS bit 0).
+    """
+
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+        if not isinstance(cfg, TinyCLConfig):
+            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        self._cfg = cfg
+        self._blackbox = blackbox
+        self._regmap = RegisterMap(cfg)
+        self._layout = layout(cfg)
+        members = axi_lite_members(self._regmap.address_width)
+        members["busy"] = Out(1)
+        super().__init__(members)
+
+    @property
+    def regmap(self) -> RegisterMap:
+        return self._regmap
+
+    def _memories(self):
+        cfg, lay = self._cfg, self._layout
+        dw, lanes = cfg.data_width, lay["lanes"]
+        shapes = []
+        for _ in range(cfg.n_pu):
+            shapes += [(lanes * dw, lay["groups"] * cfg.in_c, dw), (lanes * dw, cfg.classes * lay["chunks"], dw),
+                       (lanes * dw, lay["chunks"], dw), (lanes * dw, lay["chunks"], None)]
+        shapes += [(8, cfg.slots, None), (16, cfg.slots, None)]
+        return shapes
+
+    def macros(self):
+        """``(width, depth, granularity)`` of every memory."""
+        shapes = [(w, d, g if g and g != w else None) for w, d, g in self._memories()]
+        return shapes + [(8, sample_layout(self._cfg)["depth"], None)] * self._cfg.kernel
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, lay, regmap = self._cfg, self._layout, self._regmap
+        dw, frac, K = cfg.data_width, cfg.frac_bits, cfg.kernel
+        L, P, PW, G, CH = lay["lanes"], lay["positions"], lay["plane_words"], lay["groups"], lay["chunks"]
+        C, NC, NPU, F = cfg.in_c, cfg.classes, cfg.n_pu, cfg.filters
+        bb = self._blackbox
+        slay = sample_layout(cfg)
+
+        # -- submodules ------------------------------------------------------------------
+        m.submodules.axi = axi = AxiLiteSlave(regmap.address_width)
+        for name in axi_lite_members(regmap.address_width):
+            port, inner = getattr(self, name), getattr(axi, name)
+            if name in ("s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
+                        "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid"):
+                m.d.comb += port.eq(inner)
+            else:
+                m.d.comb += inner.eq(port)
+        m.submodules.samples = samples = SampleMemory(cfg, blackbox=bb)
+        m.submodules.window = window = SnakeWindow(cfg)
+        m.submodules.loss = loss = LossGradient(cfg)
+        m.submodules.lfsr = lfsr = Lfsr(cfg.seed)
+        # The window reads the sample memory unless the control unit copies a sample.
+        m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
+                     window.rd_data.eq(samples.rd_data)]
+
+        tag_layout = data.StructLayout({
+            "kind": 3, "addr": max(1, (max(NC * CH, G * C, CH) - 1).bit_length()), "lane": index(L),
+            "cls": index(NC), "first": 1, "last": 1, "chunk": index(CH), "mask": L, "group": index(G),
+        })
+        KIND_NONE, KIND_ACT, KIND_LOGIT, KIND_DW, KIND_CW = range(5)
+        pus, conv_w, dense_w, act, grad = [], [], [], [], []
+        for p in range(NPU):
+            pu = ProcessingUnit(cfg, tag_width=tag_layout.size)
+            m.submodules[f"pu{p}"] = pu
+            pus.append(pu)
+            for store, name, (width, depth, gran) in zip((conv_w, dense_w, act, grad),
+                                                         ("conv_w", "dense_w", "act", "grad"),
+                                                         self._memories()[4 * p:4 * p + 4]):
+                mem = Sram(width, depth, granularity=gran if gran != width else None, blackbox=bb)
+                m.submodules[f"{name}{p}"] = mem
+                store.append(mem)
+        m.submodules.labels = labels = Sram(8, cfg.slots, blackbox=bb)
+        m.submodules.order = order = Sram(16, cfg.slots, blackbox=bb)
+        latency = pus[0].latency
+
+        def lanes_of(word):
+            return [word[i * dw:(i + 1) * dw].as_signed() for i in range(L)]
+
+        # -- architectural state -----------------------------------------------------------
+        lr_shift = Signal(6, init=cfg.lr_shift)
+        epochs = Signal(16, init=cfg.epochs)
+        seed = Signal(31, init=cfg.seed)
+        label_reg = Signal(32)
+        command = Signal(4)
+        error = Signal(4)
+        result = Signal(32)
+        kept = Signal()
+        size = Signal(range(cfg.slots + 1))
+        counts = Array(Signal(range(cfg.slots + 1), name=f"count{c}") for c in range(NC))
+        conv_b = Array(Signal(signed(dw), name=f"conv_b{f}") for f in range(F))
+        dense_b = Array(Signal(signed(dw), name=f"dense_b{o}") for o in range(NC))
+        logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(NC))
+        busy = Signal()
+        abort = Signal()
+        phase = Signal(3, init=Phase.OTHER)
+        counters = {name: Signal(32, name=f"ctr_{name.lower()}") for name in
+                    ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "TRAIN_SAMPLES"]}
+        clear_counters = Signal()
+        start = Signal()
+        start_cmd = Signal(4)
+        m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed)]
+        for c in range(NC):
+            m.d.comb += loss.logits[c].eq(logits[c])
+
+        # pos -> (word, lane) within a filter plane
+        pos_word = Array(Const(pos // L, index(PW)) for pos in range(P))
+        pos_lane = Array(Const(pos % L, index(L)) for pos in range(P))
+
+        def pixel_data(pixel):
+            if frac >= 8:
+                return (pixel << (frac - 8)).as_signed()
+            return saturate(round_shift(pixel, 8 - frac), dw)
+
+        # -- issue pipeline from the window to the processing units --------------------------
+        # Window output (stage W) -> register + memory reads -> issue (stage I).
+        sweep_fwd = Signal()          # sweeps feed the conv forward pass (else the weight gradient)
+        group = Signal(index(G))
+        chan_sweep = Signal(index(C))
+        w_valid, w_first, w_last_chan, w_last, w_first_out = (Signal(name=f"w_{n}") for n in
+                                                               ("valid", "first", "last_chan", "last", "first_out"))
+        w_pixels = Signal(data.ArrayLayout(8, L))
+        w_word, w_lane = Signal(index(CH)), Signal(index(L))
+        w_group = Signal(index(G))
+        seen_output = Signal()
+        pos = Signal(index(P))
+        m.d.comb += pos.eq(window.y * cfg.out_w + window.x)
+        plane_base = Signal(index(CH))
+        m.d.comb += plane_base.eq(group * PW)
+        m.d.sync += [w_valid.eq(window.valid & busy), w_first.eq(window.first_chan),
+                     w_last_chan.eq(window.last_chan), w_last.eq(window.last), w_pixels.eq(window.window),
+                     w_word.eq(plane_base + pos_word[pos]), w_lane.eq(pos_lane[pos]),
+                     w_first_out.eq(~seen_output), w_group.eq(group)]
+        with m.If(window.valid):
+            m.d.sync += seen_output.eq(1)
+        with m.If(window.start):
+            m.d.sync += seen_output.eq(0)
+        # Memory reads for stage I, issued at stage W.
+        with m.If(window.valid & busy):
+            for p in range(NPU):
+                with m.If(sweep_fwd):
+                    m.d.comb += [conv_w[p].r_en.eq(1), conv_w[p].r_addr.eq(group * C + window.chan)]
+                with m.Else():
+                    m.d.comb += [grad[p].r_en.eq(1), grad[p].r_addr.eq(plane_base + pos_word[pos])]
+        # A weight-gradient sweep ends with an UPDATE from the accumulators.
+        cw_update = Signal()
+        m.d.sync += cw_update.eq(w_valid & ~sweep_fwd & w_last)
+        with m.If(w_valid & ~sweep_fwd & w_last):
+            for p in range(NPU):
+                m.d.comb += [conv_w[p].r_en.eq(1), conv_w[p].r_addr.eq(group * C + chan_sweep)]
+
+        # Default PU control: driven by the phase that is issuing.
+        issue = Signal()
+        for p, pu in enumerate(pus):
+            m.d.comb += pu.lr_shift.eq(lr_shift)
+        tag = Signal(tag_layout)
+        pu_mode, pu_first, pu_bias, pu_source = Signal(2), Signal(), Signal(), Signal()
+        pu_a = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_a") for p in range(NPU)]
+        pu_b = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_b") for p in range(NPU)]
+        pu_w = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_w") for p in range(NPU)]
+        pu_wb = [Signal(signed(dw), name=f"pu{p}_wb") for p in range(NPU)]
+        pu_init = [Signal(signed(cfg.acc_width), name=f"pu{p}_init") for p in range(NPU)]
+        pu_mask = [Signal(L, name=f"pu{p}_mask") for p in range(NPU)]
+        for p, pu in enumerate(pus):
+            pu_tag = Signal(tag_layout, name=f"pu{p}_tag")
+            m.d.comb += [pu_tag.eq(tag), pu_tag.mask.eq(pu_mask[p])]
+            m.d.comb += [pu.valid.eq(issue), pu.mode.eq(pu_mode), pu.first.eq(pu_first), pu.bias.eq(pu_bias),
+                         pu.source.eq(pu_source), pu.a.eq(pu_a[p]), pu.b.eq(pu_b[p]), pu.w.eq(pu_w[p]),
+                         pu.w_bias.eq(pu_wb[p]), pu.init.eq(pu_init[p]), pu.tag.eq(pu_tag)]
+        with m.If(issue):
+            m.d.sync += counters["OPERAND_SETS"].eq(counters["OPERAND_SETS"] + 1)
+
+        with m.If(w_valid):
+            m.d.comb += issue.eq(1)
+            for p in range(NPU):
+                m.d.comb += pu_a[p].eq(Const(0))
+                for i in range(L):
+                    m.d.comb += pu_a[p][i].eq(pixel_data(w_pixels[i]))
+            with m.If(sweep_fwd):
+                m.d.comb += [pu_mode.eq(Mode.DOT), pu_first.eq(w_first),
+                             tag.kind.eq(Mux(w_last_chan, KIND_ACT, KIND_NONE)), tag.addr.eq(w_word),
+                             tag.lane.eq(w_lane)]
+                for p in range(NPU):
+                    m.d.comb += [pu_b[p].eq(conv_w[p].r_data), pu_init[p].eq(conv_b[w_group * NPU + p] << frac)]
+            with m.Else():
+                m.d.comb += [pu_mode.eq(Mode.OUTER), pu_first.eq(w_first_out), pu_bias.eq(chan_sweep == 0)]
+                for p in range(NPU):
+                    grad_lanes = Array(lanes_of(grad[p].r_data))
+                    for i in range(L):
+                        m.d.comb += pu_b[p][i].eq(grad_lanes[w_lane])
+        with m.If(cw_update):
+            m.d.comb += [issue.eq(1), pu_mode.eq(Mode.UPDATE), pu_source.eq(GradSource.ACC),
+                         tag.kind.eq(KIND_CW), tag.addr.eq(group * C + chan_sweep),
+                         tag.first.eq(chan_sweep == 0), tag.group.eq(group)]
+            for p in range(NPU):
+                m.d.comb += [pu_w[p].eq(conv_w[p].r_data), pu_wb[p].eq(conv_b[group * NPU + p])]
+
+        # -- write-back of processing-unit results ---------------------------------------------
+        out_tag = Signal(tag_layout)
+        m.d.comb += out_tag.eq(pus[0].out_tag)
+        out_valid = pus[0].out_valid
+        with m.If(out_valid & (out_tag.kind == KIND_ACT)):
+            for p, pu in enumerate(pus):
+                relu = Mux(pu.dot_narrow > 0, pu.dot_narrow, 0)
+                m.d.comb += [act[p].w_addr.eq(out_tag.addr), act[p].w_en.eq(Const(1, L) << out_tag.lane),
+                             act[p].w_data.eq(Cat(*[relu.as_unsigned()[:dw]] * L))]
+        with m.If(out_valid & (out_tag.kind == KIND_LOGIT)):
+            total = sum(pu.dot for pu in pus)
+            m.d.sync += logits[out_tag.cls].eq(narrow(total, frac, dw))
+        with m.If(out_valid & (out_tag.kind == KIND_DW)):
+            for p, pu in enumerate(pus):
+                m.d.comb += [dense_w[p].w_addr.eq(out_tag.addr), dense_w[p].w_data.eq(pu.upd),
+                             dense_w[p].w_en.eq((1 << L) - 1)]
+                own_tag = data.View(tag_layout, pu.out_tag)
+                with m.If(out_tag.last):
+                    masked = [Mux(own_tag.mask[i], pu.lane_narrow[i], 0) for i in range(L)]
+                    m.d.comb += [grad[p].w_addr.eq(out_tag.chunk), grad[p].w_en.eq(1),
+                                 grad[p].w_data.eq(sum((v.as_unsigned()[:dw] << (i * dw)
+                                                        for i, v in enumerate(masked)), Const(0)))]
+            with m.If(out_tag.first):
+                m.d.sync += dense_b[out_tag.cls].eq(pus[0].upd_bias)
+        with m.If(out_valid & (out_tag.kind == KIND_CW)):
+            for p, pu in enumerate(pus):
+                m.d.comb += [conv_w[p].w_addr.eq(out_tag.addr), conv_w[p].w_data.eq(pu.upd),
+                             conv_w[p].w_en.eq((1 << L) - 1)]
+                with m.If(out_tag.first):
+                    m.d.sync += conv_b[out_tag.group * NPU + p].eq(pu.upd_bias)
+
+        # -- control unit -----------------------------------------------------------------------
+        slot = Signal(index(cfg.slots + 1))
+        sample_label = Signal(8)
+        epoch = Signal(16)
+        idx = Signal(index(cfg.slots + 1))
+        ctr = Signal(32)              # generic loop counter
+        o = Signal(index(NC))
+        chunk = Signal(range(CH + 1))     # DENSE_BWD counts one past the last chunk
+        run_addr = Signal(len(tag.addr))
+        half = Signal()
+        pending = Signal()            # dense backward: an UPDATE is due this cycle
+        pend_o, pend_addr, pend_chunk = Signal.like(o), Signal.like(run_addr), Signal.like(chunk)
+        pend_first, pend_last = Signal(), Signal()
+        vi, vj, sh_i, sh_j = (Signal(16, name=n) for n in ("vi", "vj", "sh_i", "sh_j"))
+        target = Signal(index(cfg.slots))
+        largest = Signal(index(NC))
+        largest_count = Signal.like(counts[0])
+        victim = Signal(16)
+        matches = Signal(16)
+        evict = Signal()
+        copy_w = Signal(index(slay["slot_words"] + 1))
+        copy_wvalid = Signal()
+        copy_waddr = Signal(samples.addr_width)
+        best = Signal(signed(dw))
+        from_scratch = Signal()
+        is_infer = Signal()
+        df_valid, df_first, df_last = Signal(), Signal(), Signal()
+        df_o = Signal.like(o)
+        init_f, init_c, init_i, init_j = Signal(index(F)), Signal(index(C)), Signal(index(K)), Signal(index(K))
+        init_y, init_x, init_pos = Signal(index(cfg.out_h)), Signal(index(cfg.out_w)), Signal(index(P))
+        init_valid = Signal()
+        init_dense = Signal()
+        init_waddr = Signal(len(run_addr))
+        init_lane = Signal(index(L))
+        init_p = Signal(index(NPU))
+        o_base = Signal(len(run_addr))
+
+        seen = Signal(range(NC + 2))
+        m.d.comb += seen.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))
+                            + (counts[label_reg[:8]] == 0))
+        threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
+        conv_bits = max(1, frac + 1 - init_shift(cfg.conv_fan_in))
+        dense_bits = max(1, frac + 1 - init_shift(cfg.dense_in))
+        drawn = Signal(signed(dw))     # Lfsr.signed_bits of the last draw
+        m.d.comb += drawn.eq(Mux(init_dense,
+                                 lfsr.state[32 - dense_bits:] - (1 << (dense_bits - 1)),
+                                 lfsr.state[32 - conv_bits:] - (1 << (conv_bits - 1))))
+
+        def below(n):
+            return ((lfsr.state >> 16) * n) >> 16
+
+        with m.If(clear_counters):
+            for ctr_sig in counters.values():
+                m.d.sync += ctr_sig.eq(0)
+            m.d.comb += window.clear_reads.eq(1)
+        with m.Elif(busy):
+            m.d.sync += counters["CYCLES"].eq(counters["CYCLES"] + 1)
+            with m.Switch(phase):
+                for ph in Phase:
+                    with m.Case(ph):
+                        key = f"CYC_{ph.name}"
+                        m.d.sync += counters[key].eq(counters[key] + 1)
+
+        m.d.comb += [window.slot.eq(slot), loss.label.eq(sample_label)]
+
+        def drain(next_state):
+            """Wait until results issued so far are written back."""
+            with m.If(ctr == latency + 1):
+                m.d.sync += ctr.eq(0)
+                m.next = next_state
+            with m.Else():
+                m.d.sync += ctr.eq(ctr + 1)
+
+        def check_abort():
+            with m.If(abort):
+                m.d.sync += sweep_fwd.eq(0)
+                m.d.comb += [window.abort.eq(1), loss.abort.eq(1)]
+                m.next = "ABORT_DRAIN"
+
+        with m.FSM(name="control"):
+            with m.State("IDLE"):
+                m.d.comb += busy.eq(0)
+                with m.If(start):
+                    m.d.sync += [ctr.eq(0), abort.eq(0), group.eq(0)]
+                    with m.Switch(start_cmd):
+                        with m.Case(Command.INSERT):
+                            m.next = "INS_CHECK"
+                        with m.Case(Command.TRAIN, Command.TRAIN_KEEP):
+                            m.d.sync += [from_scratch.eq(start_cmd == Command.TRAIN), is_infer.eq(0)]
+                            m.next = "ACT_CLEAR"
+                        with m.Case(Command.INFER):
+                            m.d.sync += [is_infer.eq(1), slot.eq(cfg.slots)]
+                            m.next = "ACT_CLEAR"
+            # ---- INSERT -------------------------------------------------------------------
+            with m.State("INS_CHECK"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
+                with m.If(size < cfg.slots):
+                    m.d.sync += [target.eq(size), copy_w.eq(0), copy_wvalid.eq(0)]
+                    m.next = "INS_COPY"
+                with m.Elif(counts[label_reg[:8]] >= threshold[seen]):
+                    m.d.sync += [kept.eq(0), result.eq(0xFFFFFFFF)]
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += evict.eq(1)
+                    m.next = "INS_LARGEST"
+            with m.State("INS_LARGEST"):
+                m.d.comb += busy.eq(1)
+                with m.If(counts[o] > largest_count):
+                    m.d.sync += [largest.eq(o), largest_count.eq(counts[o])]
+                with m.If(o == NC - 1):
+                    m.d.comb += lfsr.draw.eq(1)
+                    m.next = "INS_VICTIM"
+                with m.Else():
+                    m.d.sync += o.eq(o + 1)
+            with m.State("INS_VICTIM"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [victim.eq(below(largest_count)), matches.eq(0), ctr.eq(0)]
+                m.next = "INS_SCAN_READ"
+            with m.State("INS_SCAN_READ"):
+                m.d.comb += [busy.eq(1), labels.r_en.eq(1), labels.r_addr.eq(ctr)]
+                m.next = "INS_SCAN_CHECK"
+            with m.State("INS_SCAN_CHECK"):
+                m.d.comb += busy.eq(1)
+                with m.If(labels.r_data == largest):
+                    with m.If(matches == victim):
+                        m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_wvalid.eq(0)]
+                        m.next = "INS_COPY"
+                    with m.Else():
+                        m.d.sync += [matches.eq(matches + 1), ctr.eq(ctr + 1)]
+                        m.next = "INS_SCAN_READ"
+                with m.Else():
+                    m.d.sync += ctr.eq(ctr + 1)
+                    m.next = "INS_SCAN_READ"
+            with m.State("INS_COPY"):
+                m.d.comb += busy.eq(1)
+                with m.If(copy_w != slay["slot_words"]):
+                    m.d.comb += samples.rd_en.eq(1)
+                    for b in range(K):
+                        m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + copy_w)
+                    m.d.sync += copy_w.eq(copy_w + 1)
+                m.d.sync += [copy_wvalid.eq(copy_w != slay["slot_words"]),
+                             copy_waddr.eq(target * slay["slot_words"] + copy_w)]
+                with m.If(copy_wvalid):
+                    for b in range(K):
+                        m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(copy_waddr),
+                                     samples.wr_data[b].eq(samples.rd_data[b])]
+                with m.If((copy_w == slay["slot_words"]) & ~copy_wvalid):
+                    m.next = "INS_FINISH"
+            with m.State("INS_FINISH"):
+                m.d.comb += [busy.eq(1), labels.w_en.eq(1), labels.w_addr.eq(target),
+                             labels.w_data.eq(label_reg[:8])]
+                with m.If(evict):
+                    m.d.sync += counts[largest].eq(counts[largest] - 1)
+                with m.Else():
+                    m.d.sync += size.eq(size + 1)
+                m.d.sync += [counts[label_reg[:8]].eq(counts[label_reg[:8]] + 1), kept.eq(1), result.eq(target)]
+                m.next = "DONE"
+            # ---- TRAIN / INFER ---------------------------------------------------------------
+            with m.State("ACT_CLEAR"):
+                m.d.comb += busy.eq(1)
+                for p in range(NPU):
+                    m.d.comb += [act[p].w_en.eq((1 << L) - 1), act[p].w_addr.eq(ctr), act[p].w_data.eq(0)]
+                with m.If(ctr == CH - 1):
+                    m.d.sync += ctr.eq(0)
+                    with m.If(is_infer):
+                        m.next = "CF_START"
+                    with m.Elif(from_scratch):
+                        m.d.sync += [init_f.eq(0), init_c.eq(0), init_i.eq(0), init_j.eq(0), init_valid.eq(0),
+                                     init_dense.eq(0), init_p.eq(0), group.eq(0)]
+                        for f in range(F):
+                            m.d.sync += conv_b[f].eq(0)
+                        for c in range(NC):
+                            m.d.sync += dense_b[c].eq(0)
+                        m.next = "INIT_CONV"
+                    with m.Else():
+                        m.next = "ORDER_INIT"
+                with m.Else():
+                    m.d.sync += ctr.eq(ctr + 1)
+            with m.State("INIT_CONV"):
+                # One draw per weight, in the golden model's order f, c, i, j; written a cycle later.
+                m.d.comb += [busy.eq(1), lfsr.draw.eq(1)]
+                m.d.sync += [init_valid.eq(1), init_waddr.eq(group * C + init_c), init_lane.eq(init_i * K + init_j),
+                             init_p.eq(init_f % NPU if NPU > 1 else 0)]
+                last_w = (init_j == K - 1) & (init_i == K - 1) & (init_c == C - 1) & (init_f == F - 1)
+                with m.If(init_j != K - 1):
+                    m.d.sync += init_j.eq(init_j + 1)
+                with m.Else():
+                    m.d.sync += init_j.eq(0)
+                    with m.If(init_i != K - 1):
+                        m.d.sync += init_i.eq(init_i + 1)
+                    with m.Else():
+                        m.d.sync += init_i.eq(0)
+                        with m.If(init_c != C - 1):
+                            m.d.sync += init_c.eq(init_c + 1)
+                        with m.Else():
+                            m.d.sync += [init_c.eq(0), init_f.eq(init_f + 1)]
+                            if NPU > 1:
+                                with m.If(init_f % NPU == NPU - 1):
+                                    m.d.sync += group.eq(group + 1)
+                            else:
+                                m.d.sync += group.eq(group + 1)
+                with m.If(last_w):
+                    m.d.sync += [init_f.eq(0), init_y.eq(0), init_x.eq(0), init_pos.eq(0), o.eq(0), group.eq(0),
+                                 o_base.eq(0)]
+                    m.next = "INIT_DENSE"
+            with m.State("INIT_DENSE"):
+                m.d.comb += [busy.eq(1), lfsr.draw.eq(1)]
+                m.d.sync += [init_dense.eq(1), init_valid.eq(1),
+                             init_waddr.eq(o_base + group * PW + pos_word[init_pos]), init_lane.eq(pos_lane[init_pos]),
+                             init_p.eq(init_f % NPU if NPU > 1 else 0)]
+                last_w = (init_x == cfg.out_w - 1) & (init_y == cfg.out_h - 1) & (init_f == F - 1) & (o == NC - 1)
+                with m.If(init_x != cfg.out_w - 1):
+                    m.d.sync += [init_x.eq(init_x + 1), init_pos.eq(init_pos + 1)]
+                with m.Else():
+                    m.d.sync += init_x.eq(0)
+                    with m.If(init_y != cfg.out_h - 1):
+                        m.d.sync += [init_y.eq(init_y + 1), init_pos.eq(init_pos + 1)]
+                    with m.Else():
+                        m.d.sync += [init_y.eq(0), init_pos.eq(0)]
+                        with m.If(init_f != F - 1):
+                            m.d.sync += init_f.eq(init_f + 1)
+                            if NPU > 1:
+                                with m.If(init_f % NPU == NPU - 1):
+                                    m.d.sync += group.eq(group + 1)
+                            else:
+                                m.d.sync += group.eq(group + 1)
+                        with m.Else():
+                            m.d.sync += [init_f.eq(0), group.eq(0), o.eq(o + 1), o_base.eq(o_base + CH)]
+                with m.If(last_w):
+                    m.next = "INIT_LAST"
+            with m.State("INIT_LAST"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [init_valid.eq(0), ctr.eq(0)]
+                m.next = "ORDER_INIT"
+            with m.State("ORDER_INIT"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [epoch.eq(0), init_dense.eq(0)]
+                with m.If(ctr == size):
+                    m.d.sync += ctr.eq(0)
+                    m.next = "EPOCH_START"
+                with m.Else():
+                    m.d.comb += [order.w_en.eq(1), order.w_addr.eq(ctr), order.w_data.eq(ctr)]
+                    m.d.sync += ctr.eq(ctr + 1)
+            with m.State("EPOCH_START"):
+                m.d.comb += busy.eq(1)
+                check_abort()
+                with m.If(~abort):
+                    with m.If(epoch == epochs):
+                        m.next = "DONE"
+                    with m.Else():
+                        m.d.sync += [sh_i.eq(size - 1), epoch.eq(epoch + 1)]
+                        m.next = "SH_DRAW"
+            with m.State("SH_DRAW"):
+                m.d.comb += busy.eq(1)
+                with m.If((size <= 1) | (sh_i == 0)):
+                    m.d.sync += idx.eq(0)
+                    m.next = "SAMPLE_FETCH"
+                with m.Else():
+                    m.d.comb += lfsr.draw.eq(1)
+                    m.next = "SH_J"
+            with m.State("SH_J"):
+                m.d.comb += [busy.eq(1), order.r_en.eq(1), order.r_addr.eq(sh_i)]
+                m.d.sync += sh_j.eq(below(sh_i + 1))
+                m.next = "SH_READ_J"
+            with m.State("SH_READ_J"):
+                m.d.comb += [busy.eq(1), order.r_en.eq(1), order.r_addr.eq(sh_j)]
+                m.d.sync += vi.eq(order.r_data)
+                m.next = "SH_WRITE_I"
+            with m.State("SH_WRITE_I"):
+                m.d.comb += [busy.eq(1), order.w_en.eq(1), order.w_addr.eq(sh_i), order.w_data.eq(order.r_data)]
+                m.next = "SH_WRITE_J"
+            with m.State("SH_WRITE_J"):
+                m.d.comb += [busy.eq(1), order.w_en.eq(1), order.w_addr.eq(sh_j), order.w_data.eq(vi)]
+                m.d.sync += sh_i.eq(sh_i - 1)
+                m.next = "SH_DRAW"
+            with m.State("SAMPLE_FETCH"):
+                m.d.comb += busy.eq(1)
+                check_abort()
+                with m.If(~abort):
+                    with m.If(idx == size):
+                        m.next = "EPOCH_START"
+                    with m.Else():
+                        m.d.comb += [order.r_en.eq(1), order.r_addr.eq(idx)]
+                        m.next = "SAMPLE_SLOT"
+            with m.State("SAMPLE_SLOT"):
+                m.d.comb += [busy.eq(1), labels.r_en.eq(1), labels.r_addr.eq(order.r_data)]
+                m.d.sync += slot.eq(order.r_data)
+                m.next = "SAMPLE_LABEL"
+            with m.State("SAMPLE_LABEL"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [sample_label.eq(labels.r_data), group.eq(0)]
+                m.next = "CF_START"
+            with m.State("CF_START"):
+                m.d.comb += [busy.eq(1), window.start.eq(1), window.chan_first.eq(0), window.chan_last.eq(C - 1)]
+                m.d.sync += [sweep_fwd.eq(1), phase.eq(Phase.CONV_FWD)]
+                m.next = "CF_RUN"
+            with m.State("CF_RUN"):
+                m.d.comb += busy.eq(1)
+                check_abort()
+                with m.If(~abort & window.valid & window.last):
+                    with m.If(group == G - 1):
+                        m.d.sync += ctr.eq(0)
+                        m.next = "CF_DRAIN"
+                    with m.Else():
+                        m.d.sync += group.eq(group + 1)
+                        m.next = "CF_START"
+            with m.State("CF_DRAIN"):
+                m.d.comb += busy.eq(1)
+                drain("DF_START")
+                with m.If(ctr == latency + 1):
+                    m.d.sync += [o.eq(0), chunk.eq(0), run_addr.eq(0), phase.eq(Phase.DENSE_FWD)]
+            with m.State("DF_START"):
+                m.d.comb += busy.eq(1)
+                m.next = "DF_RUN"
+            with m.State("DF_RUN"):
+                m.d.comb += busy.eq(1)
+                for p in range(NPU):
+                    m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(run_addr),
+                                 act[p].r_en.eq(1), act[p].r_addr.eq(chunk)]
+                m.d.sync += [run_addr.eq(run_addr + 1), df_o.eq(o), df_first.eq(chunk == 0),
+                             df_last.eq(chunk == CH - 1), df_valid.eq(1)]
+                with m.If(chunk == CH - 1):
+                    m.d.sync += [chunk.eq(0), o.eq(o + 1)]
+                    with m.If(o == NC - 1):
+                        m.d.sync += ctr.eq(0)
+                        m.next = "DF_DRAIN"
+                with m.Else():
+                    m.d.sync += chunk.eq(chunk + 1)
+            with m.State("DF_DRAIN"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += df_valid.eq(0)
+                with m.If(ctr == latency + 2):
+                    m.d.sync += [ctr.eq(0), o.eq(0)]
+                    with m.If(is_infer):
+                        m.d.sync += [best.eq(logits[0]), result.eq(0), phase.eq(Phase.OTHER)]
+                        m.next = "ARGMAX"
+                    with m.Else():
+                        m.d.comb += loss.start.eq(1)
+                        m.d.sync += phase.eq(Phase.LOSS)
+                        m.next = "LOSS_WAIT"
+                with m.Else():
+                    m.d.sync += ctr.eq(ctr + 1)
+            with m.State("ARGMAX"):
+                m.d.comb += busy.eq(1)
+                with m.If(logits[o] > best):
+                    m.d.sync += [best.eq(logits[o]), result.eq(o)]
+                with m.If(o == NC - 1):
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += o.eq(o + 1)
+            with m.State("LOSS_WAIT"):
+                m.d.comb += busy.eq(1)
+                check_abort()
+                with m.If(~abort & loss.done):
+                    m.d.sync += [chunk.eq(0), o.eq(0), run_addr.eq(0), half.eq(0), pending.eq(0),
+                                 phase.eq(Phase.DENSE_BWD)]
+                    m.next = "DB_RUN"
+            with m.State("DB_RUN"):
+                # half 0: UPDATE of the pending (chunk, class) + weight read of the next;
+                # half 1: OUTER of the class just read.
+                m.d.comb += busy.eq(1)
+                m.d.sync += half.eq(~half)
+                with m.If(~half):
+                    with m.If(pending):
+                        m.d.comb += [issue.eq(1), pu_mode.eq(Mode.UPDATE), pu_source.eq(GradSource.PRODUCT),
+                                     tag.kind.eq(KIND_DW), tag.addr.eq(pend_addr), tag.cls.eq(pend_o),
+                                     tag.first.eq(pend_first), tag.last.eq(pend_last), tag.chunk.eq(pend_chunk)]
+                        for p in range(NPU):
+                            a_lanes = lanes_of(act[p].r_data)
+                            m.d.comb += [pu_w[p].eq(dense_w[p].r_data), pu_wb[p].eq(dense_b[pend_o])]
+                            for i in range(L):
+                                m.d.comb += [pu_a[p][i].eq(a_lanes[i]), pu_b[p][i].eq(loss.delta[pend_o])]
+                            m.d.comb += pu_mask[p].eq(Cat(*[a > 0 for a in a_lanes]))
+                    with m.If(chunk == CH):
+                        m.d.sync += [pending.eq(0), ctr.eq(0)]
+                        m.next = "DB_DRAIN"
+                    with m.Else():
+                        for p in range(NPU):
+                            m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(run_addr + chunk)]
+                            with m.If(o == 0):
+                                m.d.comb += [act[p].r_en.eq(1), act[p].r_addr.eq(chunk)]
+                        m.d.sync += [pend_o.eq(o), pend_addr.eq(run_addr + chunk), pend_chunk.eq(chunk),
+                                     pend_first.eq(chunk == 0), pend_last.eq(o == NC - 1), pending.eq(1)]
+                with m.Else():
+                    m.d.comb += [issue.eq(1), pu_mode.eq(Mode.OUTER), pu_first.eq(pend_o == 0)]
+                    for p in range(NPU):
+                        w_lanes = lanes_of(dense_w[p].r_data)
+                        for i in range(L):
+                            m.d.comb += [pu_a[p][i].eq(w_lanes[i]), pu_b[p][i].eq(loss.delta[pend_o])]
+                    with m.If(o == NC - 1):
+                        m.d.sync += [o.eq(0), run_addr.eq(0), chunk.eq(chunk + 1)]
+                    with m.Else():
+                        m.d.sync += [o.eq(o + 1), run_addr.eq(run_addr + CH)]
+            with m.State("DB_DRAIN"):
+                m.d.comb += busy.eq(1)
+                drain("CB_START")
+                with m.If(ctr == latency + 1):
+                    m.d.sync += [group.eq(0), chan_sweep.eq(0), phase.eq(Phase.CONV_BWD)]
+            with m.State("CB_START"):
+                m.d.comb += [busy.eq(1), window.start.eq(1), window.chan_first.eq(chan_sweep),
+                             window.chan_last.eq(chan_sweep)]
+                m.d.sync += sweep_fwd.eq(0)
+                m.next = "CB_RUN"
+            with m.State("CB_RUN"):
+                m.d.comb += busy.eq(1)
+                check_abort()
+                with m.If(~abort & cw_update):
+                    with m.If(chan_sweep != C - 1):
+                        m.d.sync += chan_sweep.eq(chan_sweep + 1)
+                        m.next = "CB_START"
+                    with m.Elif(group != G - 1):
+                        m.d.sync += [chan_sweep.eq(0), group.eq(group + 1)]
+                        m.next = "CB_START"
+                    with m.Else():
+                        m.d.sync += ctr.eq(0)
+                        m.next = "CB_DRAIN"
+            with m.State("CB_DRAIN"):
+                m.d.comb += busy.eq(1)
+                drain("SAMPLE_NEXT")
+            with m.State("SAMPLE_NEXT"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.OTHER),
+                             counters["TRAIN_SAMPLES"].eq(counters["TRAIN_SAMPLES"] + 1)]
+                m.next = "SAMPLE_FETCH"
+            with m.State("ABORT_DRAIN"):
+                m.d.comb += busy.eq(1)
+                drain("DONE")
+            with m.State("DONE"):
+                m.d.comb += busy.eq(1)
+                m.d.sync += [abort.eq(0), phase.eq(Phase.OTHER), sweep_fwd.eq(0)]
+                m.next = "IDLE"
+
+        # Dense forward issue (one cycle after the reads).
+        with m.If(df_valid):
+            m.d.comb += [issue.eq(1), pu_mode.eq(Mode.DOT), pu_first.eq(df_first),
+                         tag.kind.eq(Mux(df_last, KIND_LOGIT, KIND_NONE)), tag.cls.eq(df_o)]
+            for p in range(NPU):
+                m.d.comb += [pu_a[p].eq(act[p].r_data), pu_b[p].eq(dense_w[p].r_data)]
+                if p == 0:
+                    m.d.comb += pu_init[p].eq(dense_b[df_o] << frac)
+
+        # Weight initialisation writes (one cycle after each draw).
+        with m.If(init_valid):
+            for p in range(NPU):
+                with m.If(init_p == p):
+                    lanes_value = Cat(*[drawn.as_unsigned()[:dw]] * L)
+                    with m.If(init_dense):
+                        m.d.comb += [dense_w[p].w_en.eq(Const(1, L) << init_lane),
+                                     dense_w[p].w_addr.eq(init_waddr), dense_w[p].w_data.eq(lanes_value)]
+                    with m.Else():
+                        m.d.comb += [conv_w[p].w_en.eq(Const(1, L) << init_lane),
+                                     conv_w[p].w_addr.eq(init_waddr), conv_w[p].w_data.eq(lanes_value)]
+
+        # -- host requests ------------------------------------------------------------------------
+        rm = regmap
+        regs = rm.by_name
+        addr = axi.req_addr
+        word = addr >> 2
+        rdata = Signal(32)
+        error_resp = Signal()
+        done_resp = Signal()
+        m.d.comb += [axi.resp_rdata.eq(rdata), axi.resp_error.eq(error_resp), axi.resp_ready.eq(done_resp)]
+        value = axi.req_wdata
+        readable = {
+            "COMMAND": command, "STATUS": Cat(busy, Const(0, 3), command, kept), "ERROR": error,
+            "LR_SHIFT": lr_shift, "EPOCHS": epochs, "SEED": seed, "LABEL": label_reg, "RESULT": result,
+            "MEM_SIZE": size, "SAMPLE_READS": window.reads,
+        }
+        readable.update(counters)
+        for c in range(NC):
+            readable[f"CLASS_COUNT{c}"] = counts[c]
+            readable[f"LOGIT{c}"] = logits[c]
+            readable[f"DENSE_B{c}"] = dense_b[c]
+        for f in range(F):
+            readable[f"CONV_B{f}"] = conv_b[f]
+
+        def fields(window):
+            out, shift = {}, 2
+            for name, bits, count in window.fields:
+                out[name] = (addr[shift:shift + bits], count)
+                shift += bits
+            return out
+
+        def in_window(window):
+            size_bits = (rm.window_size(window) - 1).bit_length()
+            return (addr >> size_bits) == (window.base >> size_bits)
+
+        def in_range(flds):
+            ok = Const(1)
+            for sig, count in flds.values():
+                if count != 1 << len(sig):
+                    ok = ok & (sig < count)
+            return ok
+
+        stage = fields(rm.staging)
+        lab = fields(rm.labels)
+        cw = fields(rm.conv_w)
+        dwf = fields(rm.dense_w)
+        stage_c = Signal(index(C))
+        stage_row, stage_col, stage_data = Signal.like(samples.px_row), Signal.like(samples.px_col), Signal(32)
+        mem_kind = Signal(2)
+        mem_lane = Signal(index(L))
+        mem_p = Signal(index(NPU))
+        cw_f, dw_f = cw["f"][0], dwf["f"][0]
+        cw_p = cw_f % NPU if NPU > 1 else Const(0)
+        dw_p = dw_f % NPU if NPU > 1 else Const(0)
+        dw_pos = Signal(index(P))
+        m.d.comb += dw_pos.eq(dwf["y"][0] * cfg.out_w + dwf["x"][0])
+        with m.FSM(name="host"):
+            with m.State("IDLE"):
+                with m.If(axi.req_valid & axi.req_write):
+                    with m.If(axi.req_wstrb != 0xF):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
+                    with m.Elif(addr == regs["COMMAND"].offset):
+                        m.d.comb += done_resp.eq(1)
+                        cmd = value[:4]
+                        running_abortable = (command == Command.TRAIN) | (command == Command.TRAIN_KEEP) | \
+                                            (command == Command.INFER)
+                        with m.If((value > max(Command)) | (value == Command.NONE)):
+                            m.d.sync += error.eq(ErrorCode.BAD_COMMAND)
+                        with m.Elif(cmd == Command.ABORT):
+                            with m.If(busy & running_abortable):
+                                m.d.sync += abort.eq(1)
+                            m.d.sync += error.eq(ErrorCode.NONE)
+                        with m.Elif(busy):
+                            m.d.sync += error.eq(ErrorCode.BUSY)
+                        with m.Elif(cmd == Command.CLEAR_COUNTERS):
+                            m.d.comb += clear_counters.eq(1)
+                            m.d.sync += error.eq(ErrorCode.NONE)
+                        with m.Elif((cmd == Command.INSERT) & (label_reg >= NC)):
+                            m.d.sync += error.eq(ErrorCode.BAD_LABEL)
+                        with m.Elif(((cmd == Command.TRAIN) | (cmd == Command.TRAIN_KEEP)) & (epochs == 0)):
+                            m.d.sync += error.eq(ErrorCode.BAD_EPOCHS)
+                        with m.Else():
+                            m.d.comb += [start.eq(1), start_cmd.eq(cmd)]
+                            m.d.sync += [command.eq(cmd), error.eq(ErrorCode.NONE)]
+                    with m.Elif(addr == regs["LR_SHIFT"].offset):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | (value > dw))]
+                        with m.If(~busy & (value <= dw)):
+                            m.d.sync += lr_shift.eq(value)
+                    with m.Elif(addr == regs["EPOCHS"].offset):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | (value >= 1 << 16))]
+                        with m.If(~busy & (value < 1 << 16)):
+                            m.d.sync += epochs.eq(value)
+                    with m.Elif(addr == regs["SEED"].offset):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | value[31])]
+                        with m.If(~busy & ~value[31]):
+                            m.d.sync += seed.eq(value)
+                            m.d.comb += [lfsr.load.eq(1), lfsr.seed_in.eq(value)]
+                    with m.Elif(addr == regs["LABEL"].offset):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
+                        with m.If(~busy):
+                            m.d.sync += label_reg.eq(value)
+                    with m.Elif(in_window(rm.staging) & ~busy & in_range(stage)):
+                        m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
+                                     stage_data.eq(value)]
+                        m.next = "STAGE"
+                    with m.Else():
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
+                with m.Elif(axi.req_valid):
+                    with m.Switch(addr):
+                        for reg in rm.registers:
+                            with m.Case(reg.offset):
+                                source = readable.get(reg.name)
+                                if source is None:
+                                    m.d.comb += rdata.eq(reg.reset)
+                                elif isinstance(source, Signal) and source.shape().signed:
+                                    m.d.comb += rdata.eq(source.as_signed())
+                                else:
+                                    m.d.comb += rdata.eq(source)
+                                m.d.comb += done_resp.eq(1)
+                        with m.Default():
+                            with m.If(~busy & in_window(rm.labels) & in_range(lab)):
+                                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
+                                m.d.sync += mem_kind.eq(0)
+                                m.next = "MEM_READ"
+                            with m.Elif(~busy & in_window(rm.conv_w) & in_range(cw)):
+                                for p in range(NPU):
+                                    m.d.comb += [conv_w[p].r_en.eq(1),
+                                                 conv_w[p].r_addr.eq((cw_f // NPU) * C + cw["c"][0])]
+                                m.d.sync += [mem_kind.eq(1), mem_p.eq(cw_p),
+                                             mem_lane.eq(cw["i"][0] * K + cw["j"][0])]
+                                m.next = "MEM_READ"
+                            with m.Elif(~busy & in_window(rm.dense_w) & in_range(dwf)):
+                                for p in range(NPU):
+                                    m.d.comb += [dense_w[p].r_en.eq(1),
+                                                 dense_w[p].r_addr.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW
+                                                                      + pos_word[dw_pos])]
+                                m.d.sync += [mem_kind.eq(2), mem_p.eq(dw_p), mem_lane.eq(pos_lane[dw_pos])]
+                                m.next = "MEM_READ"
+                            with m.Else():
+                                m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
+            with m.State("STAGE"):
+                m.d.comb += [samples.px_en.eq(1), samples.px_slot.eq(cfg.slots), samples.px_chan.eq(stage_c),
+                             samples.px_row.eq(stage_row), samples.px_col.eq(stage_col),
+                             samples.px_data.eq(stage_data.word_select(stage_c, 8))]
+                with m.If(stage_c == C - 1):
+                    m.d.comb += done_resp.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += stage_c.eq(stage_c + 1)
+            with m.State("MEM_READ"):
+                m.d.comb += done_resp.eq(1)
+                with m.Switch(mem_kind):
+                    with m.Case(0):
+                        m.d.comb += rdata.eq(labels.r_data)
+                    with m.Case(1):
+                        for p in range(NPU):
+                            with m.If(mem_p == p):
+                                m.d.comb += rdata.eq(Array(lanes_of(conv_w[p].r_data))[mem_lane])
+                    with m.Case(2):
+                        for p in range(NPU):
+                            with m.If(mem_p == p):
+                                m.d.comb += rdata.eq(Array(lanes_of(dense_w[p].r_data))[mem_lane])
+                m.next = "IDLE"
+        return m
