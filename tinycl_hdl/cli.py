@@ -11,7 +11,25 @@ import click
 
 from .config import PRESETS, ConfigError, load_config
 
-BACKENDS = ("golden", "float")
+BACKENDS = ("golden", "float", "rtl")
+SIMULATORS = ("verilator", "icarus")
+
+
+def run_rtl(cfg, sim_name, testcase, params, waves=False):
+    """Run one of testbench/tb_runs.py's entry points; returns its JSON result."""
+    import tempfile
+
+    from .sim import run_design
+
+    with tempfile.TemporaryDirectory() as folder:
+        result_file = pathlib.Path(folder) / "result.json"
+        params = dict(params, result_file=str(result_file))
+        try:
+            run_design("tinycl", cfg, sim_name, "tb_runs", params=params, waves=waves, testcase=testcase,
+                       log_level="WARNING")
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from None
+        return json.loads(result_file.read_text())
 
 
 def config_options(command):
@@ -60,7 +78,9 @@ def show_config(cfg, preset):
 @main.command()
 @config_options
 @click.option("--backend", type=click.Choice(BACKENDS), default="golden", show_default=True,
-              help="golden: bit-exact fixed point; float: float64 reference.")
+              help="golden: bit-exact fixed point; float: float64 reference; rtl: the generated Verilog.")
+@click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True,
+              help="Simulator for --backend rtl.")
 @click.option("--epochs", type=int, default=None, help="Epochs per task (default: the configuration's).")
 @click.option("--seed", type=int, default=None, help="LFSR and stream seed (default: the configuration's).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -71,7 +91,8 @@ def show_config(cfg, preset):
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG plot of accuracy per task.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(cfg, preset, backend, epochs, seed, data_dir, train_limit, test_limit, json_file, plot_file, quiet):
+def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, test_limit, json_file, plot_file,
+          quiet):
     """Run the class-incremental GDumb protocol and report accuracy per task."""
     from tqdm import tqdm
 
@@ -84,8 +105,17 @@ def train(cfg, preset, backend, epochs, seed, data_dir, train_limit, test_limit,
         dataset = load_for(cfg, data_dir)
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    accelerator = SoftwareAccelerator(cfg, backend)
     tasks = task_classes(cfg.classes)
+    if backend == "rtl":
+        from .protocol import ProtocolResult, TaskResult
+        data = run_rtl(cfg, sim_name, "protocol", {"preset": preset, "data_dir": data_dir,
+                                                   "train_limit": train_limit, "test_limit": test_limit})
+        result = ProtocolResult(backend="rtl", preset=preset, config=data["config"],
+                                tasks=[TaskResult(t["classes"], t["accuracy"], t["memory_size"], t["memory_counts"])
+                                       for t in data["tasks"]])
+        _print_result(cfg, result, json_file, plot_file, backend_text=f"rtl ({sim_name})")
+        return
+    accelerator = SoftwareAccelerator(cfg, backend)
     bar = None
 
     def progress(kind, value):
@@ -106,7 +136,11 @@ def train(cfg, preset, backend, epochs, seed, data_dir, train_limit, test_limit,
     seen_tasks = []
     result = run_protocol(cfg, dataset, accelerator, backend=backend, preset=preset,
                           train_limit=train_limit, test_limit=test_limit, progress=progress)
-    click.echo(f"backend {backend}, preset {preset}, epochs {cfg.epochs}, seed {cfg.seed}, "
+    _print_result(cfg, result, json_file, plot_file, backend_text=backend)
+
+
+def _print_result(cfg, result, json_file, plot_file, backend_text):
+    click.echo(f"backend {backend_text}, preset {result.preset}, epochs {cfg.epochs}, seed {cfg.seed}, "
                f"lr 2^-{cfg.lr_shift}, Q{cfg.data_width - cfg.frac_bits - 1}.{cfg.frac_bits}")
     click.echo(f"{'task':>4}  {'classes':<10} {'memory':>6}  {'accuracy':>8}")
     for number, task in enumerate(result.tasks, 1):
@@ -135,6 +169,73 @@ def _plot(result, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+@main.command()
+@config_options
+@click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True)
+@click.option("--samples", type=int, default=16, show_default=True, help="Random samples to insert.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the data and of the LFSR.")
+@click.option("--epochs", type=int, default=1, show_default=True, help="Epochs of the TRAIN command.")
+@click.option("--waves", is_flag=True, help="Dump waveforms.")
+def verify(cfg, preset, sim_name, samples, seed, epochs, waves):
+    """Check the RTL end to end against the golden model; exits non-zero on any mismatch."""
+    if samples < 1 or epochs < 1:
+        raise click.UsageError("--samples and --epochs must be positive")
+    cfg = _with_seed_epochs(cfg, seed, None)
+    click.echo(f"verifying {preset} on {sim_name}: {samples} samples, seed {seed}, {epochs} epoch(s)")
+    data = run_rtl(cfg, sim_name, "verify", {"samples": samples, "seed": seed, "epochs": epochs}, waves)
+    click.echo(f"inserted {data['inserted']} (kept {data['kept']}, memory {data['memory']}), "
+               f"{data['training_steps']} training steps, {data['inferences']} inferences, "
+               f"{data['weight_checks']} full weight read-backs: every slot label, weight, logit and "
+               f"prediction equals the golden model")
+
+
+@main.command()
+@config_options
+@click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True)
+@click.option("--samples", type=int, default=4, show_default=True, help="Samples trained for the measurement.")
+@click.option("--scaling/--no-scaling", default=True, help="Also measure n_pu = 2 and 4 and the raster order.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write results as JSON.")
+def report(cfg, preset, sim_name, samples, scaling, json_file):
+    """Cycles per training sample from the hardware counters, next to the compute bound."""
+    import dataclasses
+
+    runs = {"base": cfg}
+    if scaling:
+        for n in (2, 4):
+            if cfg.filters % n == 0 and n != cfg.n_pu:
+                runs[f"n_pu={n}"] = dataclasses.replace(cfg, n_pu=n)
+        other = "raster" if cfg.window == "snake" else "snake"
+        runs[other] = dataclasses.replace(cfg, window=other)
+    results = {}
+    for name, run_cfg in runs.items():
+        click.echo(f"measuring {name} on {sim_name} ...", err=True)
+        results[name] = run_rtl(run_cfg, sim_name, "report", {"samples": samples})
+    base = results["base"]
+    click.echo(f"{preset}: n_pu {cfg.n_pu}, {cfg.lanes} lanes, window {cfg.window}")
+    click.echo(f"{'phase':<16}{'cycles/sample':>15}{'bound':>10}")
+    bound = base["bound_phases"]
+    pairs = {"conv_fwd": bound["conv_forward"], "dense_fwd": bound["dense_forward"], "loss": 0,
+             "dense_bwd": bound["dense_input_gradient"] + bound["dense_update"],
+             "conv_bwd": bound["conv_weight_gradient"] + bound["conv_update"]}
+    for phase, cycles in base["phases"].items():
+        click.echo(f"{phase:<16}{cycles:>15.1f}{pairs.get(phase, 0):>10}")
+    click.echo(f"{'total':<16}{base['cycles_per_sample']:>15.1f}{base['bound_cycles_per_sample']:>10}"
+               f"   ({base['ratio_to_bound']:.3f}x the bound)")
+    click.echo(f"MAC utilisation {base['mac_utilisation']:.3f}; sample reads per channel sweep "
+               f"{base['sample_reads_per_pass']:.1f} (formula {base['formula_reads_per_pass']})")
+    for name, data in results.items():
+        if name.startswith("n_pu="):
+            click.echo(f"{name}: {data['cycles_per_sample']:.1f} cycles/sample, speed-up "
+                       f"{base['cycles_per_sample'] / data['cycles_per_sample']:.2f}x "
+                       f"(bound {data['bound_cycles_per_sample']})")
+        elif name in ("raster", "snake"):
+            click.echo(f"{name}: {data['sample_reads_per_pass']:.1f} reads per channel sweep against "
+                       f"{base['sample_reads_per_pass']:.1f} ({cfg.window})")
+    out = dict(base, preset=preset, runs=results)
+    if json_file:
+        pathlib.Path(json_file).write_text(json.dumps(out, indent=2) + "\n")
 
 
 @main.command()
@@ -175,6 +276,14 @@ def generate(cfg, preset, module, list_modules, sram_blackbox, lint, out_dir):
     if module not in MODULES:
         raise click.UsageError(f"--module must be one of {', '.join(sorted(MODULES))}, not {module!r}")
     paths = write(cfg, out_dir or f"build/{preset}", module, blackbox=sram_blackbox)
+    if module == "tinycl":
+        from .regmap import RegisterMap
+        regmap = RegisterMap(cfg)
+        folder = pathlib.Path(paths["verilog"]).parent
+        for name, text in (("regmap.md", regmap.to_markdown()), ("regmap.json", regmap.to_json()),
+                           ("tinycl_regs.h", regmap.to_c_header())):
+            paths[name] = folder / name
+            paths[name].write_text(text)
     for kind, path in paths.items():
         click.echo(f"{kind:12s} {path}")
     if lint:

