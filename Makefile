@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: install demo test test-soak lint clean
+.PHONY: install demo report test test-soak clean
 
 install: $(STAMP)
 
@@ -15,10 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The main job: the class-incremental GDumb protocol on the embedded digits preset.
+# The main job on the embedded digits preset: the class-incremental GDumb
+# protocol on the golden model, the generated Verilog, and a short run of the
+# same protocol on that Verilog (Verilator).
 demo: install
 	mkdir -p build/digits
 	$(BIN)/tinycl train --preset digits --json build/digits/train.json --plot build/digits/accuracy.png
+	$(BIN)/tinycl generate --preset digits -o build/digits
+	$(BIN)/tinycl train --backend rtl --sim verilator --preset digits --epochs 1 --train-limit 30 \
+		--test-limit 60 --json build/digits/train_rtl.json
+
+# Cycles per sample and reads per sweep from the RTL counters (Verilator).
+report: install
+	mkdir -p build
+	$(BIN)/tinycl report --preset digits --json build/report_digits.json
+	$(BIN)/tinycl report --preset cifar10 --json build/report_cifar10.json
 
 test: install
 	$(BIN)/python -m pytest -n $(JOBS)

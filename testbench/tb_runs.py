@@ -69,7 +69,10 @@ async def report(dut):
         "phases": per_phase,
         "bound_phases": bound_phases(cfg),
         "other_cycles_per_command": c["CYC_OTHER"],
-        "mac_utilisation": c["OPERAND_SETS"] * cfg.lanes / cfg.n_pu / (c["CYCLES"] * cfg.lanes),
+        # Useful MACs (the model's, as in the bound) over lanes x cycles of the training steps.
+        "mac_utilisation": bound_cycles_per_sample(cfg) / per_sample,
+        # Cycles in which the units took an operand set, over all busy cycles of the command.
+        "issue_rate": c["OPERAND_SETS"] / c["CYCLES"],
         "sample_reads_per_pass": c["SAMPLE_READS"] / (steps * sweeps),
         "formula_reads_per_pass": reads_per_pass(cfg),
     })

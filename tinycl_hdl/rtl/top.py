@@ -229,6 +229,7 @@ class TinyCL(wiring.Component):
         pu_wb = [Signal(signed(dw), name=f"pu{p}_wb") for p in range(NPU)]
         pu_init = [Signal(signed(cfg.acc_width), name=f"pu{p}_init") for p in range(NPU)]
         pu_mask = [Signal(L, name=f"pu{p}_mask") for p in range(NPU)]
+        m.d.comb += tag.mask.eq(pu_mask[0])      # each unit's own mask replaces it below
         for p, pu in enumerate(pus):
             pu_tag = Signal(tag_layout, name=f"pu{p}_tag")
             m.d.comb += [pu_tag.eq(tag), pu_tag.mask.eq(pu_mask[p])]
