@@ -12,7 +12,7 @@ from tinycl_hdl.rtl.verilog import compact_zero_init
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
-@pytest.mark.parametrize("module", ["processing_unit", "sample_window"])
+@pytest.mark.parametrize("module", ["processing_unit", "sample_window", "loss_gradient", "tinycl"])
 def test_every_preset_lints_clean(preset, module, tmp_path):
     paths = generate(PRESETS[preset], tmp_path, module)
     assert lint([paths["verilog"]], module) == []
