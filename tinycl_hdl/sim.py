@@ -60,7 +60,7 @@ def write_if_changed(path: pathlib.Path, text: str) -> bool:
     return True
 
 
-def build(sim: str, sources, toplevel: str, build_dir, waves: bool = False):
+def build(sim: str, sources, toplevel: str, build_dir, waves: bool = False, quiet: bool = False):
     """Build ``sources`` for ``sim`` in ``build_dir`` unless an identical build exists."""
     from cocotb_tools.runner import get_runner
 
@@ -85,23 +85,25 @@ def build(sim: str, sources, toplevel: str, build_dir, waves: bool = False):
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return runner
     runner.build(sources=[str(s) for s in sources], hdl_toplevel=toplevel, build_dir=str(build_dir),
-                 build_args=build_args, timescale=TIMESCALE, waves=waves, always=True)
+                 build_args=build_args, timescale=TIMESCALE, waves=waves, always=True,
+                 log_file=str(build_dir / "build.log") if quiet else None)
     stamp.write_text(digest.hexdigest())
     return runner
 
 
 def run(sim: str, sources, toplevel: str, test_module: str, build_dir, env: dict | None = None,
-        waves: bool = False, testcase=None):
+        waves: bool = False, testcase=None, quiet: bool = False):
     """Build if needed, then run the cocotb ``test_module`` against ``toplevel``.
 
     Under pytest a failing cocotb test fails the calling test.
     """
     waves = waves or os.environ.get("WAVES", "") not in ("", "0")
-    runner = build(sim, sources, toplevel, build_dir, waves=waves)
+    runner = build(sim, sources, toplevel, build_dir, waves=waves, quiet=quiet)
     return runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", test_module=test_module,
                        build_dir=str(build_dir),
                        test_dir=str(pathlib.Path(build_dir) / "run"), extra_env=env or {},
-                       waves=waves, timescale=TIMESCALE, testcase=testcase)
+                       waves=waves, timescale=TIMESCALE, testcase=testcase,
+                       log_file=str(pathlib.Path(build_dir) / "run.log") if quiet else None)
 
 
 def config_key(cfg) -> str:
@@ -131,8 +133,11 @@ def run_design(toplevel: str, cfg, simulator: str, test_module: str, params: dic
     env = {"TINYCL_CONFIG": cfg.to_json(), "TINYCL_TB_PARAMS": json.dumps(params or {})}
     if log_level:
         env["COCOTB_LOG_LEVEL"] = log_level
-    results = run(simulator, sources, toplevel, test_module, build_dir, env=env, waves=waves, testcase=testcase)
+        env["PYTHONWARNINGS"] = "ignore::DeprecationWarning"
+    results = run(simulator, sources, toplevel, test_module, build_dir, env=env, waves=waves, testcase=testcase,
+                  quiet=log_level is not None)
     tests, failed = get_results(results)
     if failed or not tests:
-        raise RuntimeError(f"{failed} of {tests} cocotb tests of {test_module} failed (see {results})")
+        logs = f" and {build_dir / 'run.log'}" if log_level else ""
+        raise RuntimeError(f"{failed} of {tests} cocotb tests of {test_module} failed (see {results}{logs})")
     return results
