@@ -27,7 +27,7 @@ async def random_and_extreme_logits(dut):
     tb = ClockedTB(dut)
     tb.cfg = cfg = config_from_env()
     dut.start.value = 0
-    dut.abort.value = 0
+    dut.cancel.value = 0
     await tb.reset()
     rng = np.random.default_rng(8)
     lo, hi = -(1 << (cfg.data_width - 1)), (1 << (cfg.data_width - 1)) - 1

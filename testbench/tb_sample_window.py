@@ -32,6 +32,7 @@ class SampleWindowTB(ClockedTB):
         dut.px_en.value = 0
         dut.start.value = 0
         dut.clear_reads.value = 0
+        dut.cancel.value = 0
 
     async def write_sample(self, slot, pixels):
         """Write ``[H, W, C]`` pixels, one per cycle."""

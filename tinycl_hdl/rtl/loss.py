@@ -24,7 +24,7 @@ class LossGradient(wiring.Component):
     -------
     start : In(1)
         Begin with the current ``logits`` and ``label``.
-    abort : In(1)
+    cancel : In(1)
         Return to idle.
     logits : In(ArrayLayout(signed(data_width), classes))
     label : In(index(classes))
@@ -36,7 +36,7 @@ class LossGradient(wiring.Component):
     def __init__(self, cfg: TinyCLConfig):
         self._cfg = cfg
         vec = data.ArrayLayout(signed(cfg.data_width), cfg.classes)
-        super().__init__({"start": In(1), "abort": In(1), "logits": In(vec), "label": In(index(cfg.classes)),
+        super().__init__({"start": In(1), "cancel": In(1), "logits": In(vec), "label": In(index(cfg.classes)),
                           "busy": Out(1), "done": Out(1), "delta": Out(vec)})
 
     @property
@@ -88,7 +88,7 @@ class LossGradient(wiring.Component):
         m.d.comb += [bit_less_one.eq(bit - 1), trial.eq(total << bit_less_one)]
 
         def abortable():
-            with m.If(self.abort):
+            with m.If(self.cancel):
                 m.next = "IDLE"
 
         with m.FSM():

@@ -371,7 +371,7 @@ class TinyCL(wiring.Component):
         def check_abort():
             with m.If(abort):
                 m.d.sync += sweep_fwd.eq(0)
-                m.d.comb += [window.abort.eq(1), loss.abort.eq(1)]
+                m.d.comb += [window.cancel.eq(1), loss.cancel.eq(1)]
                 m.next = "ABORT_DRAIN"
 
         with m.FSM(name="control"):

@@ -75,7 +75,7 @@ class SnakeWindow(wiring.Component):
     chan_first, chan_last : In
         Channels fetched at every position (the conv forward pass uses all,
         a weight-gradient sweep one).
-    abort : In(1)
+    cancel : In(1)
         Stop the sweep; no further output.
     busy : Out(1)
         A sweep is fetching.
@@ -106,7 +106,7 @@ class SnakeWindow(wiring.Component):
             "chan_first": In(index(cfg.in_c)),
             "chan_last": In(index(cfg.in_c)),
             "clear_reads": In(1),
-            "abort": In(1),
+            "cancel": In(1),
             "busy": Out(1),
             "rd_en": Out(1),
             "rd_addr": Out(data.ArrayLayout(addr, k)),
@@ -263,7 +263,7 @@ class SnakeWindow(wiring.Component):
                      self.last.eq(d_last & d_emit)]
         with m.If(d_emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
-        with m.If(self.abort):
+        with m.If(self.cancel):
             m.d.sync += [self.busy.eq(0), d_valid.eq(0), d_emit.eq(0), self.valid.eq(0)]
         return m
 
@@ -281,7 +281,7 @@ class SampleWindow(wiring.Component):
         members = {}
         for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
             members[name] = self._memory.signature.members[name]
-        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "busy", "valid", "y", "x",
+        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel", "busy", "valid", "y", "x",
                      "chan", "first_chan", "last_chan", "last", "window", "reads"):
             members[name] = self._window.signature.members[name]
         super().__init__(members)
@@ -308,7 +308,7 @@ class SampleWindow(wiring.Component):
         m.d.comb += [mem.rd_en.eq(win.rd_en), mem.rd_addr.eq(win.rd_addr), win.rd_data.eq(mem.rd_data)]
         for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
             m.d.comb += getattr(mem, name).eq(getattr(self, name))
-        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads"):
+        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel"):
             m.d.comb += getattr(win, name).eq(getattr(self, name))
         for name in ("busy", "valid", "y", "x", "chan", "first_chan", "last_chan", "last", "window", "reads"):
             m.d.comb += getattr(self, name).eq(getattr(win, name))
