@@ -374,9 +374,8 @@ class TinyCL(wiring.Component):
                 m.d.comb += [window.cancel.eq(1), loss.cancel.eq(1)]
                 m.next = "ABORT_DRAIN"
 
-        with m.FSM(name="control"):
+        with m.FSM(name="control") as control:
             with m.State("IDLE"):
-                m.d.comb += busy.eq(0)
                 with m.If(start):
                     m.d.sync += [ctr.eq(0), abort.eq(0), group.eq(0)]
                     with m.Switch(start_cmd):
@@ -390,7 +389,6 @@ class TinyCL(wiring.Component):
                             m.next = "ACT_CLEAR"
             # ---- INSERT -------------------------------------------------------------------
             with m.State("INS_CHECK"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
                 with m.If(size < cfg.slots):
                     m.d.sync += [target.eq(size), copy_w.eq(0), copy_wvalid.eq(0)]
@@ -402,7 +400,6 @@ class TinyCL(wiring.Component):
                     m.d.sync += evict.eq(1)
                     m.next = "INS_LARGEST"
             with m.State("INS_LARGEST"):
-                m.d.comb += busy.eq(1)
                 with m.If(counts[o] > largest_count):
                     m.d.sync += [largest.eq(o), largest_count.eq(counts[o])]
                 with m.If(o == NC - 1):
@@ -411,14 +408,12 @@ class TinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += o.eq(o + 1)
             with m.State("INS_VICTIM"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [victim.eq(below(largest_count)), matches.eq(0), ctr.eq(0)]
                 m.next = "INS_SCAN_READ"
             with m.State("INS_SCAN_READ"):
-                m.d.comb += [busy.eq(1), labels.r_en.eq(1), labels.r_addr.eq(ctr)]
+                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(ctr)]
                 m.next = "INS_SCAN_CHECK"
             with m.State("INS_SCAN_CHECK"):
-                m.d.comb += busy.eq(1)
                 with m.If(labels.r_data == largest):
                     with m.If(matches == victim):
                         m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_wvalid.eq(0)]
@@ -430,7 +425,6 @@ class TinyCL(wiring.Component):
                     m.d.sync += ctr.eq(ctr + 1)
                     m.next = "INS_SCAN_READ"
             with m.State("INS_COPY"):
-                m.d.comb += busy.eq(1)
                 with m.If(copy_w != slay["slot_words"]):
                     m.d.comb += samples.rd_en.eq(1)
                     for b in range(K):
@@ -445,7 +439,7 @@ class TinyCL(wiring.Component):
                 with m.If((copy_w == slay["slot_words"]) & ~copy_wvalid):
                     m.next = "INS_FINISH"
             with m.State("INS_FINISH"):
-                m.d.comb += [busy.eq(1), labels.w_en.eq(1), labels.w_addr.eq(target),
+                m.d.comb += [labels.w_en.eq(1), labels.w_addr.eq(target),
                              labels.w_data.eq(label_reg[:8])]
                 with m.If(evict):
                     m.d.sync += counts[largest].eq(counts[largest] - 1)
@@ -455,7 +449,6 @@ class TinyCL(wiring.Component):
                 m.next = "DONE"
             # ---- TRAIN / INFER ---------------------------------------------------------------
             with m.State("ACT_CLEAR"):
-                m.d.comb += busy.eq(1)
                 for p in range(NPU):
                     m.d.comb += [act[p].w_en.eq((1 << L) - 1), act[p].w_addr.eq(ctr), act[p].w_data.eq(0)]
                 with m.If(ctr == CH - 1):
@@ -476,7 +469,7 @@ class TinyCL(wiring.Component):
                     m.d.sync += ctr.eq(ctr + 1)
             with m.State("INIT_CONV"):
                 # One draw per weight, in the golden model's order f, c, i, j; written a cycle later.
-                m.d.comb += [busy.eq(1), lfsr.draw.eq(1)]
+                m.d.comb += [lfsr.draw.eq(1)]
                 m.d.sync += [init_valid.eq(1), init_waddr.eq(group * C + init_c), init_lane.eq(init_i * K + init_j),
                              init_p.eq(init_f % NPU if NPU > 1 else 0)]
                 last_w = (init_j == K - 1) & (init_i == K - 1) & (init_c == C - 1) & (init_f == F - 1)
@@ -502,7 +495,7 @@ class TinyCL(wiring.Component):
                                  o_base.eq(0)]
                     m.next = "INIT_DENSE"
             with m.State("INIT_DENSE"):
-                m.d.comb += [busy.eq(1), lfsr.draw.eq(1)]
+                m.d.comb += [lfsr.draw.eq(1)]
                 m.d.sync += [init_dense.eq(1), init_valid.eq(1),
                              init_waddr.eq(o_base + group * PW + pos_word[init_pos]), init_lane.eq(pos_lane[init_pos]),
                              init_p.eq(init_f % NPU if NPU > 1 else 0)]
@@ -527,11 +520,9 @@ class TinyCL(wiring.Component):
                 with m.If(last_w):
                     m.next = "INIT_LAST"
             with m.State("INIT_LAST"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [init_valid.eq(0), ctr.eq(0)]
                 m.next = "ORDER_INIT"
             with m.State("ORDER_INIT"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [epoch.eq(0), init_dense.eq(0)]
                 with m.If(ctr == size):
                     m.d.sync += ctr.eq(0)
@@ -540,7 +531,6 @@ class TinyCL(wiring.Component):
                     m.d.comb += [order.w_en.eq(1), order.w_addr.eq(ctr), order.w_data.eq(ctr)]
                     m.d.sync += ctr.eq(ctr + 1)
             with m.State("EPOCH_START"):
-                m.d.comb += busy.eq(1)
                 check_abort()
                 with m.If(~abort):
                     with m.If(epoch == epochs):
@@ -549,7 +539,6 @@ class TinyCL(wiring.Component):
                         m.d.sync += [sh_i.eq(size - 1), epoch.eq(epoch + 1)]
                         m.next = "SH_DRAW"
             with m.State("SH_DRAW"):
-                m.d.comb += busy.eq(1)
                 with m.If((size <= 1) | (sh_i == 0)):
                     m.d.sync += idx.eq(0)
                     m.next = "SAMPLE_FETCH"
@@ -557,22 +546,21 @@ class TinyCL(wiring.Component):
                     m.d.comb += lfsr.draw.eq(1)
                     m.next = "SH_J"
             with m.State("SH_J"):
-                m.d.comb += [busy.eq(1), order.r_en.eq(1), order.r_addr.eq(sh_i)]
+                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(sh_i)]
                 m.d.sync += sh_j.eq(below(sh_i + 1))
                 m.next = "SH_READ_J"
             with m.State("SH_READ_J"):
-                m.d.comb += [busy.eq(1), order.r_en.eq(1), order.r_addr.eq(sh_j)]
+                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(sh_j)]
                 m.d.sync += vi.eq(order.r_data)
                 m.next = "SH_WRITE_I"
             with m.State("SH_WRITE_I"):
-                m.d.comb += [busy.eq(1), order.w_en.eq(1), order.w_addr.eq(sh_i), order.w_data.eq(order.r_data)]
+                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(sh_i), order.w_data.eq(order.r_data)]
                 m.next = "SH_WRITE_J"
             with m.State("SH_WRITE_J"):
-                m.d.comb += [busy.eq(1), order.w_en.eq(1), order.w_addr.eq(sh_j), order.w_data.eq(vi)]
+                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(sh_j), order.w_data.eq(vi)]
                 m.d.sync += sh_i.eq(sh_i - 1)
                 m.next = "SH_DRAW"
             with m.State("SAMPLE_FETCH"):
-                m.d.comb += busy.eq(1)
                 check_abort()
                 with m.If(~abort):
                     with m.If(idx == size):
@@ -581,19 +569,17 @@ class TinyCL(wiring.Component):
                         m.d.comb += [order.r_en.eq(1), order.r_addr.eq(idx)]
                         m.next = "SAMPLE_SLOT"
             with m.State("SAMPLE_SLOT"):
-                m.d.comb += [busy.eq(1), labels.r_en.eq(1), labels.r_addr.eq(order.r_data)]
+                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(order.r_data)]
                 m.d.sync += slot.eq(order.r_data)
                 m.next = "SAMPLE_LABEL"
             with m.State("SAMPLE_LABEL"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [sample_label.eq(labels.r_data), group.eq(0)]
                 m.next = "CF_START"
             with m.State("CF_START"):
-                m.d.comb += [busy.eq(1), window.start.eq(1), window.chan_first.eq(0), window.chan_last.eq(C - 1)]
+                m.d.comb += [window.start.eq(1), window.chan_first.eq(0), window.chan_last.eq(C - 1)]
                 m.d.sync += [sweep_fwd.eq(1), phase.eq(Phase.CONV_FWD)]
                 m.next = "CF_RUN"
             with m.State("CF_RUN"):
-                m.d.comb += busy.eq(1)
                 check_abort()
                 with m.If(~abort & window.valid & window.last):
                     with m.If(group == G - 1):
@@ -603,15 +589,12 @@ class TinyCL(wiring.Component):
                         m.d.sync += group.eq(group + 1)
                         m.next = "CF_START"
             with m.State("CF_DRAIN"):
-                m.d.comb += busy.eq(1)
                 drain("DF_START")
                 with m.If(ctr == latency + 1):
                     m.d.sync += [o.eq(0), chunk.eq(0), run_addr.eq(0), phase.eq(Phase.DENSE_FWD)]
             with m.State("DF_START"):
-                m.d.comb += busy.eq(1)
                 m.next = "DF_RUN"
             with m.State("DF_RUN"):
-                m.d.comb += busy.eq(1)
                 for p in range(NPU):
                     m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(run_addr),
                                  act[p].r_en.eq(1), act[p].r_addr.eq(chunk)]
@@ -625,7 +608,6 @@ class TinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += chunk.eq(chunk + 1)
             with m.State("DF_DRAIN"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += df_valid.eq(0)
                 with m.If(ctr == latency + 2):
                     m.d.sync += [ctr.eq(0), o.eq(0)]
@@ -639,7 +621,6 @@ class TinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += ctr.eq(ctr + 1)
             with m.State("ARGMAX"):
-                m.d.comb += busy.eq(1)
                 with m.If(logits[o] > best):
                     m.d.sync += [best.eq(logits[o]), result.eq(o)]
                 with m.If(o == NC - 1):
@@ -647,7 +628,6 @@ class TinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += o.eq(o + 1)
             with m.State("LOSS_WAIT"):
-                m.d.comb += busy.eq(1)
                 check_abort()
                 with m.If(~abort & loss.done):
                     m.d.sync += [chunk.eq(0), o.eq(0), run_addr.eq(0), half.eq(0), pending.eq(0),
@@ -656,7 +636,6 @@ class TinyCL(wiring.Component):
             with m.State("DB_RUN"):
                 # half 0: UPDATE of the pending (chunk, class) + weight read of the next;
                 # half 1: OUTER of the class just read.
-                m.d.comb += busy.eq(1)
                 m.d.sync += half.eq(~half)
                 with m.If(~half):
                     with m.If(pending):
@@ -690,17 +669,15 @@ class TinyCL(wiring.Component):
                     with m.Else():
                         m.d.sync += [o.eq(o + 1), run_addr.eq(run_addr + CH)]
             with m.State("DB_DRAIN"):
-                m.d.comb += busy.eq(1)
                 drain("CB_START")
                 with m.If(ctr == latency + 1):
                     m.d.sync += [group.eq(0), chan_sweep.eq(0), phase.eq(Phase.CONV_BWD)]
             with m.State("CB_START"):
-                m.d.comb += [busy.eq(1), window.start.eq(1), window.chan_first.eq(chan_sweep),
+                m.d.comb += [window.start.eq(1), window.chan_first.eq(chan_sweep),
                              window.chan_last.eq(chan_sweep)]
                 m.d.sync += sweep_fwd.eq(0)
                 m.next = "CB_RUN"
             with m.State("CB_RUN"):
-                m.d.comb += busy.eq(1)
                 check_abort()
                 with m.If(~abort & cw_update):
                     with m.If(chan_sweep != C - 1):
@@ -713,20 +690,18 @@ class TinyCL(wiring.Component):
                         m.d.sync += ctr.eq(0)
                         m.next = "CB_DRAIN"
             with m.State("CB_DRAIN"):
-                m.d.comb += busy.eq(1)
                 drain("SAMPLE_NEXT")
             with m.State("SAMPLE_NEXT"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.OTHER),
                              counters["TRAIN_SAMPLES"].eq(counters["TRAIN_SAMPLES"] + 1)]
                 m.next = "SAMPLE_FETCH"
             with m.State("ABORT_DRAIN"):
-                m.d.comb += busy.eq(1)
                 drain("DONE")
             with m.State("DONE"):
-                m.d.comb += busy.eq(1)
                 m.d.sync += [abort.eq(0), phase.eq(Phase.OTHER), sweep_fwd.eq(0)]
                 m.next = "IDLE"
+
+        m.d.comb += busy.eq(~control.ongoing("IDLE"))
 
         # Dense forward issue (one cycle after the reads).
         with m.If(df_valid):
