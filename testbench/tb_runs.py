@@ -14,6 +14,20 @@ from tinycl_hdl.perf import bound_cycles_per_sample, bound_phases, reads_per_pas
 from tinycl_hdl.regmap import Command, Phase
 
 
+class Progress:
+    """Work done so far, written to a file that the command line shows as a progress bar."""
+
+    def __init__(self, path, total):
+        self.path, self.total, self.done = path, total, 0
+        self.step(0)
+
+    def step(self, n=1):
+        self.done += n
+        if self.path:
+            with open(self.path, "w") as file:
+                file.write(f"{self.done} {self.total}\n")
+
+
 def write_result(tb, data):
     with open(tb.params["result_file"], "w") as file:
         json.dump(data, file, indent=2)
@@ -89,13 +103,20 @@ async def protocol(dut):
     tb.host.max_polls = None
     dataset = load_for(cfg, p.get("data_dir"))
     result = ProtocolResult(backend="rtl", preset=p.get("preset", "custom"), config=cfg.to_dict())
-    for number, task in enumerate(plan(cfg, dataset, p.get("train_limit"), p.get("test_limit")), 1):
+    tasks = plan(cfg, dataset, p.get("train_limit"), p.get("test_limit"))
+    progress = Progress(p.get("progress_file"), sum(len(t.stream) + len(t.test) + 1 for t in tasks))
+    for number, task in enumerate(tasks, 1):
         for index in task.stream:
             await tb.host.insert(dataset.train_x[index], int(dataset.train_y[index]))
+            progress.step()
         await tb.host.write("EPOCHS", cfg.epochs)
         await tb.host.command(Command.TRAIN, wait=False)
         await tb.host.wait_idle(poll_cycles=p.get("poll_cycles", 4096))
-        predictions = [await tb.host.infer(dataset.test_x[i]) for i in task.test]
+        progress.step()
+        predictions = []
+        for i in task.test:
+            predictions.append(await tb.host.infer(dataset.test_x[i]))
+            progress.step()
         accuracy = float(np.mean(np.array(predictions) == dataset.test_y[task.test]))
         labels, counts = await tb.host.read_memory()
         result.tasks.append(TaskResult(task.classes, accuracy, int(len(labels)), counts.tolist()))

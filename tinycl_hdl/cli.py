@@ -15,20 +15,48 @@ BACKENDS = ("golden", "float", "rtl")
 SIMULATORS = ("verilator", "icarus")
 
 
-def run_rtl(cfg, sim_name, testcase, params, waves=False):
-    """Run one of testbench/tb_runs.py's entry points; returns its JSON result."""
+def run_rtl(cfg, sim_name, testcase, params, waves=False, progress_desc=None):
+    """Run one of testbench/tb_runs.py's entry points; returns its JSON result.
+
+    With ``progress_desc`` a progress bar follows the work units the testbench reports.
+    """
     import tempfile
+    import threading
 
     from .sim import run_design
 
     with tempfile.TemporaryDirectory() as folder:
         result_file = pathlib.Path(folder) / "result.json"
-        params = dict(params, result_file=str(result_file))
+        progress_file = pathlib.Path(folder) / "progress"
+        params = dict(params, result_file=str(result_file), progress_file=str(progress_file))
+        finished = threading.Event()
+
+        def follow():
+            from tqdm import tqdm
+            bar = None
+            while not finished.wait(0.5):
+                try:
+                    done, total = map(int, progress_file.read_text().split())
+                except (OSError, ValueError):
+                    continue
+                if bar is None:
+                    bar = tqdm(total=total, desc=progress_desc, unit="step", file=sys.stderr, leave=False)
+                bar.update(done - bar.n)
+            if bar is not None:
+                bar.close()
+
+        watcher = threading.Thread(target=follow, daemon=True) if progress_desc else None
+        if watcher:
+            watcher.start()
         try:
             run_design("tinycl", cfg, sim_name, "tb_runs", params=params, waves=waves, testcase=testcase,
                        log_level="WARNING")
         except RuntimeError as error:
             raise click.ClickException(str(error)) from None
+        finally:
+            finished.set()
+            if watcher:
+                watcher.join()
         return json.loads(result_file.read_text())
 
 
@@ -108,8 +136,11 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
     tasks = task_classes(cfg.classes)
     if backend == "rtl":
         from .protocol import ProtocolResult, TaskResult
+        click.echo(f"building and simulating the RTL on {sim_name} (the first build takes a minute or two)",
+                   err=True)
         data = run_rtl(cfg, sim_name, "protocol", {"preset": preset, "data_dir": data_dir,
-                                                   "train_limit": train_limit, "test_limit": test_limit})
+                                                   "train_limit": train_limit, "test_limit": test_limit},
+                       progress_desc=None if quiet else "insert / train / infer")
         result = ProtocolResult(backend="rtl", preset=preset, config=data["config"],
                                 tasks=[TaskResult(t["classes"], t["accuracy"], t["memory_size"], t["memory_counts"])
                                        for t in data["tasks"]])
