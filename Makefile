@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: install demo report test test-soak clean
+.PHONY: install demo report asic test test-soak clean
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: install
 	$(BIN)/tinycl generate --preset digits -o build/digits
 	$(BIN)/tinycl train --backend rtl --sim verilator --preset digits --epochs 1 --train-limit 30 \
 		--test-limit 60 --json build/digits/train_rtl.json
+
+# ASIC hand-off for the digits preset (Verilog with SRAM macros, SDC, macro list, logic report).
+asic: install
+	$(BIN)/tinycl asic --preset digits -o build/digits-asic
 
 # Cycles per sample and reads per sweep from the RTL counters (Verilator).
 report: install

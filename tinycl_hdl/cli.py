@@ -271,6 +271,33 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
 
 @main.command()
 @config_options
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default build/<preset>-asic).")
+@click.option("--clock-mhz", type=float, default=100.0, show_default=True, help="Clock of the SDC.")
+@click.option("--synth/--no-synth", default=True, help="Run Yosys generic synthesis for the logic report.")
+def asic(cfg, preset, out_dir, clock_mhz, synth):
+    """ASIC hand-off: Verilog with SRAM black boxes, models, SDC, macro list, logic report."""
+    from .asic import write_asic
+
+    if clock_mhz <= 0:
+        raise click.UsageError(f"--clock-mhz must be positive, not {clock_mhz}")
+    if synth:
+        click.echo("synthesising with YoWASP Yosys (the first call compiles it: about a minute)", err=True)
+    try:
+        paths = write_asic(cfg, out_dir or f"build/{preset}-asic", clock_mhz, synthesise=synth)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    for kind, path in paths.items():
+        click.echo(f"{kind:14s} {path}")
+    summary = json.loads(paths["summary"].read_text())
+    click.echo(f"memories: {len(summary['memories'])} macro shapes, {summary['memory_bits']} bits")
+    if synth:
+        click.echo(f"logic around the memories: {summary['logic_cells']} gates, {summary['flip_flops']} flip-flops, "
+                   f"about {summary['transistors']} transistors (Yosys stat -tech cmos)")
+
+
+@main.command()
+@config_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and the initial weights.")
 @click.option("--steps", type=int, default=4, show_default=True, help="Training steps to record.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .npz file.")

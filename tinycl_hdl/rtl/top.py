@@ -37,7 +37,7 @@ from .mac import GradSource, Mode, ProcessingUnit
 from .memory import SampleMemory, Sram, sample_layout
 from .window import SnakeWindow
 
-__all__ = ["TinyCL", "layout"]
+__all__ = ["TinyCL", "layout", "memory_shapes"]
 
 
 def layout(cfg: TinyCLConfig) -> dict:
@@ -48,6 +48,23 @@ def layout(cfg: TinyCLConfig) -> dict:
     groups = cfg.filters // cfg.n_pu
     return {"lanes": lanes, "positions": positions, "plane_words": plane_words, "groups": groups,
             "chunks": groups * plane_words}
+
+
+def _unit_memories(cfg: TinyCLConfig):
+    """Per unit: conv weights, dense weights, activations, gradients; then labels and order."""
+    lay = layout(cfg)
+    dw, lanes = cfg.data_width, lay["lanes"]
+    shapes = []
+    for _ in range(cfg.n_pu):
+        shapes += [(lanes * dw, lay["groups"] * cfg.in_c, dw), (lanes * dw, cfg.classes * lay["chunks"], dw),
+                   (lanes * dw, lay["chunks"], dw), (lanes * dw, lay["chunks"], None)]
+    return shapes + [(8, cfg.slots, None), (16, cfg.slots, None)]
+
+
+def memory_shapes(cfg: TinyCLConfig) -> list:
+    """``(width, depth, granularity or None)`` of every memory instance of the top."""
+    shapes = [(w, d, g if g and g != w else None) for w, d, g in _unit_memories(cfg)]
+    return shapes + [(8, sample_layout(cfg)["depth"], None)] * cfg.kernel
 
 
 class TinyCL(wiring.Component):
@@ -82,19 +99,11 @@ class TinyCL(wiring.Component):
         return self._regmap
 
     def _memories(self):
-        cfg, lay = self._cfg, self._layout
-        dw, lanes = cfg.data_width, lay["lanes"]
-        shapes = []
-        for _ in range(cfg.n_pu):
-            shapes += [(lanes * dw, lay["groups"] * cfg.in_c, dw), (lanes * dw, cfg.classes * lay["chunks"], dw),
-                       (lanes * dw, lay["chunks"], dw), (lanes * dw, lay["chunks"], None)]
-        shapes += [(8, cfg.slots, None), (16, cfg.slots, None)]
-        return shapes
+        return _unit_memories(self._cfg)
 
     def macros(self):
         """``(width, depth, granularity)`` of every memory."""
-        shapes = [(w, d, g if g and g != w else None) for w, d, g in self._memories()]
-        return shapes + [(8, sample_layout(self._cfg)["depth"], None)] * self._cfg.kernel
+        return memory_shapes(self._cfg)
 
     def elaborate(self, platform):
         m = Module()
