@@ -8,7 +8,7 @@ issue with the model's state after the same operand set.
 
 from dataclasses import dataclass, field
 
-from tinycl_hdl.fixedpoint import FixedFormat, round_shift, saturate
+from tinycl_hdl.fixedpoint import FixedFormat
 from tinycl_hdl.rtl.mac import GradSource, Mode
 
 

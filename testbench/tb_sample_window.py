@@ -81,7 +81,6 @@ class SampleWindowTB(ClockedTB):
 
 async def check_sweep(tb, pixels, slot, channels):
     cfg = tb.cfg
-    k = cfg.kernel
     outputs, cycles, reads, _ = await tb.sweep(slot, channels[0], channels[-1])
     got_order = [(o["y"], o["x"], o["c"]) for o in outputs]
     assert got_order == list(expected_order(cfg, channels)), "visit order"

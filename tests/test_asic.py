@@ -1,7 +1,5 @@
 import json
-import os
 
-import pytest
 from click.testing import CliRunner
 
 from tinycl_hdl.asic import parse_stat, sdc

@@ -5,6 +5,7 @@ import json
 from click.testing import CliRunner
 
 from tinycl_hdl.cli import main
+from tinycl_hdl.config import PRESETS
 from tinycl_hdl.perf import bound_cycles_per_sample
 
 SMALL = ["--set", "slots=20", "--set", "filters=4"]
@@ -52,6 +53,6 @@ def test_report_keys_and_bound(tmp_path):
     # Independent: 4 filters x 36 positions x 9 MACs / 9 lanes twice (conv), 10 x 144 / 9 three times
     # (dense forward, input gradient, update) and 4 x 9 / 9 (conv update).
     assert data["bound_cycles_per_sample"] == 144 * 2 + 160 * 3 + 4 == bound_cycles_per_sample(
-        __import__("tinycl_hdl.config", fromlist=["PRESETS"]).PRESETS["digits"].with_overrides(["filters=4"]))
+        PRESETS["digits"].with_overrides(["filters=4"]))
     assert data["cycles_per_sample"] >= data["bound_cycles_per_sample"]
     assert data["sample_reads_per_pass"] == data["formula_reads_per_pass"] == 9 + 3 * 35

@@ -14,7 +14,7 @@ of the plane, so any ``K`` consecutive pixels of a row or of a column fall in
 ``K`` different banks and a window step reads them in one cycle.
 """
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal, unsigned
+from amaranth.hdl import ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

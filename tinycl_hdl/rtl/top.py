@@ -22,9 +22,9 @@ lanes per filter plane; padding lanes hold zero activations.  The host sees
 weights in the golden model's order through the register map's windows.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from ..config import TinyCLConfig
 from ..golden import init_shift
@@ -549,7 +549,7 @@ class TinyCL(wiring.Component):
                         m.next = "SH_DRAW"
             with m.State("SH_DRAW"):
                 with m.If((size <= 1) | (sh_i == 0)):
-                    m.d.sync += idx.eq(0)
+                    m.d.sync += [idx.eq(0), phase.eq(Phase.CONV_FWD)]
                     m.next = "SAMPLE_FETCH"
                 with m.Else():
                     m.d.comb += lfsr.draw.eq(1)
@@ -573,6 +573,7 @@ class TinyCL(wiring.Component):
                 check_abort()
                 with m.If(~abort):
                     with m.If(idx == size):
+                        m.d.sync += phase.eq(Phase.OTHER)
                         m.next = "EPOCH_START"
                     with m.Else():
                         m.d.comb += [order.r_en.eq(1), order.r_addr.eq(idx)]
@@ -701,7 +702,8 @@ class TinyCL(wiring.Component):
             with m.State("CB_DRAIN"):
                 drain("SAMPLE_NEXT")
             with m.State("SAMPLE_NEXT"):
-                m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.OTHER),
+                # The next sample's fetch of its slot and label counts towards that sample.
+                m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.CONV_FWD),
                              counters["TRAIN_SAMPLES"].eq(counters["TRAIN_SAMPLES"] + 1)]
                 m.next = "SAMPLE_FETCH"
             with m.State("ABORT_DRAIN"):
@@ -737,7 +739,6 @@ class TinyCL(wiring.Component):
         rm = regmap
         regs = rm.by_name
         addr = axi.req_addr
-        word = addr >> 2
         rdata = Signal(32)
         error_resp = Signal()
         done_resp = Signal()

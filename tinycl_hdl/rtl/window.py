@@ -19,7 +19,7 @@ snake order and ``Ho*(K*K + K*(Wo - 1))`` in raster order; :attr:`reads`
 counts them.
 """
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
