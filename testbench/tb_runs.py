@@ -120,6 +120,5 @@ async def protocol(dut):
         accuracy = float(np.mean(np.array(predictions) == dataset.test_y[task.test]))
         labels, counts = await tb.host.read_memory()
         result.tasks.append(TaskResult(task.classes, accuracy, int(len(labels)), counts.tolist()))
-        dut._log.info("task %d/%d classes %s: accuracy %.4f", number, -(-cfg.classes // 2), task.classes,
-                      accuracy)
+        dut._log.info("task %d/%d classes %s: accuracy %.4f", number, len(tasks), task.classes, accuracy)
     write_result(tb, result.to_dict())

@@ -29,7 +29,7 @@ from .softmax import loss_gradient as _loss_gradient
 __all__ = [
     "Weights", "StepTrace", "input_from_pixels", "conv_patches", "conv_forward", "relu",
     "dense_forward", "loss_gradient", "dense_backward", "relu_backward", "conv_backward",
-    "train_step", "infer", "infer_batch", "init_shift", "init_weights", "shuffle_order",
+    "train_step", "infer", "infer_batch", "init_shift", "init_bits", "init_weights", "shuffle_order",
     "GDumbSampler",
 ]
 
@@ -189,7 +189,8 @@ def init_shift(fan_in: int) -> int:
     return math.ceil(math.log2(fan_in) / 2)
 
 
-def _init_bits(cfg: TinyCLConfig, fan_in: int) -> int:
+def init_bits(cfg: TinyCLConfig, fan_in: int) -> int:
+    """Bits of an initial weight: uniform in ``+-2**(bits-1)`` raw, i.e. ``+-2**-init_shift``."""
     return max(1, cfg.frac_bits + 1 - init_shift(fan_in))
 
 
@@ -201,7 +202,7 @@ def init_weights(cfg: TinyCLConfig, lfsr: Lfsr) -> Weights:
     """
     weights = Weights.zeros(cfg)
     for array, fan_in in ((weights.conv_w, cfg.conv_fan_in), (weights.dense_w, cfg.dense_in)):
-        bits = _init_bits(cfg, fan_in)
+        bits = init_bits(cfg, fan_in)
         flat = array.reshape(-1)
         for i in range(flat.size):
             flat[i] = lfsr.signed_bits(bits)

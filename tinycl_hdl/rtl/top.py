@@ -27,7 +27,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
 from ..config import TinyCLConfig
-from ..golden import init_shift
+from ..golden import init_bits
 from ..regmap import Command, ErrorCode, Phase, RegisterMap
 from .arith import index, narrow, round_shift, saturate
 from .axi import AxiLiteSlave, axi_lite_members
@@ -345,8 +345,7 @@ class TinyCL(wiring.Component):
         m.d.comb += seen.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))
                             + (counts[label_reg[:8]] == 0))
         threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
-        conv_bits = max(1, frac + 1 - init_shift(cfg.conv_fan_in))
-        dense_bits = max(1, frac + 1 - init_shift(cfg.dense_in))
+        conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
         drawn = Signal(signed(dw))     # Lfsr.signed_bits of the last draw
         m.d.comb += drawn.eq(Mux(init_dense,
                                  lfsr.state[32 - dense_bits:] - (1 << (dense_bits - 1)),
