@@ -17,15 +17,20 @@ from tinycl_hdl.regmap import Command, ErrorCode
 
 
 class TinyCLTB(ClockedTB):
+    """Owns the clock, reset, a register transport, the host driver and the golden model."""
+
     def __init__(self, dut):
         super().__init__(dut)
         self.cfg = config_from_env()
         self.params = params_from_env()
-        self.transport = CocotbAxiLiteTransport(dut, dut.clk, dut.rst)
+        self.transport = self.make_transport(dut)
         self.host = TinyCLHost(self.transport, self.cfg, wait=lambda n: ClockCycles(dut.clk, n),
                                max_polls=self.params.get("max_polls", 20000))
         self.golden = SoftwareAccelerator(self.cfg, "golden")
         self.rng = np.random.default_rng(self.params.get("seed", 1))
+
+    def make_transport(self, dut):
+        return CocotbAxiLiteTransport(dut, dut.clk, dut.rst)
 
     def sample(self):
         cfg = self.cfg

@@ -320,9 +320,12 @@ def vectors(cfg, preset, seed, steps, output):
 @click.option("--sram-blackbox", is_flag=True,
               help="Emit memories as SRAM macro instances plus sram_models.v (behavioural models).")
 @click.option("--lint/--no-lint", default=False, help="Run verilator --lint-only -Wall on the result.")
+@click.option("--uart-divisor", type=click.IntRange(min=4), default=None,
+              help="tinycl_uart only: clock cycles per UART bit, clock_hz // baud [default: 868, "
+                   "115200 baud at 100 MHz].")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default build/<preset>).")
-def generate(cfg, preset, module, list_modules, sram_blackbox, lint, out_dir):
+def generate(cfg, preset, module, list_modules, sram_blackbox, lint, uart_divisor, out_dir):
     """Write Verilog for the configuration, with config.json beside it."""
     from .generate import DEFAULT_MODULE, MODULES, generate as write
 
@@ -333,8 +336,11 @@ def generate(cfg, preset, module, list_modules, sram_blackbox, lint, out_dir):
     module = module or DEFAULT_MODULE
     if module not in MODULES:
         raise click.UsageError(f"--module must be one of {', '.join(sorted(MODULES))}, not {module!r}")
-    paths = write(cfg, out_dir or f"build/{preset}", module, blackbox=sram_blackbox)
-    if module == "tinycl":
+    if uart_divisor is not None and module != "tinycl_uart":
+        raise click.UsageError("--uart-divisor applies to --module tinycl_uart only")
+    options = {"uart_divisor": uart_divisor} if uart_divisor is not None else {}
+    paths = write(cfg, out_dir or f"build/{preset}", module, blackbox=sram_blackbox, **options)
+    if module in ("tinycl", "tinycl_uart"):
         from .regmap import RegisterMap
         regmap = RegisterMap(cfg)
         folder = pathlib.Path(paths["verilog"]).parent

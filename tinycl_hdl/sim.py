@@ -111,10 +111,12 @@ def config_key(cfg) -> str:
 
 
 def run_design(toplevel: str, cfg, simulator: str, test_module: str, params: dict | None = None,
-               waves: bool = False, sram_blackbox: bool = False, testcase=None, log_level: str | None = None):
+               waves: bool = False, sram_blackbox: bool = False, testcase=None, log_level: str | None = None,
+               module_options: dict | None = None):
     """Generate ``toplevel`` (a :data:`tinycl_hdl.generate.MODULES` name) for ``cfg``, build it
     once per configuration and simulator under ``sim_build/``, and run the cocotb ``test_module``
     (from ``testbench/``) with the configuration and ``params`` in its environment.
+    ``module_options`` go to :func:`~tinycl_hdl.generate.build_module` (and into the build folder's name).
 
     Raises :class:`RuntimeError` when a cocotb test fails (under pytest the runner fails the test).
     """
@@ -124,10 +126,12 @@ def run_design(toplevel: str, cfg, simulator: str, test_module: str, params: dic
 
     from .generate import module_files
 
+    module_options = module_options or {}
     variant = "-blackbox" if sram_blackbox else ""
+    variant += "".join(f"-{key}{value}" for key, value in sorted(module_options.items()))
     build_dir = SIM_BUILD / toplevel / f"{config_key(cfg)}{variant}-{simulator}"
     sources = []
-    for name, text in module_files(cfg, toplevel, sram_blackbox).items():
+    for name, text in module_files(cfg, toplevel, sram_blackbox, **module_options).items():
         sources.append(build_dir / name)
         write_if_changed(sources[-1], text)
     env = {"TINYCL_CONFIG": cfg.to_json(), "TINYCL_TB_PARAMS": json.dumps(params or {})}

@@ -1,0 +1,251 @@
+"""UART host link: 8N1 receiver and transmitter, and a bridge to AXI4-Lite.
+
+The bridge turns byte frames into AXI4-Lite transactions on the accelerator's
+``s_axil_*`` port.  The framing is defined once, in :mod:`tinycl_hdl.uartlink`
+(write: ``'W'``, address, data -> status; read: ``'R'``, address -> status,
+data), together with the host transports that speak it.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..uartlink import FRAME_READ, FRAME_WRITE, TIMEOUT_BITS
+from .axi import SLVERR
+
+__all__ = ["UartRx", "UartTx", "UartBridge"]
+
+
+def _check_divisor(divisor):
+    if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < 4:
+        raise TypeError(f"divisor must be an integer of at least 4, not {divisor!r}")
+
+
+class UartRx(wiring.Component):
+    """8N1 receiver.
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per bit (``clock_hz // baud``), at least 4.
+
+    Members
+    -------
+    rx : In(1)
+        The line (idle high); synchronised inside.
+    data : Out(stream.Signature(8))
+        One transfer per received byte.  There is no flow control on a UART:
+        a byte not taken by the next byte's stop bit is lost.
+    error : Out(1)
+        Pulses on a byte whose stop bit was low (the byte is dropped).
+    """
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__({"rx": In(1, init=1), "data": Out(stream.Signature(8)), "error": Out(1)})
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    def elaborate(self, platform):
+        m = Module()
+        div = self._divisor
+        sync0, line = Signal(init=1), Signal(init=1)
+        m.d.sync += [sync0.eq(self.rx), line.eq(sync0)]     # two-flop synchroniser
+        timer = Signal(range(div))
+        bit = Signal(range(9))
+        shreg = Signal(8)
+        with m.If(self.data.ready):
+            m.d.sync += self.data.valid.eq(0)
+        m.d.sync += self.error.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(~line):
+                    m.d.sync += timer.eq(div // 2 - 1)
+                    m.next = "START"
+            with m.State("START"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Elif(line):             # a glitch, not a start bit
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [timer.eq(div - 1), bit.eq(0)]
+                    m.next = "BITS"
+            with m.State("BITS"):
+                with m.If(timer != 0):
+                    m.d.sync += timer.eq(timer - 1)
+                with m.Elif(bit == 8):         # the stop bit, sampled mid-bit
+                    with m.If(line):
+                        m.d.sync += [self.data.payload.eq(shreg), self.data.valid.eq(1)]
+                    with m.Else():
+                        m.d.sync += self.error.eq(1)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [shreg.eq(Cat(shreg[1:], line)), bit.eq(bit + 1), timer.eq(div - 1)]
+        return m
+
+
+class UartTx(wiring.Component):
+    """8N1 transmitter.
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per bit, at least 4.
+
+    Members
+    -------
+    data : In(stream.Signature(8))
+        Bytes to send; ``ready`` while the line is idle.
+    tx : Out(1)
+        The line (idle high).
+    """
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__({"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    def elaborate(self, platform):
+        m = Module()
+        div = self._divisor
+        timer = Signal(range(div))
+        frame = Signal(10, init=0x3FF)       # stop, data[7:0], start; shifted out LSB first
+        left = Signal(range(11))
+        m.d.comb += [self.tx.eq(frame[0]), self.data.ready.eq(left == 0)]
+        with m.If(left == 0):
+            with m.If(self.data.valid):
+                m.d.sync += [frame.eq(Cat(0, self.data.payload, 1)), left.eq(10), timer.eq(div - 1)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+        with m.Else():
+            m.d.sync += [frame.eq(Cat(frame[1:], 1)), left.eq(left - 1), timer.eq(div - 1)]
+        return m
+
+
+class UartBridge(wiring.Component):
+    """UART frames in, AXI4-Lite master transactions out (framing: module documentation).
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per UART bit, at least 4.
+    addr_width : int
+        Width of the AXI4-Lite address (at most 32).
+    timeout : int
+        Bit periods after which an incomplete frame is abandoned.
+
+    Members
+    -------
+    rx : In(1), tx : Out(1)
+        UART lines.
+    m_axil_* : AXI4-Lite master port (``awprot``/``arprot`` are 0, ``wstrb`` all ones).
+    """
+
+    def __init__(self, divisor: int, addr_width: int, timeout: int = TIMEOUT_BITS):
+        _check_divisor(divisor)
+        if not isinstance(addr_width, int) or isinstance(addr_width, bool) or not 3 <= addr_width <= 32:
+            raise TypeError(f"addr_width must be an integer from 3 to 32, not {addr_width!r}")
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 12:
+            raise TypeError(f"timeout must be an integer of at least 12 bit periods, not {timeout!r}")
+        self._divisor, self._addr_width, self._timeout = divisor, addr_width, timeout
+        aw = addr_width
+        super().__init__({
+            "rx": In(1, init=1), "tx": Out(1, init=1),
+            "m_axil_awaddr": Out(aw), "m_axil_awprot": Out(3), "m_axil_awvalid": Out(1), "m_axil_awready": In(1),
+            "m_axil_wdata": Out(32), "m_axil_wstrb": Out(4), "m_axil_wvalid": Out(1), "m_axil_wready": In(1),
+            "m_axil_bresp": In(2), "m_axil_bvalid": In(1), "m_axil_bready": Out(1),
+            "m_axil_araddr": Out(aw), "m_axil_arprot": Out(3), "m_axil_arvalid": Out(1), "m_axil_arready": In(1),
+            "m_axil_rdata": In(32), "m_axil_rresp": In(2), "m_axil_rvalid": In(1), "m_axil_rready": Out(1),
+        })
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    @property
+    def addr_width(self) -> int:
+        return self._addr_width
+
+    @property
+    def timeout(self) -> int:
+        return self._timeout
+
+    def elaborate(self, platform):
+        m = Module()
+        aw = self._addr_width
+        m.submodules.rx = rx = UartRx(self._divisor)
+        m.submodules.tx = tx = UartTx(self._divisor)
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.m_axil_wstrb.eq(0xF)]
+
+        write = Signal()
+        addr, wdata = Signal(32), Signal(32)
+        count = Signal(range(9))                 # bytes of the frame body still expected
+        reply = Signal(40)                       # status byte then read data, sent LSB first
+        reply_left = Signal(range(6))
+        idle = Signal(range(self._timeout * self._divisor))
+        m.d.comb += self.m_axil_awaddr.eq(addr[:aw]), self.m_axil_araddr.eq(addr[:aw])
+        m.d.comb += self.m_axil_wdata.eq(wdata)
+        aw_done, w_done = Signal(), Signal()
+
+        with m.FSM():
+            with m.State("COMMAND"):
+                m.d.comb += rx.data.ready.eq(1)
+                with m.If(rx.data.valid & ((rx.data.payload == FRAME_WRITE) | (rx.data.payload == FRAME_READ))):
+                    m.d.sync += [write.eq(rx.data.payload == FRAME_WRITE), idle.eq(0),
+                                 count.eq(Mux(rx.data.payload == FRAME_WRITE, 8, 4))]
+                    m.next = "BODY"
+            with m.State("BODY"):
+                m.d.comb += rx.data.ready.eq(1)
+                with m.If(rx.data.valid):
+                    # Address bytes then data bytes, least significant first: shift in at the top.
+                    with m.If(~write | (count > 4)):
+                        m.d.sync += addr.eq(Cat(addr[8:], rx.data.payload))
+                    with m.Else():
+                        m.d.sync += wdata.eq(Cat(wdata[8:], rx.data.payload))
+                    m.d.sync += [count.eq(count - 1), idle.eq(0)]
+                    with m.If(count == 1):
+                        m.next = "CHECK"
+                with m.Elif(idle == self._timeout * self._divisor - 1):
+                    m.next = "COMMAND"
+                with m.Else():
+                    m.d.sync += idle.eq(idle + 1)
+            with m.State("CHECK"):
+                m.d.sync += [aw_done.eq(0), w_done.eq(0)]
+                with m.If((addr >> aw) != 0):
+                    m.d.sync += [reply.eq(SLVERR), reply_left.eq(Mux(write, 1, 5))]
+                    m.next = "REPLY"
+                with m.Elif(write):
+                    m.next = "WRITE"
+                with m.Else():
+                    m.next = "READ"
+            with m.State("WRITE"):
+                m.d.comb += [self.m_axil_awvalid.eq(~aw_done), self.m_axil_wvalid.eq(~w_done),
+                             self.m_axil_bready.eq(aw_done & w_done)]
+                with m.If(self.m_axil_awready):
+                    m.d.sync += aw_done.eq(1)
+                with m.If(self.m_axil_wready):
+                    m.d.sync += w_done.eq(1)
+                with m.If(aw_done & w_done & self.m_axil_bvalid):
+                    m.d.sync += [reply.eq(self.m_axil_bresp), reply_left.eq(1)]
+                    m.next = "REPLY"
+            with m.State("READ"):
+                m.d.comb += [self.m_axil_arvalid.eq(~aw_done), self.m_axil_rready.eq(aw_done)]
+                with m.If(self.m_axil_arready):
+                    m.d.sync += aw_done.eq(1)
+                with m.If(aw_done & self.m_axil_rvalid):
+                    m.d.sync += [reply.eq(Cat(self.m_axil_rresp, Const(0, 6), self.m_axil_rdata)), reply_left.eq(5)]
+                    m.next = "REPLY"
+            with m.State("REPLY"):
+                m.d.comb += [tx.data.payload.eq(reply[:8]), tx.data.valid.eq(1)]
+                with m.If(tx.data.ready):
+                    m.d.sync += [reply.eq(reply >> 8), reply_left.eq(reply_left - 1)]
+                    with m.If(reply_left == 1):
+                        m.next = "COMMAND"
+        return m
