@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: install demo report asic test test-soak clean
+.PHONY: install demo report asic synth bitstream test test-soak clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,fpga]'
 	touch $@
 
 # The main job on the embedded digits preset: the class-incremental GDumb
@@ -28,6 +28,18 @@ demo: install
 # ASIC hand-off for the digits preset (Verilog with SRAM macros, SDC, macro list, logic report).
 asic: install
 	$(BIN)/tinycl asic --preset digits -o build/digits-asic
+
+# FPGA flow (YoWASP Yosys + nextpnr): resource and clock reports of the digits board top on
+# both targets (build/digits-<target>/report.json); a target that does not fit is reported,
+# and make carries on to the next.
+synth: install
+	-$(BIN)/tinycl synth --preset digits --target ecp5-85f --json build/synth_ecp5-85f.json
+	-$(BIN)/tinycl synth --preset digits --target ice40-up5k --json build/synth_ice40-up5k.json
+
+# Board bitstreams (not programmed): ULX3S-85F (.bit) and ICEBreaker (.bin).
+bitstream: install
+	$(BIN)/tinycl bitstream --preset digits --board ulx3s-85f
+	-$(BIN)/tinycl bitstream --preset digits --board icebreaker
 
 # Cycles per sample and reads per sweep from the RTL counters (Verilator).
 report: install

@@ -296,6 +296,65 @@ def asic(cfg, preset, out_dir, clock_mhz, synth):
                    f"about {summary['transistors']} transistors (Yosys stat -tech cmos)")
 
 
+def _fpga_build(cfg, target, out_dir, baud, pnr_seed, json_file):
+    from .fpga import format_report, synthesise
+
+    click.echo(f"building {target} with YoWASP Yosys and nextpnr (minutes; the first call also compiles "
+               f"the tools)", err=True)
+    report = synthesise(cfg, target, out_dir, baud=baud, seed=pnr_seed)
+    click.echo(format_report(report))
+    if json_file:
+        pathlib.Path(json_file).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+_fpga_options = [
+    click.option("--baud", type=click.IntRange(min=1200), default=115200, show_default=True,
+                 help="UART bit rate of the board top."),
+    click.option("--pnr-seed", type=int, default=1, show_default=True, help="nextpnr placement seed."),
+    click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
+                 help="Also write the report as JSON (fmax_mhz, fits, luts, ffs, dsps, brams, sprams, ...)."),
+]
+
+
+def fpga_options(func):
+    for option in reversed(_fpga_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@config_options
+@click.option("--target", type=click.Choice(["ice40-up5k", "ecp5-85f"]), required=True,
+              help="Device (built on its board: ICEBreaker for the UP5K, ULX3S for the ECP5-85F).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Build folder (default build/<preset>-<target>).")
+@fpga_options
+def synth(cfg, preset, target, out_dir, baud, pnr_seed, json_file):
+    """Synthesise, place and route the board top; report resources against the device and the clock reached."""
+    report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{target}", baud, pnr_seed, json_file)
+    if not report["fits"]:
+        raise click.ClickException(f"the design does not fit the {target}"
+                                   + (f" ({', '.join(report['over_capacity'])} over capacity)"
+                                      if report["over_capacity"] else f": {report['error']}"))
+
+
+@main.command()
+@config_options
+@click.option("--board", type=click.Choice(["icebreaker", "ulx3s-85f"]), required=True, help="Board to build for.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Build folder (default build/<preset>-<board>).")
+@fpga_options
+def bitstream(cfg, preset, board, out_dir, baud, pnr_seed, json_file):
+    """Build the board's bitstream (not programmed: load it with iceprog or openFPGALoader)."""
+    from .fpga import BOARDS
+
+    target = BOARDS[board].name
+    report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{board}", baud, pnr_seed, json_file)
+    if not report["bitstream"]:
+        raise click.ClickException(f"no bitstream for {board}: {report['error'] or 'the design does not fit'}")
+
+
 @main.command()
 @config_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data and the initial weights.")

@@ -1,0 +1,76 @@
+"""FPGA flow: PLL settings, board constraints, report parsing, and a synthesis smoke test."""
+
+import json
+import pathlib
+
+import pytest
+
+from tinycl_hdl.config import PRESETS
+from tinycl_hdl.fpga import TARGETS, board_constraints, parse_fmax, parse_utilisation, parse_yosys_cells, synthesise
+from tinycl_hdl.rtl.board import ecp5_pll, ice40_pll
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("in_mhz, out_mhz", [(12, 30), (12, 48), (12, 25)])
+def test_ice40_pll_within_the_datasheet_limits(in_mhz, out_mhz):
+    pll = ice40_pll(in_mhz, out_mhz)
+    pfd = in_mhz / (pll["DIVR"] + 1)
+    vco = pfd * (pll["DIVF"] + 1)
+    assert 10 <= pfd <= 133 and 533 <= vco <= 1066
+    assert vco / 2 ** pll["DIVQ"] == pll["out_mhz"]
+    assert abs(pll["out_mhz"] - out_mhz) / out_mhz < 0.02
+
+
+@pytest.mark.parametrize("in_mhz, out_mhz", [(25, 75), (25, 50), (25, 100)])
+def test_ecp5_pll_within_the_datasheet_limits(in_mhz, out_mhz):
+    pll = ecp5_pll(in_mhz, out_mhz)
+    out = in_mhz / pll["CLKI_DIV"] * pll["CLKFB_DIV"]
+    assert out == pytest.approx(out_mhz) and 400 <= out * pll["CLKOP_DIV"] <= 800
+
+
+@pytest.mark.parametrize("target, path", [("ice40-up5k", "constraints/icebreaker_tinycl.pcf"),
+                                          ("ecp5-85f", "constraints/ulx3s_85f_tinycl.lpf")])
+def test_committed_board_constraints_are_what_the_platform_writes(target, path):
+    (text,) = board_constraints(PRESETS["digits"], target).values()
+    assert (ROOT / path).read_text() == text
+    # The PLL output carries the target clock; UART and LED pins are placed.
+    assert "pll_clk" in text and "uart_0__rx__io" in text and "uart_0__tx__io" in text
+
+
+def test_report_parsers_read_nextpnr_and_yosys_logs():
+    nextpnr = """Info: Device utilisation:
+Info: \t          TRELLIS_IO:       3/    365     0%
+Info: \t        TRELLIS_COMB:   20511/  83640    24%
+Info: \t              DP16KD:      25/    208    12%
+Info: Max frequency for clock '$glbnet$pll_clk': 61.20 MHz (FAIL at 75.00 MHz)
+Info: Device utilisation:
+Info: \t        TRELLIS_COMB:   20400/  83640    24%
+Info: Max frequency for clock '$glbnet$pll_clk': 77.03 MHz (PASS at 75.00 MHz)
+"""
+    assert parse_utilisation(nextpnr) == {"TRELLIS_COMB": (20400, 83640)}
+    assert parse_fmax(nextpnr) == {"$glbnet$pll_clk": 77.03}
+    yosys = """=== sub ===
+       10   SB_LUT4
+=== tinycl_board ===
+   Number of cells: 7
+       12   SB_LUT4
+        3   SB_DFFESR
+        8   SB_MAC16
+=== design hierarchy ===
+       22   SB_LUT4
+"""
+    assert parse_yosys_cells(yosys) == {"SB_LUT4": 12, "SB_DFFESR": 3, "SB_MAC16": 8}
+
+
+def test_digits_synthesises_for_the_ecp5_within_the_device(tmp_path):
+    """CI's synthesis smoke test: Yosys maps the full digits board top onto the ECP5-85F."""
+    report = synthesise(PRESETS["digits"], "ecp5-85f", tmp_path, place=False)
+    assert report["error"] is None
+    assert report["fits"], report["over_capacity"]
+    cap = TARGETS["ecp5-85f"].capacity
+    # Every MAC lane multiplies on a hard multiplier; the sample memory is in block RAM.
+    lanes = PRESETS["digits"].kernel ** 2 * PRESETS["digits"].n_pu
+    assert lanes <= report["dsps"] <= cap["dsps"]
+    assert 0 < report["brams"] <= cap["brams"] and 0 < report["luts"] <= cap["luts"]
+    assert json.loads((tmp_path / "report.json").read_text())["luts"] == report["luts"]
