@@ -216,8 +216,12 @@ class ProcessingUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from an operand set to its effect on the outputs."""
-        return MacLane.latency
+        """Cycles from an operand set to its effect on the outputs.
+
+        One input register stage (operands arrive from memories and the control unit's
+        multiplexers, so nothing combinational reaches the multipliers) plus the lanes'.
+        """
+        return MacLane.latency + 1
 
     @property
     def tag_width(self) -> int:
@@ -227,15 +231,20 @@ class ProcessingUnit(wiring.Component):
         m = Module()
         cfg = self._cfg
         dw, frac, aw = cfg.data_width, cfg.frac_bits, cfg.acc_width
+        # Stage 0: input registers.
         ctl = Signal(Control)
-        m.d.comb += [ctl.valid.eq(self.valid), ctl.mode.eq(self.mode), ctl.first.eq(self.first),
+        m.d.sync += [ctl.valid.eq(self.valid), ctl.mode.eq(self.mode), ctl.first.eq(self.first),
                      ctl.bias.eq(self.bias), ctl.source.eq(self.source)]
+        a, b, w = (Signal.like(port, name=f"{name}0") for name, port in (("a", self.a), ("b", self.b), ("w", self.w)))
+        w_bias, init, tag = Signal.like(self.w_bias), Signal.like(self.init), Signal.like(self.tag)
+        m.d.sync += [a.eq(self.a), b.eq(self.b), w.eq(self.w), w_bias.eq(self.w_bias), init.eq(self.init),
+                     tag.eq(self.tag)]
 
         lanes = []
         for i in range(self.lanes):
             lane = MacLane(dw, frac, aw)
             m.submodules[f"lane{i}"] = lane
-            m.d.comb += [lane.ctl.eq(ctl), lane.a.eq(self.a[i]), lane.b.eq(self.b[i]), lane.w.eq(self.w[i]),
+            m.d.comb += [lane.ctl.eq(ctl), lane.a.eq(a[i]), lane.b.eq(b[i]), lane.w.eq(w[i]),
                          lane.lr_shift.eq(self.lr_shift),
                          self.lane_narrow[i].eq(lane.acc_narrow), self.upd[i].eq(lane.upd)]
             lanes.append(lane)
@@ -247,9 +256,9 @@ class ProcessingUnit(wiring.Component):
         wb1, wb2 = Signal(signed(dw)), Signal(signed(dw))
         bias_term1, bias_term2 = Signal(signed(dw + frac)), Signal(signed(dw + frac))
         tree = Signal(signed(2 * dw + (self.lanes - 1).bit_length()))
-        m.d.sync += [ctl1.eq(ctl), ctl2.eq(ctl1), tag1.eq(self.tag), tag2.eq(tag1),
-                     init1.eq(self.init), init2.eq(init1), wb1.eq(self.w_bias), wb2.eq(wb1),
-                     bias_term1.eq(self.b[0] << frac), bias_term2.eq(bias_term1)]
+        m.d.sync += [ctl1.eq(ctl), ctl2.eq(ctl1), tag1.eq(tag), tag2.eq(tag1),
+                     init1.eq(init), init2.eq(init1), wb1.eq(w_bias), wb2.eq(wb1),
+                     bias_term1.eq(b[0] << frac), bias_term2.eq(bias_term1)]
         # Stage 2: adder tree over the stage-1 products.
         terms = [lane.product for lane in lanes]
         while len(terms) > 1:
