@@ -8,7 +8,7 @@ needs one shifter and no wide constant adder.
 
 from amaranth.hdl import Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "narrow", "index"]
+__all__ = ["round_shift", "saturate", "narrow", "index", "update_shift", "update_apply"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -25,10 +25,21 @@ def round_shift(value: Value, shift) -> Value:
 
 
 def saturate(value: Value, width: int) -> Value:
-    """Clamp a signed ``value`` to ``signed(width)``; never wraps."""
+    """Clamp ``value`` to ``signed(width)``; never wraps.
+
+    Built from bit tests rather than comparators: a signed value fits when its
+    bits from ``width - 1`` up are all equal (an unsigned one when they are all
+    zero), which needs no carry chain.
+    """
+    value = Value.cast(value)
     hi = Const((1 << (width - 1)) - 1, signed(width))
     lo = Const(-(1 << (width - 1)), signed(width))
-    return Mux(value > hi, hi, Mux(value < lo, lo, value[:width].as_signed()))
+    if len(value) <= width:
+        return Mux(value > hi, hi, Mux(value < lo, lo, value[:width].as_signed()))
+    top = value[width - 1:]
+    if value.shape().signed:
+        return Mux(top.all() | ~top.any(), value[:width].as_signed(), Mux(value[-1], lo, hi))
+    return Mux(~top.any(), value[:width].as_signed(), hi)
 
 
 def narrow(acc: Value, frac: int, width: int) -> Value:
@@ -43,3 +54,24 @@ def index(count: int):
     so that every generated design has the same port list.
     """
     return unsigned(max(1, (count - 1).bit_length()))
+
+
+def update_shift(grad: Value, shift, width: int) -> Value:
+    """First half of ``saturate(w - round_shift(grad, shift), width)``: ``grad >> (shift - 1)``
+    clamped to ``width + 3`` bits.
+
+    The clamp changes nothing after :func:`update_apply`: a value outside ``width + 3``
+    bits gives ``|round| >= 2**(width+1)``, and so does its clamped form, with the same
+    sign; either way ``w - round`` lies beyond ``signed(width)`` and saturates to the
+    same limit.  The narrow result keeps the second half's carry chains short.
+    """
+    if isinstance(shift, int):
+        shifted = grad >> (shift - 1)
+    else:
+        shifted = grad >> (shift - 1)[:len(shift)]
+    return saturate(shifted, width + 3)
+
+
+def update_apply(w: Value, shifted: Value, width: int) -> Value:
+    """Second half: ``saturate(w - ((shifted + 1) >> 1), width)``."""
+    return saturate(w - ((shifted + 1) >> 1), width)

@@ -27,7 +27,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
-from .arith import narrow, round_shift, saturate
+from .arith import narrow, update_apply, update_shift
 
 __all__ = ["Mode", "GradSource", "MacLane", "ProcessingUnit"]
 
@@ -81,14 +81,15 @@ class MacLane(wiring.Component):
     product : Out(signed(2*data_width))
         The product, one cycle after the operands (for the unit's adder tree).
     acc : Out(signed(acc_width))
-        The accumulator.
+        The accumulator (updated in stage 4).
     acc_narrow : Out(signed(data_width))
-        The accumulator rounded and saturated to data format.
+        The accumulator rounded and saturated to data format, registered in stage 5:
+        :attr:`latency` cycles after an operand set it reflects that set and no later one.
     upd : Out(signed(data_width))
         The last ``UPDATE`` result.
     """
 
-    latency = 3
+    latency = 5
 
     def __init__(self, data_width: int, frac_bits: int, acc_width: int):
         for name, value in (("data_width", data_width), ("frac_bits", frac_bits), ("acc_width", acc_width)):
@@ -121,32 +122,36 @@ class MacLane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         dw, frac = self._data_width, self._frac_bits
-        ctl1, ctl2 = Signal(Control), Signal(Control)
-        w1, w2 = Signal(signed(dw)), Signal(signed(dw))
-        p2 = Signal(signed(2 * dw))
+        ctl1, ctl2, ctl3, ctl4 = (Signal(Control, name=f"ctl{s}") for s in range(1, 5))
+        w1, w2, w3, w4 = (Signal(signed(dw), name=f"w{s}") for s in range(1, 5))
+        p2, p3 = Signal(signed(2 * dw)), Signal(signed(2 * dw))
         # Stage 1: registered product (maps onto a DSP with its output register).
         m.d.sync += [self.product.eq(self.a * self.b), ctl1.eq(self.ctl), w1.eq(self.w)]
-        # Stage 2: delay, so that lane results land together with the adder tree.
-        m.d.sync += [p2.eq(self.product), ctl2.eq(ctl1), w2.eq(w1)]
-        # Stage 3: accumulate or update.
+        # Stages 2-3: delay, so that lane results land together with the unit's adder tree.
+        m.d.sync += [p2.eq(self.product), ctl2.eq(ctl1), w2.eq(w1), p3.eq(p2), ctl3.eq(ctl2), w3.eq(w2)]
+        # Stage 4: accumulate; UPDATE shifts its gradient.
         shift = Signal(unsigned(7))
         m.d.comb += shift.eq(frac + self.lr_shift)
         grad = Signal(signed(self._acc_width))
-        m.d.comb += grad.eq(p2)
-        with m.If(ctl2.source == GradSource.ACC):
-            m.d.comb += grad.eq(self.acc)
-        with m.If(ctl2.valid):
-            with m.Switch(ctl2.mode):
+        m.d.comb += grad.eq(Mux(ctl3.source == GradSource.ACC, self.acc, p3))
+        shifted = Signal(signed(dw + 3))
+        acc = Signal(signed(self._acc_width))     # the accumulator as of the previous stage 4
+        m.d.sync += [ctl4.eq(ctl3), w4.eq(w3), shifted.eq(update_shift(grad, shift, dw))]
+        m.d.comb += self.acc.eq(acc)
+        with m.If(ctl3.valid):
+            with m.Switch(ctl3.mode):
                 with m.Case(Mode.CLEAR):
-                    m.d.sync += self.acc.eq(0)
+                    m.d.sync += acc.eq(0)
                 with m.Case(Mode.OUTER):
-                    with m.If(ctl2.first):
-                        m.d.sync += self.acc.eq(p2)
+                    with m.If(ctl3.first):
+                        m.d.sync += acc.eq(p3)
                     with m.Else():
-                        m.d.sync += self.acc.eq(self.acc + p2)
-                with m.Case(Mode.UPDATE):
-                    m.d.sync += self.upd.eq(saturate(w2 - round_shift(grad, shift), dw))
-        m.d.comb += self.acc_narrow.eq(narrow(self.acc, frac, dw))
+                        m.d.sync += acc.eq(acc + p3)
+        # Stage 5: UPDATE result; the narrowed accumulator as it stood after this operand set
+        # (the next set's stage 4 may already have changed ``acc``).
+        with m.If(ctl4.valid & (ctl4.mode == Mode.UPDATE)):
+            m.d.sync += self.upd.eq(update_apply(w4, shifted, dw))
+        m.d.sync += self.acc_narrow.eq(narrow(acc, frac, dw))
         return m
 
 
@@ -249,46 +254,60 @@ class ProcessingUnit(wiring.Component):
                          self.lane_narrow[i].eq(lane.acc_narrow), self.upd[i].eq(lane.upd)]
             lanes.append(lane)
 
-        # Unit-level pipeline alongside the lanes.
-        ctl1, ctl2 = Signal(Control), Signal(Control)
-        tag1, tag2 = Signal(self._tag_width), Signal(self._tag_width)
-        init1, init2 = Signal(signed(aw)), Signal(signed(aw))
-        wb1, wb2 = Signal(signed(dw)), Signal(signed(dw))
-        bias_term1, bias_term2 = Signal(signed(dw + frac)), Signal(signed(dw + frac))
-        tree = Signal(signed(2 * dw + (self.lanes - 1).bit_length()))
-        m.d.sync += [ctl1.eq(ctl), ctl2.eq(ctl1), tag1.eq(tag), tag2.eq(tag1),
-                     init1.eq(init), init2.eq(init1), wb1.eq(w_bias), wb2.eq(wb1),
-                     bias_term1.eq(b[0] << frac), bias_term2.eq(bias_term1)]
-        # Stage 2: adder tree over the stage-1 products.
-        terms = [lane.product for lane in lanes]
-        while len(terms) > 1:
-            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
-        m.d.sync += tree.eq(terms[0])
+        # Unit-level pipeline alongside the lanes (stage numbers as in MacLane).
+        ctls = [ctl] + [Signal(Control, name=f"unit_ctl{s}") for s in range(1, 5)]
+        tags = [tag] + [Signal(self._tag_width, name=f"tag{s}") for s in range(1, 5)]
+        inits = [init] + [Signal(signed(aw), name=f"init{s}") for s in range(1, 4)]
+        wbs = [w_bias] + [Signal(signed(dw), name=f"wb{s}") for s in range(1, 5)]
+        bias_terms = [Signal(signed(dw + frac), name=f"bias_term{s}") for s in range(1, 4)]
+        for s_ in range(4):
+            m.d.sync += [ctls[s_ + 1].eq(ctls[s_]), tags[s_ + 1].eq(tags[s_]), wbs[s_ + 1].eq(wbs[s_])]
+        for s_ in range(3):
+            m.d.sync += inits[s_ + 1].eq(inits[s_])
+        m.d.sync += [bias_terms[0].eq(b[0] << frac), bias_terms[1].eq(bias_terms[0]), bias_terms[2].eq(bias_terms[1])]
+        ctl3, ctl4 = ctls[3], ctls[4]
 
-        # Stage 3: the dot/bias accumulator.
+        # Stages 2-3: adder tree over the stage-1 products, registered half way.
+        def add_levels(terms, levels):
+            for _ in range(levels):
+                terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                         for i in range(0, len(terms), 2)]
+            return terms
+        depth = (self.lanes - 1).bit_length()
+        half = [Signal(signed(2 * dw + depth), name=f"tree_half{i}")
+                for i in range(len(add_levels([lane.product for lane in lanes], depth // 2)))]
+        m.d.sync += [h.eq(t) for h, t in zip(half, add_levels([lane.product for lane in lanes], depth // 2))]
+        tree = Signal(signed(2 * dw + depth))
+        m.d.sync += tree.eq(add_levels(half, depth - depth // 2)[0])
+
+        # Stage 4: the dot/bias accumulator; UPDATE shifts the bias gradient.
         shift = Signal(unsigned(7))
         m.d.comb += shift.eq(frac + self.lr_shift)
-        with m.If(ctl2.valid):
-            with m.Switch(ctl2.mode):
+        dot = Signal(signed(aw))
+        # The bias's input is 1.0: its gradient is b[0] * 1.0 (PRODUCT) or the sum of such
+        # terms gathered by OUTER with ``bias`` (ACC).
+        grad_bias = Signal(signed(aw))
+        m.d.comb += grad_bias.eq(Mux(ctl3.source == GradSource.ACC, dot, bias_terms[2]))
+        shifted_bias = Signal(signed(dw + 3))
+        m.d.sync += shifted_bias.eq(update_shift(grad_bias, shift, dw))
+        with m.If(ctl3.valid):
+            with m.Switch(ctl3.mode):
                 with m.Case(Mode.CLEAR):
-                    m.d.sync += self.dot.eq(0)
+                    m.d.sync += dot.eq(0)
                 with m.Case(Mode.DOT):
-                    with m.If(ctl2.first):
-                        m.d.sync += self.dot.eq(init2 + tree)
+                    with m.If(ctl3.first):
+                        m.d.sync += dot.eq(inits[3] + tree)
                     with m.Else():
-                        m.d.sync += self.dot.eq(self.dot + tree)
+                        m.d.sync += dot.eq(dot + tree)
                 with m.Case(Mode.OUTER):
-                    with m.If(ctl2.bias):
-                        with m.If(ctl2.first):
-                            m.d.sync += self.dot.eq(bias_term2)
+                    with m.If(ctl3.bias):
+                        with m.If(ctl3.first):
+                            m.d.sync += dot.eq(bias_terms[2])
                         with m.Else():
-                            m.d.sync += self.dot.eq(self.dot + bias_term2)
-                with m.Case(Mode.UPDATE):
-                    # The bias's input is 1.0: its gradient is b[0] * 1.0 (PRODUCT) or
-                    # the sum of such terms gathered by OUTER with ``bias`` (ACC).
-                    grad_bias = Signal(signed(aw))
-                    m.d.comb += grad_bias.eq(Mux(ctl2.source == GradSource.ACC, self.dot, bias_term2))
-                    m.d.sync += self.upd_bias.eq(saturate(wb2 - round_shift(grad_bias, shift), dw))
-        m.d.sync += [self.out_valid.eq(ctl2.valid), self.out_mode.eq(ctl2.mode), self.out_tag.eq(tag2)]
-        m.d.comb += self.dot_narrow.eq(narrow(self.dot, frac, dw))
+                            m.d.sync += dot.eq(dot + bias_terms[2])
+        # Stage 5: results of the operand set issued ``latency`` cycles ago.
+        with m.If(ctl4.valid & (ctl4.mode == Mode.UPDATE)):
+            m.d.sync += self.upd_bias.eq(update_apply(wbs[4], shifted_bias, dw))
+        m.d.sync += [self.out_valid.eq(ctl4.valid), self.out_mode.eq(ctl4.mode), self.out_tag.eq(tags[4]),
+                     self.dot.eq(dot), self.dot_narrow.eq(narrow(dot, frac, dw))]
         return m
