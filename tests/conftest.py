@@ -1,5 +1,11 @@
+import os
+import pathlib
+
 import numpy as np
 import pytest
+
+# YoWASP compiles each tool once per cache; the ASIC and FPGA tests share one inside build/.
+os.environ.setdefault("YOWASP_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / "build" / "yowasp-cache"))
 
 from tinycl_hdl.config import TinyCLConfig
 

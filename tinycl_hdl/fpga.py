@@ -114,7 +114,7 @@ def tool_environment(build_dir) -> dict:
     for var, tool in _TOOLS.items():
         env.setdefault(var, str(bindir / tool))
     env.setdefault("OPENFPGALOADER", "true")     # ULX3S builds ask for it even when not programming
-    env["YOWASP_CACHE_DIR"] = str(pathlib.Path(build_dir).resolve().parent / "yowasp-cache")
+    env.setdefault("YOWASP_CACHE_DIR", str(pathlib.Path(build_dir).resolve().parent / "yowasp-cache"))
     env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -128,7 +128,9 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     tgt = TARGETS[target]
-    overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed}"}
+    # --freq as well as the platform's PLL-net constraint: nextpnr may not find the net by
+    # name after synthesis, and then times every clock against its default of 12 MHz.
+    overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g}"}
     if tgt.family == "ice40":
         overrides["synth_opts"] = "-dsp"      # without it the iCE40 flow leaves the SB_MAC16s unused
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)

@@ -9,7 +9,7 @@ divisor from its default clock.
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
@@ -160,7 +160,8 @@ class BoardTop(Elaboratable):
                 p_DIVQ=pll["DIVQ"], p_FILTER_RANGE=pll["FILTER_RANGE"],
                 i_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0, o_PLLOUTGLOBAL=clk, o_LOCK=lock)
         elif platform.family.lower() == "ecp5":
-            osc = platform.request(platform.default_clk, 0).i
+            m.submodules.osc_buf = osc_buf = io.Buffer("i", platform.request(platform.default_clk, 0, dir="-"))
+            osc = osc_buf.i
             pll = ecp5_pll(board_hz / 1e6, self._clock_mhz)
             m.submodules.pll = Instance(
                 "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
@@ -182,7 +183,9 @@ class BoardTop(Elaboratable):
         clock_hz = self._clock(m, platform)
         divisor = int(clock_hz) // self._baud
         m.submodules.tinycl = top = UartTinyCL(self._cfg, divisor)
-        uart = platform.request("uart", 0)
-        led = platform.request("led", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx), led.o.eq(top.busy)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.submodules.led_buf = led_buf = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += [top.rx.eq(rx_buf.i), tx_buf.o.eq(top.tx), led_buf.o.eq(top.busy)]
         return m
