@@ -51,3 +51,24 @@ def test_vectors_file_format(tmp_path):
     assert np.all(np.abs(v["logits"][0] * lsb - logits) <= bound)
     w1 = golden.Weights(v["conv_w"][0], v["conv_b"][0], v["dense_w"][0], v["dense_b"][0])
     assert np.array_equal(golden.infer(cfg, w1, v["x"][1])[1], v["logits"][1])
+
+
+def test_generate_board_top_with_a_uart_divisor(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "--module", "tinycl_uart", "--uart-divisor", "260",
+                                       "--set", "slots=6", "--set", "filters=2", "--set", "classes=3",
+                                       "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "tinycl_uart.v").read_text()
+    assert "module tinycl_uart" in text and "input rx;" in text and "output tx;" in text
+    assert (tmp_path / "regmap.md").exists()
+    # The divisor reaches the UART: its bit timers reload with 260 - 1 = 0x103 (9 bits).
+    assert "= 9'h103;" in text
+
+
+def test_uart_divisor_only_for_the_board_top_and_fpga_choices_checked(tmp_path):
+    result = CliRunner().invoke(main, ["generate", "--uart-divisor", "100", "-o", str(tmp_path)])
+    assert result.exit_code != 0 and "--uart-divisor applies to --module tinycl_uart only" in result.output
+    result = CliRunner().invoke(main, ["synth", "--target", "ice40-hx8k"])
+    assert result.exit_code != 0 and "ice40-up5k" in result.output
+    result = CliRunner().invoke(main, ["bitstream", "--board", "arty"])
+    assert result.exit_code != 0 and "ulx3s-85f" in result.output

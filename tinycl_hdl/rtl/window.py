@@ -19,7 +19,7 @@ snake order and ``Ho*(K*K + K*(Wo - 1))`` in raster order; :attr:`reads`
 counts them.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -124,8 +124,11 @@ class SnakeWindow(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a fetch to the window it completes appearing on the outputs."""
-        return 2
+        """Cycles from a fetch to the window it completes appearing on the outputs.
+
+        Address stage (registered read addresses), memory read, window update.
+        """
+        return 3
 
     @property
     def reads_per_sweep(self) -> int:
@@ -146,15 +149,16 @@ class SnakeWindow(wiring.Component):
         filling = Signal()                # at a (re)fill position
         kind = Signal(2)                  # kind of the current step's fetches
         leftward = Signal()               # snake direction on this row
-        slot = Signal.like(self.slot)
         chan_first, chan_last = Signal.like(self.chan_first), Signal.like(self.chan_last)
         emit = Signal()                   # this fetch completes an output window
         done_pos = Signal()               # this fetch is the last of its position
 
+        slot_base = Signal(len(self.rd_addr[0]))   # first word of the slot, fixed for a sweep
         with m.If(~self.busy):
             with m.If(self.start):
                 m.d.sync += [self.busy.eq(1), y.eq(0), x.eq(0), chan.eq(self.chan_first), fill.eq(0),
-                             filling.eq(1), leftward.eq(0), slot.eq(self.slot),
+                             slot_base.eq(self.slot * lay["slot_words"]),
+                             filling.eq(1), leftward.eq(0),
                              chan_first.eq(self.chan_first), chan_last.eq(self.chan_last)]
 
         m.d.comb += [
@@ -206,15 +210,30 @@ class SnakeWindow(wiring.Component):
         # Bank of the first entering pixel; entering pixel i sits in bank (skew + i) % K.
         skew = Signal(range(k))
         m.d.comb += skew.eq(Mux(is_row, line + x, y + line) % k)
+        # Word offsets from small constant tables, and the addresses registered (stage A)
+        # before they reach the memories: no multiplier or divider lies on the read path.
+        chan_words = Array(Const(c * lay["plane_words"], len(self.rd_addr[0])) for c in range(cfg.in_c))
+        row_words = Array(Const(r * lay["row_words"], len(self.rd_addr[0])) for r in range(cfg.in_h))
+        col_words = Array(Const(c // k, len(self.rd_addr[0])) for c in range(cfg.in_w))
         base = Signal(len(self.rd_addr[0]))
-        m.d.comb += base.eq(slot * lay["slot_words"] + chan * lay["plane_words"])
+        m.d.comb += base.eq(slot_base + chan_words[chan])
+        a_addr = [Signal(len(self.rd_addr[0]), name=f"a_addr{b}") for b in range(k)]
         for b in range(k):
             offset = Signal(range(k))     # index of the entering pixel held by bank b
             m.d.comb += offset.eq(Mux(b >= skew, b - skew, b + k - skew))
             row = Mux(is_row, line, y + offset)
             col = Mux(is_row, x + offset, line)
-            m.d.comb += self.rd_addr[b].eq(base + row * lay["row_words"] + col // k)
-        m.d.comb += self.rd_en.eq(self.busy)
+            m.d.sync += a_addr[b].eq(base + row_words[row] + col_words[col])
+            m.d.comb += self.rd_addr[b].eq(a_addr[b])
+        a_valid, a_emit, a_first, a_last_chan, a_last = (Signal(name=f"a_{n}") for n in
+                                                         ("valid", "emit", "first", "last_chan", "last"))
+        a_kind, a_skew = Signal(2), Signal(range(k))
+        a_chan, a_y, a_x = Signal.like(chan), Signal.like(y), Signal.like(x)
+        m.d.sync += [a_valid.eq(self.busy), a_emit.eq(self.busy & emit), a_kind.eq(fetch_kind),
+                     a_skew.eq(skew), a_chan.eq(chan), a_y.eq(y), a_x.eq(x),
+                     a_first.eq(chan == chan_first), a_last_chan.eq(done_pos),
+                     a_last.eq(done_pos & last_pos)]
+        m.d.comb += self.rd_en.eq(a_valid)
         with m.If(self.clear_reads):
             m.d.sync += self.reads.eq(0)
         with m.Elif(self.busy):
@@ -224,10 +243,9 @@ class SnakeWindow(wiring.Component):
         d_valid, d_emit, d_first, d_last_chan, d_last = (Signal() for _ in range(5))
         d_kind, d_skew = Signal(2), Signal(range(k))
         d_chan, d_y, d_x = Signal.like(chan), Signal.like(y), Signal.like(x)
-        m.d.sync += [d_valid.eq(self.busy), d_emit.eq(self.busy & emit), d_kind.eq(fetch_kind),
-                     d_skew.eq(skew), d_chan.eq(chan), d_y.eq(y), d_x.eq(x),
-                     d_first.eq(chan == chan_first), d_last_chan.eq(done_pos),
-                     d_last.eq(done_pos & last_pos)]
+        m.d.sync += [d_valid.eq(a_valid), d_emit.eq(a_emit), d_kind.eq(a_kind), d_skew.eq(a_skew),
+                     d_chan.eq(a_chan), d_y.eq(a_y), d_x.eq(a_x), d_first.eq(a_first),
+                     d_last_chan.eq(a_last_chan), d_last.eq(a_last)]
         entering = [Signal(8, name=f"entering{i}") for i in range(k)]
         for i in range(k):
             with m.Switch(d_skew):
@@ -264,7 +282,8 @@ class SnakeWindow(wiring.Component):
         with m.If(d_emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
         with m.If(self.cancel):
-            m.d.sync += [self.busy.eq(0), d_valid.eq(0), d_emit.eq(0), self.valid.eq(0)]
+            m.d.sync += [self.busy.eq(0), a_valid.eq(0), a_emit.eq(0), d_valid.eq(0), d_emit.eq(0),
+                         self.valid.eq(0)]
         return m
 
 
