@@ -180,8 +180,8 @@ class SampleMemory(wiring.Component):
     wr_en, wr_addr, wr_data : In(ArrayLayout(..., kernel))
         Per-bank writes (slot copies).
     px_en, px_slot, px_chan, px_row, px_col, px_data : In
-        One pixel written by its coordinates (the host's staging writes); it
-        takes precedence over a bank write in the same cycle.
+        One pixel written by its coordinates (the host's staging writes); it is
+        written one cycle later and then takes precedence over a bank write.
     """
 
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
@@ -224,9 +224,13 @@ class SampleMemory(wiring.Component):
         m = Module()
         cfg, lay = self._cfg, self._layout
         k = cfg.kernel
+        # A pixel write is registered with its bank and word address (one cycle later), so
+        # the address arithmetic does not sit in front of the memories' write ports.
+        px_en, px_data = Signal(), Signal(8)
         px_bank = Signal(range(k))
         px_addr = Signal(self._addr_width)
-        m.d.comb += [
+        m.d.sync += [
+            px_en.eq(self.px_en), px_data.eq(self.px_data),
             px_bank.eq((self.px_row + self.px_col) % k),
             px_addr.eq(self.px_slot * lay["slot_words"] + self.px_chan * lay["plane_words"]
                        + self.px_row * lay["row_words"] + self.px_col // k),
@@ -235,8 +239,8 @@ class SampleMemory(wiring.Component):
             bank = Sram(8, lay["depth"], blackbox=self._blackbox)
             m.submodules[f"bank{b}"] = bank
             m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b]), self.rd_data[b].eq(bank.r_data)]
-            with m.If(self.px_en & (px_bank == b)):
-                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(self.px_data)]
+            with m.If(px_en & (px_bank == b)):
+                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(px_data)]
             with m.Else():
                 m.d.comb += [bank.w_en.eq(self.wr_en[b]), bank.w_addr.eq(self.wr_addr[b]),
                              bank.w_data.eq(self.wr_data[b])]

@@ -788,6 +788,17 @@ class TinyCL(wiring.Component):
         dw_p = dw_f % NPU if NPU > 1 else Const(0)
         dw_pos = Signal(index(P))
         m.d.comb += dw_pos.eq(dwf["y"][0] * cfg.out_w + dwf["x"][0])
+        # Window reads take one cycle to decode: the word addresses and lanes (multiplications
+        # of index fields) are registered before they reach the memories.  The request holds
+        # its address until answered, so the registered values belong to it from ``decoded`` on.
+        decoded = Signal()
+        cw_addr_q = Signal(range(max(2, G * C)))
+        dw_addr_q = Signal(range(max(2, NC * CH)))
+        cw_lane_q, dw_lane_q = Signal(index(L)), Signal(index(L))
+        m.d.sync += [cw_addr_q.eq((cw_f // NPU) * C + cw["c"][0]), cw_lane_q.eq(cw["i"][0] * K + cw["j"][0]),
+                     dw_addr_q.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW + pos_word[dw_pos]),
+                     dw_lane_q.eq(pos_lane[dw_pos]),
+                     decoded.eq(axi.req_valid & ~axi.req_write & ~done_resp)]
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(axi.req_valid & axi.req_write):
@@ -852,23 +863,21 @@ class TinyCL(wiring.Component):
                                     m.d.comb += rdata.eq(source)
                                 m.d.comb += done_resp.eq(1)
                         with m.Default():
-                            with m.If(~busy & in_window(rm.labels) & in_range(lab)):
+                            with m.If(~decoded):
+                                pass                  # wait one cycle for the registered decode
+                            with m.Elif(~busy & in_window(rm.labels) & in_range(lab)):
                                 m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
                                 m.d.sync += mem_kind.eq(0)
                                 m.next = "MEM_READ"
                             with m.Elif(~busy & in_window(rm.conv_w) & in_range(cw)):
                                 for p in range(NPU):
-                                    m.d.comb += [conv_w[p].r_en.eq(1),
-                                                 conv_w[p].r_addr.eq((cw_f // NPU) * C + cw["c"][0])]
-                                m.d.sync += [mem_kind.eq(1), mem_p.eq(cw_p),
-                                             mem_lane.eq(cw["i"][0] * K + cw["j"][0])]
+                                    m.d.comb += [conv_w[p].r_en.eq(1), conv_w[p].r_addr.eq(cw_addr_q)]
+                                m.d.sync += [mem_kind.eq(1), mem_p.eq(cw_p), mem_lane.eq(cw_lane_q)]
                                 m.next = "MEM_READ"
                             with m.Elif(~busy & in_window(rm.dense_w) & in_range(dwf)):
                                 for p in range(NPU):
-                                    m.d.comb += [dense_w[p].r_en.eq(1),
-                                                 dense_w[p].r_addr.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW
-                                                                      + pos_word[dw_pos])]
-                                m.d.sync += [mem_kind.eq(2), mem_p.eq(dw_p), mem_lane.eq(pos_lane[dw_pos])]
+                                    m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(dw_addr_q)]
+                                m.d.sync += [mem_kind.eq(2), mem_p.eq(dw_p), mem_lane.eq(dw_lane_q)]
                                 m.next = "MEM_READ"
                             with m.Else():
                                 m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
