@@ -341,9 +341,13 @@ class TinyCL(wiring.Component):
         init_p = Signal(index(NPU))
         o_base = Signal(len(run_addr))
 
+        # GDumb's class-balance test, registered in INS_LOOKUP (a count multiplexer and a
+        # population count) and compared in INS_CHECK.
         seen = Signal(range(NC + 2))
-        m.d.comb += seen.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))
-                            + (counts[label_reg[:8]] == 0))
+        label_count = Signal.like(counts[0])
+        m.d.sync += [seen.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))
+                             + (counts[label_reg[:8]] == 0)),
+                     label_count.eq(counts[label_reg[:8]])]
         threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
         conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
         drawn = Signal(signed(dw))     # Lfsr.signed_bits of the last draw
@@ -388,7 +392,7 @@ class TinyCL(wiring.Component):
                     m.d.sync += [ctr.eq(0), abort.eq(0), group.eq(0)]
                     with m.Switch(start_cmd):
                         with m.Case(Command.INSERT):
-                            m.next = "INS_CHECK"
+                            m.next = "INS_LOOKUP"
                         with m.Case(Command.TRAIN, Command.TRAIN_KEEP):
                             m.d.sync += [from_scratch.eq(start_cmd == Command.TRAIN), is_infer.eq(0)]
                             m.next = "ACT_CLEAR"
@@ -396,12 +400,14 @@ class TinyCL(wiring.Component):
                             m.d.sync += [is_infer.eq(1), slot.eq(cfg.slots)]
                             m.next = "ACT_CLEAR"
             # ---- INSERT -------------------------------------------------------------------
+            with m.State("INS_LOOKUP"):
+                m.next = "INS_CHECK"
             with m.State("INS_CHECK"):
                 m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
                 with m.If(size < cfg.slots):
                     m.d.sync += [target.eq(size), copy_w.eq(0), copy_wvalid.eq(0)]
                     m.next = "INS_COPY"
-                with m.Elif(counts[label_reg[:8]] >= threshold[seen]):
+                with m.Elif(label_count >= threshold[seen]):
                     m.d.sync += [kept.eq(0), result.eq(0xFFFFFFFF)]
                     m.next = "DONE"
                 with m.Else():
