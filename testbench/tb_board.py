@@ -9,6 +9,7 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from tb_tinycl import TinyCLTB
+from tb_tinycl import start as start_tinycl
 from tinycl_hdl.host import BusError
 from tinycl_hdl.uartlink import TIMEOUT_BITS, CocotbUartTransport
 
@@ -27,10 +28,7 @@ class BoardTB(TinyCLTB):
 
 
 async def start(dut):
-    tb = BoardTB(dut)
-    await tb.reset()
-    await tb.host.identify()
-    return tb
+    return await start_tinycl(dut, BoardTB)
 
 
 @cocotb.test()

@@ -66,6 +66,7 @@ class SampleWindowTB(ClockedTB):
         while True:
             if int(dut.valid.value):
                 window = unpack(int(dut.window.value), 8, k * k, signed=False)
+                assert int(dut.pos.value) == int(dut.y.value) * cfg.out_w + int(dut.x.value), "pos"
                 outputs.append({"y": int(dut.y.value), "x": int(dut.x.value), "c": int(dut.chan.value),
                                 "first": int(dut.first_chan.value), "last_chan": int(dut.last_chan.value),
                                 "last": int(dut.last.value), "window": window})

@@ -64,8 +64,9 @@ class TinyCLTB(ClockedTB):
         return got
 
 
-async def start(dut):
-    tb = TinyCLTB(dut)
+async def start(dut, tb_class=TinyCLTB):
+    """A reset design whose identification registers match the configuration."""
+    tb = tb_class(dut)
     await tb.reset()
     await tb.host.identify()
     return tb

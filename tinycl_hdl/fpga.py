@@ -130,7 +130,7 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     tgt = TARGETS[target]
     # --freq as well as the platform's PLL-net constraint: nextpnr may not find the net by
     # name after synthesis, and then times every clock against its default of 12 MHz.
-    overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g}"}
+    overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g} --report {_NAME}_timing.json --detailed-timing-report"}
     if tgt.family == "ice40":
         overrides["synth_opts"] = "-dsp"      # without it the iCE40 flow leaves the SB_MAC16s unused
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)

@@ -201,7 +201,7 @@ class TinyCL(wiring.Component):
         w_group = Signal(index(G))
         seen_output = Signal()
         pos = Signal(index(P))
-        m.d.comb += pos.eq(window.y * cfg.out_w + window.x)
+        m.d.comb += pos.eq(window.pos)
         plane_base = Signal(index(CH))
         m.d.comb += plane_base.eq(group * PW)
         m.d.sync += [w_valid.eq(window.valid & busy), w_first.eq(window.first_chan),

@@ -85,6 +85,8 @@ class SnakeWindow(wiring.Component):
         Bank data, one cycle after ``rd_en``.
     valid : Out(1)
         ``window`` holds the window of channel ``chan`` at position ``(y, x)``.
+    pos : Out
+        ``y * out_w + x``, registered here so that users index by it without a multiplier.
     first_chan, last_chan, last : Out(1)
         The output is the first / last channel of its position; the last of the sweep.
     window : Out(ArrayLayout(unsigned(8), K*K))
@@ -114,6 +116,7 @@ class SnakeWindow(wiring.Component):
             "valid": Out(1),
             "y": Out(index(cfg.out_h)),
             "x": Out(index(cfg.out_w)),
+            "pos": Out(index(cfg.out_h * cfg.out_w)),
             "chan": Out(index(cfg.in_c)),
             "first_chan": Out(1),
             "last_chan": Out(1),
@@ -229,8 +232,9 @@ class SnakeWindow(wiring.Component):
                                                          ("valid", "emit", "first", "last_chan", "last"))
         a_kind, a_skew = Signal(2), Signal(range(k))
         a_chan, a_y, a_x = Signal.like(chan), Signal.like(y), Signal.like(x)
+        a_pos = Signal.like(self.pos)
         m.d.sync += [a_valid.eq(self.busy), a_emit.eq(self.busy & emit), a_kind.eq(fetch_kind),
-                     a_skew.eq(skew), a_chan.eq(chan), a_y.eq(y), a_x.eq(x),
+                     a_skew.eq(skew), a_chan.eq(chan), a_y.eq(y), a_x.eq(x), a_pos.eq(y * wo + x),
                      a_first.eq(chan == chan_first), a_last_chan.eq(done_pos),
                      a_last.eq(done_pos & last_pos)]
         m.d.comb += self.rd_en.eq(a_valid)
@@ -242,9 +246,9 @@ class SnakeWindow(wiring.Component):
         # -- data stage: shift the channel's window and insert the pixels -----------------
         d_valid, d_emit, d_first, d_last_chan, d_last = (Signal() for _ in range(5))
         d_kind, d_skew = Signal(2), Signal(range(k))
-        d_chan, d_y, d_x = Signal.like(chan), Signal.like(y), Signal.like(x)
+        d_chan, d_y, d_x, d_pos = Signal.like(chan), Signal.like(y), Signal.like(x), Signal.like(self.pos)
         m.d.sync += [d_valid.eq(a_valid), d_emit.eq(a_emit), d_kind.eq(a_kind), d_skew.eq(a_skew),
-                     d_chan.eq(a_chan), d_y.eq(a_y), d_x.eq(a_x), d_first.eq(a_first),
+                     d_chan.eq(a_chan), d_y.eq(a_y), d_x.eq(a_x), d_pos.eq(a_pos), d_first.eq(a_first),
                      d_last_chan.eq(a_last_chan), d_last.eq(a_last)]
         entering = [Signal(8, name=f"entering{i}") for i in range(k)]
         for i in range(k):
@@ -277,6 +281,7 @@ class SnakeWindow(wiring.Component):
                     with m.Case(c):
                         m.d.sync += [windows[c][i][j].eq(updated[i][j]) for i in range(k) for j in range(k)]
         m.d.sync += [self.valid.eq(d_emit), self.chan.eq(d_chan), self.y.eq(d_y), self.x.eq(d_x),
+                     self.pos.eq(d_pos),
                      self.first_chan.eq(d_first), self.last_chan.eq(d_last_chan),
                      self.last.eq(d_last & d_emit)]
         with m.If(d_emit):
@@ -285,6 +290,9 @@ class SnakeWindow(wiring.Component):
             m.d.sync += [self.busy.eq(0), a_valid.eq(0), a_emit.eq(0), d_valid.eq(0), d_emit.eq(0),
                          self.valid.eq(0)]
         return m
+
+
+_OUTPUTS = ("busy", "valid", "y", "x", "pos", "chan", "first_chan", "last_chan", "last", "window", "reads")
 
 
 class SampleWindow(wiring.Component):
@@ -300,8 +308,7 @@ class SampleWindow(wiring.Component):
         members = {}
         for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
             members[name] = self._memory.signature.members[name]
-        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel", "busy", "valid", "y", "x",
-                     "chan", "first_chan", "last_chan", "last", "window", "reads"):
+        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel", *_OUTPUTS):
             members[name] = self._window.signature.members[name]
         super().__init__(members)
 
@@ -329,6 +336,6 @@ class SampleWindow(wiring.Component):
             m.d.comb += getattr(mem, name).eq(getattr(self, name))
         for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel"):
             m.d.comb += getattr(win, name).eq(getattr(self, name))
-        for name in ("busy", "valid", "y", "x", "chan", "first_chan", "last_chan", "last", "window", "reads"):
+        for name in _OUTPUTS:
             m.d.comb += getattr(self, name).eq(getattr(win, name))
         return m
