@@ -130,7 +130,8 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     tgt = TARGETS[target]
     # --freq as well as the platform's PLL-net constraint: nextpnr may not find the net by
     # name after synthesis, and then times every clock against its default of 12 MHz.
-    overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g} --report {_NAME}_timing.json --detailed-timing-report"}
+    overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g} "
+                                 f"--report {_NAME}_timing.json --detailed-timing-report"}
     if tgt.family == "ice40":
         overrides["synth_opts"] = "-dsp"      # without it the iCE40 flow leaves the SB_MAC16s unused
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)
@@ -156,6 +157,9 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
     out.mkdir(parents=True, exist_ok=True)
     name = _NAME
     env = tool_environment(out)
+    # A report must never show a previous build's results: remove its logs and bitstream first.
+    for suffix in (".rpt", ".tim", ".bin", ".bit", "_timing.json"):
+        (out / f"{name}{suffix}").unlink(missing_ok=True)
     started = time.monotonic()
     error = None
     try:
@@ -185,7 +189,8 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
     report = {
         "target": tgt.name, "board": tgt.board, "device": tgt.device, "config": cfg.to_dict(),
         "clock_mhz": tgt.clock_mhz, "fmax_mhz": fmax_mhz, "fmax_by_clock": fmax,
-        "placed": placed, "fits": (placed or not place) and error is None and not over, "meets_clock": bool(placed and fmax_mhz and fmax_mhz >= tgt.clock_mhz),
+        "placed": placed, "fits": (placed or not place) and error is None and not over,
+        "meets_clock": bool(placed and fmax_mhz and fmax_mhz >= tgt.clock_mhz),
         "over_capacity": over,
         **{key: resources.get(key, 0) for key in ("luts", "ffs", "dsps", "brams", "sprams")},
         "capacity": tgt.capacity, "synthesis_cells": cells, "nextpnr_utilisation": {k: list(v) for k, v in util.items()},
