@@ -12,21 +12,27 @@ from tinycl_hdl.rtl.board import ecp5_pll, ice40_pll
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("in_mhz, out_mhz", [(12, 30), (12, 48), (12, 25)])
-def test_ice40_pll_within_the_datasheet_limits(in_mhz, out_mhz):
+# Targets every board clock reaches exactly: 12 MHz x (DIVF+1) / 2**DIVQ and 25 MHz x CLKFB_DIV.
+@pytest.mark.parametrize("in_mhz, out_mhz", [(12, 30), (12, 48), (12, 36)])
+def test_ice40_pll_exact_and_within_the_datasheet_limits(in_mhz, out_mhz):
     pll = ice40_pll(in_mhz, out_mhz)
     pfd = in_mhz / (pll["DIVR"] + 1)
     vco = pfd * (pll["DIVF"] + 1)
     assert 10 <= pfd <= 133 and 533 <= vco <= 1066
-    assert vco / 2 ** pll["DIVQ"] == pll["out_mhz"]
-    assert abs(pll["out_mhz"] - out_mhz) / out_mhz < 0.02
+    assert vco / 2 ** pll["DIVQ"] == pll["out_mhz"] == out_mhz
+
+
+def test_ice40_pll_matches_icepll_for_the_icebreaker():
+    # icepll -i 12 -o 30 (and the ICEBreaker examples): DIVR 0, DIVF 79, DIVQ 5, FILTER_RANGE 1.
+    pll = ice40_pll(12, 30)
+    assert (pll["DIVR"], pll["DIVF"], pll["DIVQ"], pll["FILTER_RANGE"]) == (0, 79, 5, 1)
 
 
 @pytest.mark.parametrize("in_mhz, out_mhz", [(25, 75), (25, 50), (25, 100)])
-def test_ecp5_pll_within_the_datasheet_limits(in_mhz, out_mhz):
+def test_ecp5_pll_exact_and_within_the_datasheet_limits(in_mhz, out_mhz):
     pll = ecp5_pll(in_mhz, out_mhz)
     out = in_mhz / pll["CLKI_DIV"] * pll["CLKFB_DIV"]
-    assert out == pytest.approx(out_mhz) and 400 <= out * pll["CLKOP_DIV"] <= 800
+    assert out == pll["out_mhz"] == out_mhz and 400 <= out * pll["CLKOP_DIV"] <= 800
 
 
 @pytest.mark.parametrize("target, path", [("ice40-up5k", "constraints/icebreaker_tinycl.pcf"),
