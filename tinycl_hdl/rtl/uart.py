@@ -11,17 +11,26 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..uartlink import FRAME_READ, FRAME_WRITE, TIMEOUT_BITS
-from .axi import SLVERR
+from .axi import SLVERR, axi_lite_members
 
 __all__ = ["UartRx", "UartTx", "UartBridge"]
 
 
-def _check_divisor(divisor):
-    if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < 4:
-        raise TypeError(f"divisor must be an integer of at least 4, not {divisor!r}")
+class _BitTimed(wiring.Component):
+    """A component clocking UART bits every ``divisor`` cycles."""
+
+    def __init__(self, divisor: int, members: dict):
+        if not isinstance(divisor, int) or isinstance(divisor, bool) or divisor < 4:
+            raise TypeError(f"divisor must be an integer of at least 4, not {divisor!r}")
+        self._divisor = divisor
+        super().__init__(members)
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
 
 
-class UartRx(wiring.Component):
+class UartRx(_BitTimed):
     """8N1 receiver.
 
     Parameters
@@ -41,13 +50,7 @@ class UartRx(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        _check_divisor(divisor)
-        self._divisor = divisor
-        super().__init__({"rx": In(1, init=1), "data": Out(stream.Signature(8)), "error": Out(1)})
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
+        super().__init__(divisor, {"rx": In(1, init=1), "data": Out(stream.Signature(8)), "error": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -87,7 +90,7 @@ class UartRx(wiring.Component):
         return m
 
 
-class UartTx(wiring.Component):
+class UartTx(_BitTimed):
     """8N1 transmitter.
 
     Parameters
@@ -104,13 +107,7 @@ class UartTx(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        _check_divisor(divisor)
-        self._divisor = divisor
-        super().__init__({"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
+        super().__init__(divisor, {"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -129,7 +126,7 @@ class UartTx(wiring.Component):
         return m
 
 
-class UartBridge(wiring.Component):
+class UartBridge(_BitTimed):
     """UART frames in, AXI4-Lite master transactions out (framing: module documentation).
 
     Parameters
@@ -149,25 +146,14 @@ class UartBridge(wiring.Component):
     """
 
     def __init__(self, divisor: int, addr_width: int, timeout: int = TIMEOUT_BITS):
-        _check_divisor(divisor)
         if not isinstance(addr_width, int) or isinstance(addr_width, bool) or not 3 <= addr_width <= 32:
             raise TypeError(f"addr_width must be an integer from 3 to 32, not {addr_width!r}")
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 12:
             raise TypeError(f"timeout must be an integer of at least 12 bit periods, not {timeout!r}")
-        self._divisor, self._addr_width, self._timeout = divisor, addr_width, timeout
-        aw = addr_width
-        super().__init__({
-            "rx": In(1, init=1), "tx": Out(1, init=1),
-            "m_axil_awaddr": Out(aw), "m_axil_awprot": Out(3), "m_axil_awvalid": Out(1), "m_axil_awready": In(1),
-            "m_axil_wdata": Out(32), "m_axil_wstrb": Out(4), "m_axil_wvalid": Out(1), "m_axil_wready": In(1),
-            "m_axil_bresp": In(2), "m_axil_bvalid": In(1), "m_axil_bready": Out(1),
-            "m_axil_araddr": Out(aw), "m_axil_arprot": Out(3), "m_axil_arvalid": Out(1), "m_axil_arready": In(1),
-            "m_axil_rdata": In(32), "m_axil_rresp": In(2), "m_axil_rvalid": In(1), "m_axil_rready": Out(1),
-        })
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
+        self._addr_width, self._timeout = addr_width, timeout
+        # The master side of the accelerator's s_axil_* port: same members, flows flipped.
+        members = {"m" + name[1:]: member.flip() for name, member in axi_lite_members(addr_width).items()}
+        super().__init__(divisor, {"rx": In(1, init=1), "tx": Out(1, init=1), **members})
 
     @property
     def addr_width(self) -> int:
