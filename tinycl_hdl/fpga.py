@@ -108,7 +108,8 @@ def _resources_from_cells(family: str, cells: dict) -> dict:
 
 
 def tool_environment(build_dir) -> dict:
-    """Environment for Amaranth's build script: YoWASP tools from this Python, caches in ``build_dir``."""
+    """Environment for Amaranth's build script: YoWASP tools from this Python, their cache beside ``build_dir``
+    (``build/yowasp-cache`` for the default folders) unless ``YOWASP_CACHE_DIR`` is set."""
     bindir = pathlib.Path(sys.executable).parent
     env = dict(os.environ)
     for var, tool in _TOOLS.items():
@@ -183,8 +184,7 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
     for key, cell in tgt.pnr_cells.items():
         if cell in util:
             resources[key] = util[cell][0]
-    sync_fmax = [mhz for clock, mhz in fmax.items() if "sync" in clock or "pll" in clock.lower()]
-    fmax_mhz = min(sync_fmax) if sync_fmax else (min(fmax.values()) if fmax else None)
+    fmax_mhz = min(fmax.values()) if fmax else None       # the board top has one clock (the PLL's)
     over = [key for key, used in resources.items() if used > tgt.capacity.get(key, 0)]
     report = {
         "target": tgt.name, "board": tgt.board, "device": tgt.device, "config": cfg.to_dict(),

@@ -228,31 +228,26 @@ class SnakeWindow(wiring.Component):
             col = Mux(is_row, x + offset, line)
             m.d.sync += a_addr[b].eq(base + row_words[row] + col_words[col])
             m.d.comb += self.rd_addr[b].eq(a_addr[b])
-        a_valid, a_emit, a_first, a_last_chan, a_last = (Signal(name=f"a_{n}") for n in
-                                                         ("valid", "emit", "first", "last_chan", "last"))
-        a_kind, a_skew = Signal(2), Signal(range(k))
-        a_chan, a_y, a_x = Signal.like(chan), Signal.like(y), Signal.like(x)
-        a_pos = Signal.like(self.pos)
-        m.d.sync += [a_valid.eq(self.busy), a_emit.eq(self.busy & emit), a_kind.eq(fetch_kind),
-                     a_skew.eq(skew), a_chan.eq(chan), a_y.eq(y), a_x.eq(x), a_pos.eq(y * wo + x),
-                     a_first.eq(chan == chan_first), a_last_chan.eq(done_pos),
-                     a_last.eq(done_pos & last_pos)]
-        m.d.comb += self.rd_en.eq(a_valid)
+        # What a fetch means for the window, carried with it through stage A and the
+        # memory read to the data stage (D).
+        step = data.StructLayout({"valid": 1, "emit": 1, "kind": 2, "skew": range(k), "chan": len(chan),
+                                  "y": len(y), "x": len(x), "pos": len(self.pos), "first": 1,
+                                  "last_chan": 1, "last": 1})
+        a, d = Signal(step, name="step_a"), Signal(step, name="step_d")
+        m.d.sync += [a.valid.eq(self.busy), a.emit.eq(self.busy & emit), a.kind.eq(fetch_kind), a.skew.eq(skew),
+                     a.chan.eq(chan), a.y.eq(y), a.x.eq(x), a.pos.eq(y * wo + x), a.first.eq(chan == chan_first),
+                     a.last_chan.eq(done_pos), a.last.eq(done_pos & last_pos),
+                     d.eq(a)]
+        m.d.comb += self.rd_en.eq(a.valid)
         with m.If(self.clear_reads):
             m.d.sync += self.reads.eq(0)
         with m.Elif(self.busy):
             m.d.sync += self.reads.eq(self.reads + k)
 
         # -- data stage: shift the channel's window and insert the pixels -----------------
-        d_valid, d_emit, d_first, d_last_chan, d_last = (Signal() for _ in range(5))
-        d_kind, d_skew = Signal(2), Signal(range(k))
-        d_chan, d_y, d_x, d_pos = Signal.like(chan), Signal.like(y), Signal.like(x), Signal.like(self.pos)
-        m.d.sync += [d_valid.eq(a_valid), d_emit.eq(a_emit), d_kind.eq(a_kind), d_skew.eq(a_skew),
-                     d_chan.eq(a_chan), d_y.eq(a_y), d_x.eq(a_x), d_pos.eq(a_pos), d_first.eq(a_first),
-                     d_last_chan.eq(a_last_chan), d_last.eq(a_last)]
         entering = [Signal(8, name=f"entering{i}") for i in range(k)]
         for i in range(k):
-            with m.Switch(d_skew):
+            with m.Switch(d.skew):
                 for s in range(k):
                     with m.Case(s):
                         m.d.comb += entering[i].eq(self.rd_data[(i + s) % k])
@@ -261,11 +256,11 @@ class SnakeWindow(wiring.Component):
                    for c in range(cfg.in_c)]
         current = [[Signal(8, name=f"cur_{i}_{j}") for j in range(k)] for i in range(k)]
         updated = [[Signal(8, name=f"new_{i}_{j}") for j in range(k)] for i in range(k)]
-        with m.Switch(d_chan):
+        with m.Switch(d.chan):
             for c in range(cfg.in_c):
                 with m.Case(c):
                     m.d.comb += [current[i][j].eq(windows[c][i][j]) for i in range(k) for j in range(k)]
-        with m.Switch(d_kind):
+        with m.Switch(d.kind):
             with m.Case(_COL_LEFT):
                 m.d.comb += [updated[i][j].eq(current[i][j + 1] if j < k - 1 else entering[i])
                              for i in range(k) for j in range(k)]
@@ -275,19 +270,19 @@ class SnakeWindow(wiring.Component):
             with m.Case(_ROW_UP):
                 m.d.comb += [updated[i][j].eq(current[i + 1][j] if i < k - 1 else entering[j])
                              for i in range(k) for j in range(k)]
-        with m.If(d_valid):
-            with m.Switch(d_chan):
+        with m.If(d.valid):
+            with m.Switch(d.chan):
                 for c in range(cfg.in_c):
                     with m.Case(c):
                         m.d.sync += [windows[c][i][j].eq(updated[i][j]) for i in range(k) for j in range(k)]
-        m.d.sync += [self.valid.eq(d_emit), self.chan.eq(d_chan), self.y.eq(d_y), self.x.eq(d_x),
-                     self.pos.eq(d_pos),
-                     self.first_chan.eq(d_first), self.last_chan.eq(d_last_chan),
-                     self.last.eq(d_last & d_emit)]
-        with m.If(d_emit):
+        m.d.sync += [self.valid.eq(d.emit), self.chan.eq(d.chan), self.y.eq(d.y), self.x.eq(d.x),
+                     self.pos.eq(d.pos),
+                     self.first_chan.eq(d.first), self.last_chan.eq(d.last_chan),
+                     self.last.eq(d.last & d.emit)]
+        with m.If(d.emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
         with m.If(self.cancel):
-            m.d.sync += [self.busy.eq(0), a_valid.eq(0), a_emit.eq(0), d_valid.eq(0), d_emit.eq(0),
+            m.d.sync += [self.busy.eq(0), a.valid.eq(0), a.emit.eq(0), d.valid.eq(0), d.emit.eq(0),
                          self.valid.eq(0)]
         return m
 
