@@ -8,7 +8,7 @@ needs one shifter and no wide constant adder.
 
 from amaranth.hdl import Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "narrow", "index", "update_shift", "update_apply"]
+__all__ = ["round_shift", "saturate", "narrow", "index", "update_shift", "update_clamp", "update_apply"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -69,6 +69,11 @@ def update_shift(grad: Value, shift, width: int) -> Value:
         shifted = grad >> (shift - 1)
     else:
         shifted = grad >> (shift - 1)[:len(shift)]
+    return update_clamp(shifted, width)
+
+
+def update_clamp(shifted: Value, width: int) -> Value:
+    """The clamp of :func:`update_shift` alone, for a pipeline that registers ``grad >> (shift - 1)``."""
     return saturate(shifted, width + 3)
 
 

@@ -27,7 +27,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
-from .arith import narrow, update_apply, update_shift
+from .arith import round_shift, saturate, update_apply, update_clamp
 
 __all__ = ["Mode", "GradSource", "MacLane", "ProcessingUnit"]
 
@@ -83,13 +83,16 @@ class MacLane(wiring.Component):
     acc : Out(signed(acc_width))
         The accumulator (updated in stage 4).
     acc_narrow : Out(signed(data_width))
-        The accumulator rounded and saturated to data format, registered in stage 5:
+        The accumulator rounded (stage 5) and saturated (stage 6) to data format:
         :attr:`latency` cycles after an operand set it reflects that set and no later one.
     upd : Out(signed(data_width))
         The last ``UPDATE`` result.
+
+    ``lr_shift`` is registered (as ``frac + lr_shift - 1``) before it reaches the shifter, so a
+    new value applies to operand sets issued at least two cycles after it.
     """
 
-    latency = 5
+    latency = 6
 
     def __init__(self, data_width: int, frac_bits: int, acc_width: int):
         for name, value in (("data_width", data_width), ("frac_bits", frac_bits), ("acc_width", acc_width)):
@@ -121,22 +124,23 @@ class MacLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        dw, frac = self._data_width, self._frac_bits
-        ctl1, ctl2, ctl3, ctl4 = (Signal(Control, name=f"ctl{s}") for s in range(1, 5))
-        w1, w2, w3, w4 = (Signal(signed(dw), name=f"w{s}") for s in range(1, 5))
+        dw, frac, aw = self._data_width, self._frac_bits, self._acc_width
+        ctl1, ctl2, ctl3, ctl4, ctl5 = (Signal(Control, name=f"ctl{s}") for s in range(1, 6))
+        w1, w2, w3, w4, w5 = (Signal(signed(dw), name=f"w{s}") for s in range(1, 6))
         p2, p3 = Signal(signed(2 * dw)), Signal(signed(2 * dw))
         # Stage 1: registered product (maps onto a DSP with its output register).
         m.d.sync += [self.product.eq(self.a * self.b), ctl1.eq(self.ctl), w1.eq(self.w)]
         # Stages 2-3: delay, so that lane results land together with the unit's adder tree.
         m.d.sync += [p2.eq(self.product), ctl2.eq(ctl1), w2.eq(w1), p3.eq(p2), ctl3.eq(ctl2), w3.eq(w2)]
-        # Stage 4: accumulate; UPDATE shifts its gradient.
-        shift = Signal(unsigned(7))
-        m.d.comb += shift.eq(frac + self.lr_shift)
-        grad = Signal(signed(self._acc_width))
+        # Stage 4: accumulate; UPDATE shifts its gradient (by a registered amount: no adder
+        # in front of the shifter).
+        shift_less_one = Signal(unsigned(7))
+        m.d.sync += shift_less_one.eq(frac - 1 + self.lr_shift)
+        grad = Signal(signed(aw))
         m.d.comb += grad.eq(Mux(ctl3.source == GradSource.ACC, self.acc, p3))
-        shifted = Signal(signed(dw + 3))
-        acc = Signal(signed(self._acc_width))     # the accumulator as of the previous stage 4
-        m.d.sync += [ctl4.eq(ctl3), w4.eq(w3), shifted.eq(update_shift(grad, shift, dw))]
+        shifted_wide, shifted = Signal(signed(aw)), Signal(signed(dw + 3))
+        acc = Signal(signed(aw))     # the accumulator as of the previous stage 4
+        m.d.sync += [ctl4.eq(ctl3), w4.eq(w3), shifted_wide.eq(grad >> shift_less_one)]
         m.d.comb += self.acc.eq(acc)
         with m.If(ctl3.valid):
             with m.Switch(ctl3.mode):
@@ -147,11 +151,15 @@ class MacLane(wiring.Component):
                         m.d.sync += acc.eq(p3)
                     with m.Else():
                         m.d.sync += acc.eq(acc + p3)
-        # Stage 5: UPDATE result; the narrowed accumulator as it stood after this operand set
-        # (the next set's stage 4 may already have changed ``acc``).
-        with m.If(ctl4.valid & (ctl4.mode == Mode.UPDATE)):
-            m.d.sync += self.upd.eq(update_apply(w4, shifted, dw))
-        m.d.sync += self.acc_narrow.eq(narrow(acc, frac, dw))
+        # Stage 5: clamp the shifted gradient; round the accumulator as it stood after this
+        # operand set (the next set's stage 4 may already be changing ``acc``).
+        rounded = Signal(signed(aw - frac + 1))
+        m.d.sync += [ctl5.eq(ctl4), w5.eq(w4), shifted.eq(update_clamp(shifted_wide, dw)),
+                     rounded.eq(round_shift(acc, frac))]
+        # Stage 6: UPDATE result; the narrowed accumulator.
+        with m.If(ctl5.valid & (ctl5.mode == Mode.UPDATE)):
+            m.d.sync += self.upd.eq(update_apply(w5, shifted, dw))
+        m.d.sync += self.acc_narrow.eq(saturate(rounded, dw))
         return m
 
 
@@ -255,17 +263,17 @@ class ProcessingUnit(wiring.Component):
             lanes.append(lane)
 
         # Unit-level pipeline alongside the lanes (stage numbers as in MacLane).
-        ctls = [ctl] + [Signal(Control, name=f"unit_ctl{s}") for s in range(1, 5)]
-        tags = [tag] + [Signal(self._tag_width, name=f"tag{s}") for s in range(1, 5)]
+        ctls = [ctl] + [Signal(Control, name=f"unit_ctl{s}") for s in range(1, 6)]
+        tags = [tag] + [Signal(self._tag_width, name=f"tag{s}") for s in range(1, 6)]
         inits = [init] + [Signal(signed(aw), name=f"init{s}") for s in range(1, 4)]
-        wbs = [w_bias] + [Signal(signed(dw), name=f"wb{s}") for s in range(1, 5)]
+        wbs = [w_bias] + [Signal(signed(dw), name=f"wb{s}") for s in range(1, 6)]
         bias_terms = [Signal(signed(dw + frac), name=f"bias_term{s}") for s in range(1, 4)]
-        for s_ in range(4):
+        for s_ in range(5):
             m.d.sync += [ctls[s_ + 1].eq(ctls[s_]), tags[s_ + 1].eq(tags[s_]), wbs[s_ + 1].eq(wbs[s_])]
         for s_ in range(3):
             m.d.sync += inits[s_ + 1].eq(inits[s_])
         m.d.sync += [bias_terms[0].eq(b[0] << frac), bias_terms[1].eq(bias_terms[0]), bias_terms[2].eq(bias_terms[1])]
-        ctl3, ctl4 = ctls[3], ctls[4]
+        ctl3, ctl5 = ctls[3], ctls[5]
 
         # Stages 2-3: adder tree over the stage-1 products, registered half way.
         def add_levels(terms, levels):
@@ -280,16 +288,17 @@ class ProcessingUnit(wiring.Component):
         tree = Signal(signed(2 * dw + depth))
         m.d.sync += tree.eq(add_levels(half, depth - depth // 2)[0])
 
-        # Stage 4: the dot/bias accumulator; UPDATE shifts the bias gradient.
-        shift = Signal(unsigned(7))
-        m.d.comb += shift.eq(frac + self.lr_shift)
+        # Stage 4: the dot/bias accumulator; UPDATE shifts the bias gradient (registered
+        # shift amount, as in MacLane).
+        shift_less_one = Signal(unsigned(7))
+        m.d.sync += shift_less_one.eq(frac - 1 + self.lr_shift)
         dot = Signal(signed(aw))
         # The bias's input is 1.0: its gradient is b[0] * 1.0 (PRODUCT) or the sum of such
         # terms gathered by OUTER with ``bias`` (ACC).
         grad_bias = Signal(signed(aw))
         m.d.comb += grad_bias.eq(Mux(ctl3.source == GradSource.ACC, dot, bias_terms[2]))
-        shifted_bias = Signal(signed(dw + 3))
-        m.d.sync += shifted_bias.eq(update_shift(grad_bias, shift, dw))
+        shifted_bias_wide, shifted_bias = Signal(signed(aw)), Signal(signed(dw + 3))
+        m.d.sync += shifted_bias_wide.eq(grad_bias >> shift_less_one)
         with m.If(ctl3.valid):
             with m.Switch(ctl3.mode):
                 with m.Case(Mode.CLEAR):
@@ -305,9 +314,15 @@ class ProcessingUnit(wiring.Component):
                             m.d.sync += dot.eq(bias_terms[2])
                         with m.Else():
                             m.d.sync += dot.eq(dot + bias_terms[2])
-        # Stage 5: results of the operand set issued ``latency`` cycles ago.
-        with m.If(ctl4.valid & (ctl4.mode == Mode.UPDATE)):
-            m.d.sync += self.upd_bias.eq(update_apply(wbs[4], shifted_bias, dw))
-        m.d.sync += [self.out_valid.eq(ctl4.valid), self.out_mode.eq(ctl4.mode), self.out_tag.eq(tags[4]),
-                     self.dot.eq(dot), self.dot_narrow.eq(narrow(dot, frac, dw))]
+        # Stage 5: clamp the bias gradient; hold and round the dot accumulator as it stood
+        # after this operand set.
+        dot5 = Signal(signed(aw))
+        dot_rounded = Signal(signed(aw - frac + 1))
+        m.d.sync += [shifted_bias.eq(update_clamp(shifted_bias_wide, dw)), dot5.eq(dot),
+                     dot_rounded.eq(round_shift(dot, frac))]
+        # Stage 6: results of the operand set issued ``latency`` cycles ago.
+        with m.If(ctl5.valid & (ctl5.mode == Mode.UPDATE)):
+            m.d.sync += self.upd_bias.eq(update_apply(wbs[5], shifted_bias, dw))
+        m.d.sync += [self.out_valid.eq(ctl5.valid), self.out_mode.eq(ctl5.mode), self.out_tag.eq(tags[5]),
+                     self.dot.eq(dot5), self.dot_narrow.eq(saturate(dot_rounded, dw))]
         return m
