@@ -129,9 +129,10 @@ class SnakeWindow(wiring.Component):
     def latency(self) -> int:
         """Cycles from a fetch to the window it completes appearing on the outputs.
 
-        Address stage (registered read addresses), memory read, window update.
+        Three address stages (entering line and bank skew; rows and columns; registered
+        read addresses), memory read, window update.
         """
-        return 3
+        return 5
 
     @property
     def reads_per_sweep(self) -> int:
@@ -213,31 +214,36 @@ class SnakeWindow(wiring.Component):
         # Bank of the first entering pixel; entering pixel i sits in bank (skew + i) % K.
         skew = Signal(range(k))
         m.d.comb += skew.eq(Mux(is_row, line + x, y + line) % k)
-        # Word offsets from small constant tables, and the addresses registered (stage A)
-        # before they reach the memories: no multiplier or divider lies on the read path.
+        # What a fetch means for the window, carried with it through the address stages
+        # (P, Q, A) and the memory read to the data stage (D).  Each address stage holds one
+        # short piece of index arithmetic: P the entering line and bank skew, Q every bank's
+        # row and column, A the word address from small constant tables, registered before
+        # it reaches the memories.
+        step = data.StructLayout({"valid": 1, "emit": 1, "kind": 2, "skew": range(k), "chan": len(chan),
+                                  "y": len(y), "x": len(x), "pos": len(self.pos), "first": 1,
+                                  "last_chan": 1, "last": 1, "line": len(line), "is_row": 1})
+        p_, q, a, d = (Signal(step, name=f"step_{n}") for n in "pqad")
+        m.d.sync += [p_.valid.eq(self.busy), p_.emit.eq(self.busy & emit), p_.kind.eq(fetch_kind),
+                     p_.skew.eq(skew), p_.chan.eq(chan), p_.y.eq(y), p_.x.eq(x), p_.first.eq(chan == chan_first),
+                     p_.last_chan.eq(done_pos), p_.last.eq(done_pos & last_pos), p_.line.eq(line),
+                     p_.is_row.eq(is_row),
+                     q.eq(p_),
+                     a.eq(q), a.pos.eq(q.y * wo + q.x),
+                     d.eq(a)]
         chan_words = Array(Const(c * lay["plane_words"], len(self.rd_addr[0])) for c in range(cfg.in_c))
         row_words = Array(Const(r * lay["row_words"], len(self.rd_addr[0])) for r in range(cfg.in_h))
         col_words = Array(Const(c // k, len(self.rd_addr[0])) for c in range(cfg.in_w))
-        base = Signal(len(self.rd_addr[0]))
-        m.d.comb += base.eq(slot_base + chan_words[chan])
+        p_base, q_base = Signal(len(self.rd_addr[0])), Signal(len(self.rd_addr[0]))
+        m.d.sync += [p_base.eq(slot_base + chan_words[chan]), q_base.eq(p_base)]
         a_addr = [Signal(len(self.rd_addr[0]), name=f"a_addr{b}") for b in range(k)]
         for b in range(k):
             offset = Signal(range(k))     # index of the entering pixel held by bank b
-            m.d.comb += offset.eq(Mux(b >= skew, b - skew, b + k - skew))
-            row = Mux(is_row, line, y + offset)
-            col = Mux(is_row, x + offset, line)
-            m.d.sync += a_addr[b].eq(base + row_words[row] + col_words[col])
+            m.d.comb += offset.eq(Mux(b >= p_.skew, b - p_.skew, b + k - p_.skew))
+            q_row, q_col = Signal(range(cfg.in_h), name=f"q_row{b}"), Signal(range(cfg.in_w), name=f"q_col{b}")
+            m.d.sync += [q_row.eq(Mux(p_.is_row, p_.line, p_.y + offset)),
+                         q_col.eq(Mux(p_.is_row, p_.x + offset, p_.line))]
+            m.d.sync += a_addr[b].eq(q_base + row_words[q_row] + col_words[q_col])
             m.d.comb += self.rd_addr[b].eq(a_addr[b])
-        # What a fetch means for the window, carried with it through stage A and the
-        # memory read to the data stage (D).
-        step = data.StructLayout({"valid": 1, "emit": 1, "kind": 2, "skew": range(k), "chan": len(chan),
-                                  "y": len(y), "x": len(x), "pos": len(self.pos), "first": 1,
-                                  "last_chan": 1, "last": 1})
-        a, d = Signal(step, name="step_a"), Signal(step, name="step_d")
-        m.d.sync += [a.valid.eq(self.busy), a.emit.eq(self.busy & emit), a.kind.eq(fetch_kind), a.skew.eq(skew),
-                     a.chan.eq(chan), a.y.eq(y), a.x.eq(x), a.pos.eq(y * wo + x), a.first.eq(chan == chan_first),
-                     a.last_chan.eq(done_pos), a.last.eq(done_pos & last_pos),
-                     d.eq(a)]
         m.d.comb += self.rd_en.eq(a.valid)
         with m.If(self.clear_reads):
             m.d.sync += self.reads.eq(0)
