@@ -29,7 +29,7 @@ from amaranth.lib.wiring import Out
 from ..config import TinyCLConfig
 from ..golden import init_bits
 from ..regmap import Command, ErrorCode, Phase, RegisterMap
-from .arith import index, narrow, round_shift, saturate
+from .arith import index, round_shift, saturate
 from .axi import AxiLiteSlave, axi_lite_members
 from .lfsr import Lfsr
 from .loss import LossGradient
@@ -38,6 +38,11 @@ from .memory import SampleMemory, Sram, sample_layout
 from .window import SnakeWindow
 
 __all__ = ["TinyCL", "layout", "memory_shapes"]
+
+#: Cycles from the processing units' dot outputs to the logit registers (round, then saturate).
+LOGIT_LATENCY = 2
+#: Cycles INSERT waits for the registered class-balance test.
+INS_LOOKUP_CYCLES = 3
 
 
 def layout(cfg: TinyCLConfig) -> dict:
@@ -282,9 +287,15 @@ class TinyCL(wiring.Component):
                 relu = Mux(pu.dot_narrow > 0, pu.dot_narrow, 0)
                 m.d.comb += [act[p].w_addr.eq(out_tag.addr), act[p].w_en.eq(Const(1, L) << out_tag.lane),
                              act[p].w_data.eq(Cat(*[relu.as_unsigned()[:dw]] * L))]
-        with m.If(out_valid & (out_tag.kind == KIND_LOGIT)):
-            total = sum(pu.dot for pu in pus)
-            m.d.sync += logits[out_tag.cls].eq(narrow(total, frac, dw))
+        # Logits: the units' dot accumulators summed and rounded, then saturated a cycle later
+        # (LOGIT_LATENCY), so that no carry chain feeds the saturation in the same cycle.
+        total_rounded = round_shift(sum(pu.dot for pu in pus), frac)
+        logit_valid, logit_cls = Signal(), Signal.like(out_tag.cls)
+        logit_rounded = Signal(total_rounded.shape())
+        m.d.sync += [logit_valid.eq(out_valid & (out_tag.kind == KIND_LOGIT)), logit_cls.eq(out_tag.cls),
+                     logit_rounded.eq(total_rounded)]
+        with m.If(logit_valid):
+            m.d.sync += logits[logit_cls].eq(saturate(logit_rounded, dw))
         with m.If(out_valid & (out_tag.kind == KIND_DW)):
             for p, pu in enumerate(pus):
                 m.d.comb += [dense_w[p].w_addr.eq(out_tag.addr), dense_w[p].w_data.eq(pu.upd),
@@ -324,6 +335,7 @@ class TinyCL(wiring.Component):
         victim = Signal(16)
         matches = Signal(16)
         evict = Signal()
+        scan_hit, scan_victim = Signal(), Signal()
         copy_w = Signal(index(slay["slot_words"] + 1))
         copy_wvalid = Signal()
         copy_waddr = Signal(samples.addr_width)
@@ -341,14 +353,18 @@ class TinyCL(wiring.Component):
         init_p = Signal(index(NPU))
         o_base = Signal(len(run_addr))
 
-        # GDumb's class-balance test, registered in INS_LOOKUP (a count multiplexer and a
-        # population count) and compared in INS_CHECK.
+        # GDumb's class-balance test over three registered steps, which INS_LOOKUP waits out
+        # (INS_LOOKUP_CYCLES): the label's count and the classes seen so far; the classes seen
+        # with the label's; whether the label already holds its share.
+        seen_before, label_new = Signal(range(NC + 1)), Signal()
         seen = Signal(range(NC + 2))
         label_count = Signal.like(counts[0])
-        m.d.sync += [seen.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))
-                             + (counts[label_reg[:8]] == 0)),
-                     label_count.eq(counts[label_reg[:8]])]
         threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
+        label_full = Signal()
+        m.d.sync += [seen_before.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))),
+                     label_count.eq(counts[label_reg[:8]]), label_new.eq(counts[label_reg[:8]] == 0),
+                     seen.eq(seen_before + label_new),
+                     label_full.eq(label_count >= threshold[seen])]
         conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
         drawn = Signal(signed(dw))     # Lfsr.signed_bits of the last draw
         m.d.comb += drawn.eq(Mux(init_dense,
@@ -401,13 +417,17 @@ class TinyCL(wiring.Component):
                             m.next = "ACT_CLEAR"
             # ---- INSERT -------------------------------------------------------------------
             with m.State("INS_LOOKUP"):
-                m.next = "INS_CHECK"
+                with m.If(ctr == INS_LOOKUP_CYCLES - 1):
+                    m.d.sync += ctr.eq(0)
+                    m.next = "INS_CHECK"
+                with m.Else():
+                    m.d.sync += ctr.eq(ctr + 1)
             with m.State("INS_CHECK"):
                 m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
                 with m.If(size < cfg.slots):
                     m.d.sync += [target.eq(size), copy_w.eq(0), copy_wvalid.eq(0)]
                     m.next = "INS_COPY"
-                with m.Elif(label_count >= threshold[seen]):
+                with m.Elif(label_full):
                     m.d.sync += [kept.eq(0), result.eq(0xFFFFFFFF)]
                     m.next = "DONE"
                 with m.Else():
@@ -426,10 +446,14 @@ class TinyCL(wiring.Component):
                 m.next = "INS_SCAN_READ"
             with m.State("INS_SCAN_READ"):
                 m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(ctr)]
+                m.next = "INS_SCAN_COMPARE"
+            with m.State("INS_SCAN_COMPARE"):
+                # Compare the label read into a register: the memory's output goes no further.
+                m.d.sync += [scan_hit.eq(labels.r_data == largest), scan_victim.eq(matches == victim)]
                 m.next = "INS_SCAN_CHECK"
             with m.State("INS_SCAN_CHECK"):
-                with m.If(labels.r_data == largest):
-                    with m.If(matches == victim):
+                with m.If(scan_hit):
+                    with m.If(scan_victim):
                         m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_wvalid.eq(0)]
                         m.next = "INS_COPY"
                     with m.Else():
@@ -584,8 +608,11 @@ class TinyCL(wiring.Component):
                         m.d.comb += [order.r_en.eq(1), order.r_addr.eq(idx)]
                         m.next = "SAMPLE_SLOT"
             with m.State("SAMPLE_SLOT"):
-                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(order.r_data)]
                 m.d.sync += slot.eq(order.r_data)
+                m.next = "SAMPLE_LABEL_READ"
+            with m.State("SAMPLE_LABEL_READ"):
+                # From the registered slot: one memory's output never drives another's address.
+                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(slot)]
                 m.next = "SAMPLE_LABEL"
             with m.State("SAMPLE_LABEL"):
                 m.d.sync += [sample_label.eq(labels.r_data), group.eq(0)]
@@ -624,7 +651,7 @@ class TinyCL(wiring.Component):
                     m.d.sync += chunk.eq(chunk + 1)
             with m.State("DF_DRAIN"):
                 m.d.sync += df_valid.eq(0)
-                with m.If(ctr == latency + 2):
+                with m.If(ctr == latency + 1 + LOGIT_LATENCY):
                     m.d.sync += [ctr.eq(0), o.eq(0)]
                     with m.If(is_infer):
                         m.d.sync += [best.eq(logits[0]), result.eq(0), phase.eq(Phase.OTHER)]
@@ -787,35 +814,75 @@ class TinyCL(wiring.Component):
         stage_c = Signal(index(C))
         stage_row, stage_col, stage_data = Signal.like(samples.px_row), Signal.like(samples.px_col), Signal(32)
         mem_kind = Signal(2)
+        mem_rdata = Signal(32)
         mem_lane = Signal(index(L))
         mem_p = Signal(index(NPU))
         cw_f, dw_f = cw["f"][0], dwf["f"][0]
         cw_p = cw_f % NPU if NPU > 1 else Const(0)
         dw_p = dw_f % NPU if NPU > 1 else Const(0)
+        # Every request is decoded over two registered cycles before it acts, so that no
+        # address comparison, index product or read multiplexer shares a cycle with the
+        # response logic.  The AXI adapter holds the request until answered and leaves at least
+        # an idle cycle between requests, so ``req_valid`` registered once (``decoding``) and
+        # twice (``decoded``) marks the first and second cycles of the same request; ``decoded``
+        # outlives the request by one cycle, hence the ``req_valid`` beside it below.
+        decoding, decoded = Signal(), Signal()
+        m.d.sync += [decoding.eq(axi.req_valid), decoded.eq(decoding & axi.req_valid)]
+        # Cycle 1: which register, which window (in range), the dense position.
+        registers = list(rm.registers)
+        reg_sel = Signal(range(len(registers)))
+        is_reg = Signal()
+        with m.Switch(addr):
+            for i, reg in enumerate(registers):
+                with m.Case(reg.offset):
+                    m.d.sync += [reg_sel.eq(i), is_reg.eq(1)]
+            with m.Default():
+                m.d.sync += [reg_sel.eq(0), is_reg.eq(0)]
+        to_reg = {name: Signal(name=f"to_{name.lower()}") for name in
+                  ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
+        m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in to_reg.items()]
+        to_stage, to_labels, to_cw, to_dw = (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
+        m.d.sync += [to_stage.eq(in_window(rm.staging) & in_range(stage)),
+                     to_labels.eq(in_window(rm.labels) & in_range(lab)),
+                     to_cw.eq(in_window(rm.conv_w) & in_range(cw)),
+                     to_dw.eq(in_window(rm.dense_w) & in_range(dwf))]
         dw_pos = Signal(index(P))
-        m.d.comb += dw_pos.eq(dwf["y"][0] * cfg.out_w + dwf["x"][0])
-        # Window reads take one cycle to decode: the word addresses and lanes (multiplications
-        # of index fields) are registered before they reach the memories.  The request holds
-        # its address until answered, so the registered values belong to it from ``decoded`` on.
-        decoded = Signal()
+        m.d.sync += dw_pos.eq(dwf["y"][0] * cfg.out_w + dwf["x"][0])
+        # ... and the checks of the written value (32-bit comparisons).
+        bad_command, lr_ok, epochs_ok = Signal(), Signal(), Signal()
+        m.d.sync += [bad_command.eq((value > max(Command)) | (value == Command.NONE)),
+                     lr_ok.eq(value <= dw), epochs_ok.eq(value < 1 << 16)]
+        # Cycle 2: the register's value, the weight windows' word addresses and lanes.
+        reg_value = Signal(32)
+        with m.Switch(reg_sel):
+            for i, reg in enumerate(registers):
+                with m.Case(i):
+                    source = readable.get(reg.name)
+                    if source is None:
+                        m.d.sync += reg_value.eq(reg.reset)
+                    elif isinstance(source, Signal) and source.shape().signed:
+                        m.d.sync += reg_value.eq(source.as_signed())
+                    else:
+                        m.d.sync += reg_value.eq(source)
         cw_addr_q = Signal(range(max(2, G * C)))
         dw_addr_q = Signal(range(max(2, NC * CH)))
         cw_lane_q, dw_lane_q = Signal(index(L)), Signal(index(L))
         m.d.sync += [cw_addr_q.eq((cw_f // NPU) * C + cw["c"][0]), cw_lane_q.eq(cw["i"][0] * K + cw["j"][0]),
                      dw_addr_q.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW + pos_word[dw_pos]),
-                     dw_lane_q.eq(pos_lane[dw_pos]),
-                     decoded.eq(axi.req_valid & ~axi.req_write & ~done_resp)]
+                     dw_lane_q.eq(pos_lane[dw_pos])]
         with m.FSM(name="host"):
             with m.State("IDLE"):
-                with m.If(axi.req_valid & axi.req_write):
+                with m.If(~(decoded & axi.req_valid)):
+                    pass                      # wait for the registered decode
+                with m.Elif(axi.req_write):
                     with m.If(axi.req_wstrb != 0xF):
                         m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-                    with m.Elif(addr == regs["COMMAND"].offset):
+                    with m.Elif(to_reg["COMMAND"]):
                         m.d.comb += done_resp.eq(1)
                         cmd = value[:4]
                         running_abortable = (command == Command.TRAIN) | (command == Command.TRAIN_KEEP) | \
                                             (command == Command.INFER)
-                        with m.If((value > max(Command)) | (value == Command.NONE)):
+                        with m.If(bad_command):
                             m.d.sync += error.eq(ErrorCode.BAD_COMMAND)
                         with m.Elif(cmd == Command.ABORT):
                             with m.If(busy & running_abortable):
@@ -833,60 +900,48 @@ class TinyCL(wiring.Component):
                         with m.Else():
                             m.d.comb += [start.eq(1), start_cmd.eq(cmd)]
                             m.d.sync += [command.eq(cmd), error.eq(ErrorCode.NONE)]
-                    with m.Elif(addr == regs["LR_SHIFT"].offset):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | (value > dw))]
-                        with m.If(~busy & (value <= dw)):
+                    with m.Elif(to_reg["LR_SHIFT"]):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~lr_ok)]
+                        with m.If(~busy & lr_ok):
                             m.d.sync += lr_shift.eq(value)
-                    with m.Elif(addr == regs["EPOCHS"].offset):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | (value >= 1 << 16))]
-                        with m.If(~busy & (value < 1 << 16)):
+                    with m.Elif(to_reg["EPOCHS"]):
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~epochs_ok)]
+                        with m.If(~busy & epochs_ok):
                             m.d.sync += epochs.eq(value)
-                    with m.Elif(addr == regs["SEED"].offset):
+                    with m.Elif(to_reg["SEED"]):
                         m.d.comb += [done_resp.eq(1), error_resp.eq(busy | value[31])]
                         with m.If(~busy & ~value[31]):
                             m.d.sync += seed.eq(value)
                             m.d.comb += [lfsr.load.eq(1), lfsr.seed_in.eq(value)]
-                    with m.Elif(addr == regs["LABEL"].offset):
+                    with m.Elif(to_reg["LABEL"]):
                         m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
                         with m.If(~busy):
                             m.d.sync += label_reg.eq(value)
-                    with m.Elif(in_window(rm.staging) & ~busy & in_range(stage)):
+                    with m.Elif(to_stage & ~busy):
                         m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
                                      stage_data.eq(value)]
                         m.next = "STAGE"
                     with m.Else():
                         m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-                with m.Elif(axi.req_valid):
-                    with m.Switch(addr):
-                        for reg in rm.registers:
-                            with m.Case(reg.offset):
-                                source = readable.get(reg.name)
-                                if source is None:
-                                    m.d.comb += rdata.eq(reg.reset)
-                                elif isinstance(source, Signal) and source.shape().signed:
-                                    m.d.comb += rdata.eq(source.as_signed())
-                                else:
-                                    m.d.comb += rdata.eq(source)
-                                m.d.comb += done_resp.eq(1)
-                        with m.Default():
-                            with m.If(~decoded):
-                                pass                  # wait one cycle for the registered decode
-                            with m.Elif(~busy & in_window(rm.labels) & in_range(lab)):
-                                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
-                                m.d.sync += mem_kind.eq(0)
-                                m.next = "MEM_READ"
-                            with m.Elif(~busy & in_window(rm.conv_w) & in_range(cw)):
-                                for p in range(NPU):
-                                    m.d.comb += [conv_w[p].r_en.eq(1), conv_w[p].r_addr.eq(cw_addr_q)]
-                                m.d.sync += [mem_kind.eq(1), mem_p.eq(cw_p), mem_lane.eq(cw_lane_q)]
-                                m.next = "MEM_READ"
-                            with m.Elif(~busy & in_window(rm.dense_w) & in_range(dwf)):
-                                for p in range(NPU):
-                                    m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(dw_addr_q)]
-                                m.d.sync += [mem_kind.eq(2), mem_p.eq(dw_p), mem_lane.eq(dw_lane_q)]
-                                m.next = "MEM_READ"
-                            with m.Else():
-                                m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
+                with m.Else():
+                    with m.If(is_reg):
+                        m.d.comb += [done_resp.eq(1), rdata.eq(reg_value)]
+                    with m.Elif(~busy & to_labels):
+                        m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
+                        m.d.sync += mem_kind.eq(0)
+                        m.next = "MEM_READ"
+                    with m.Elif(~busy & to_cw):
+                        for p in range(NPU):
+                            m.d.comb += [conv_w[p].r_en.eq(1), conv_w[p].r_addr.eq(cw_addr_q)]
+                        m.d.sync += [mem_kind.eq(1), mem_p.eq(cw_p), mem_lane.eq(cw_lane_q)]
+                        m.next = "MEM_READ"
+                    with m.Elif(~busy & to_dw):
+                        for p in range(NPU):
+                            m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(dw_addr_q)]
+                        m.d.sync += [mem_kind.eq(2), mem_p.eq(dw_p), mem_lane.eq(dw_lane_q)]
+                        m.next = "MEM_READ"
+                    with m.Else():
+                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
             with m.State("STAGE"):
                 m.d.comb += [samples.px_en.eq(1), samples.px_slot.eq(cfg.slots), samples.px_chan.eq(stage_c),
                              samples.px_row.eq(stage_row), samples.px_col.eq(stage_col),
@@ -897,17 +952,21 @@ class TinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += stage_c.eq(stage_c + 1)
             with m.State("MEM_READ"):
-                m.d.comb += done_resp.eq(1)
+                # The word's lane is registered before it answers: a memory's output and a lane
+                # multiplexer take a cycle of their own.
                 with m.Switch(mem_kind):
                     with m.Case(0):
-                        m.d.comb += rdata.eq(labels.r_data)
+                        m.d.sync += mem_rdata.eq(labels.r_data)
                     with m.Case(1):
                         for p in range(NPU):
                             with m.If(mem_p == p):
-                                m.d.comb += rdata.eq(Array(lanes_of(conv_w[p].r_data))[mem_lane])
+                                m.d.sync += mem_rdata.eq(Array(lanes_of(conv_w[p].r_data))[mem_lane])
                     with m.Case(2):
                         for p in range(NPU):
                             with m.If(mem_p == p):
-                                m.d.comb += rdata.eq(Array(lanes_of(dense_w[p].r_data))[mem_lane])
+                                m.d.sync += mem_rdata.eq(Array(lanes_of(dense_w[p].r_data))[mem_lane])
+                m.next = "MEM_RESPOND"
+            with m.State("MEM_RESPOND"):
+                m.d.comb += [done_resp.eq(1), rdata.eq(mem_rdata)]
                 m.next = "IDLE"
         return m
