@@ -25,11 +25,16 @@ VERILATOR = {"digits-snake", "digits-raster", "7x5x2-snake", "6x6x1-k2-raster", 
 CASES = [(name, "icarus") for name in sorted(CONFIGS)] + [(name, "verilator") for name in sorted(VERILATOR)]
 
 
+def _params(cfg):
+    window = SampleWindow(cfg)
+    return {"reads_per_sweep": window.reads_per_sweep, "latency": window.latency, "seed": 3}
+
+
 @pytest.mark.parametrize("name, simulator", CASES)
 def test_sample_window(name, simulator, request):
     cfg = CONFIGS[name]
     run_block("sample_window", cfg, simulator, "tb_sample_window",
-              params={"reads_per_sweep": SampleWindow(cfg).reads_per_sweep, "seed": 3},
+              params=_params(cfg),
               waves=request.config.getoption("--waves"))
 
 
@@ -39,5 +44,5 @@ def test_sample_window_with_sram_black_boxes(name, simulator, request):
     """The same tests pass with the banks emitted as SRAM macros bound to their behavioural model."""
     cfg = CONFIGS[name]
     run_block("sample_window", cfg, simulator, "tb_sample_window",
-              params={"reads_per_sweep": SampleWindow(cfg).reads_per_sweep, "seed": 3}, sram_blackbox=True,
+              params=_params(cfg), sram_blackbox=True,
               waves=request.config.getoption("--waves"))

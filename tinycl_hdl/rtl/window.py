@@ -130,9 +130,9 @@ class SnakeWindow(wiring.Component):
         """Cycles from a fetch to the window it completes appearing on the outputs.
 
         Three address stages (entering line and bank skew; rows and columns; registered
-        read addresses), memory read, window update.
+        read addresses), memory read, registered pixels, window update.
         """
-        return 5
+        return 6
 
     @property
     def reads_per_sweep(self) -> int:
@@ -215,7 +215,7 @@ class SnakeWindow(wiring.Component):
         skew = Signal(range(k))
         m.d.comb += skew.eq(Mux(is_row, line + x, y + line) % k)
         # What a fetch means for the window, carried with it through the address stages
-        # (P, Q, A) and the memory read to the data stage (D).  Each address stage holds one
+        # (P, Q, A), the memory read (D) and the registered pixels (E) to the window.  Each address stage holds one
         # short piece of index arithmetic: P the entering line and bank skew, Q every bank's
         # row and column, A the word address from small constant tables, registered before
         # it reaches the memories.
@@ -251,22 +251,27 @@ class SnakeWindow(wiring.Component):
             m.d.sync += self.reads.eq(self.reads + k)
 
         # -- data stage: shift the channel's window and insert the pixels -----------------
+        # The pixels read are registered first (stage E): a block RAM's clock-to-output
+        # leaves no room for the window multiplexers in the same cycle.
+        e = Signal(step, name="step_e")
+        pixels = Signal.like(self.rd_data)
+        m.d.sync += [e.eq(d), pixels.eq(self.rd_data)]
         entering = [Signal(8, name=f"entering{i}") for i in range(k)]
         for i in range(k):
-            with m.Switch(d.skew):
+            with m.Switch(e.skew):
                 for s in range(k):
                     with m.Case(s):
-                        m.d.comb += entering[i].eq(self.rd_data[(i + s) % k])
+                        m.d.comb += entering[i].eq(pixels[(i + s) % k])
 
         windows = [[[Signal(8, name=f"win_c{c}_{i}_{j}") for j in range(k)] for i in range(k)]
                    for c in range(cfg.in_c)]
         current = [[Signal(8, name=f"cur_{i}_{j}") for j in range(k)] for i in range(k)]
         updated = [[Signal(8, name=f"new_{i}_{j}") for j in range(k)] for i in range(k)]
-        with m.Switch(d.chan):
+        with m.Switch(e.chan):
             for c in range(cfg.in_c):
                 with m.Case(c):
                     m.d.comb += [current[i][j].eq(windows[c][i][j]) for i in range(k) for j in range(k)]
-        with m.Switch(d.kind):
+        with m.Switch(e.kind):
             with m.Case(_COL_LEFT):
                 m.d.comb += [updated[i][j].eq(current[i][j + 1] if j < k - 1 else entering[i])
                              for i in range(k) for j in range(k)]
@@ -276,20 +281,22 @@ class SnakeWindow(wiring.Component):
             with m.Case(_ROW_UP):
                 m.d.comb += [updated[i][j].eq(current[i + 1][j] if i < k - 1 else entering[j])
                              for i in range(k) for j in range(k)]
-        with m.If(d.valid):
-            with m.Switch(d.chan):
+        with m.If(e.valid):
+            with m.Switch(e.chan):
                 for c in range(cfg.in_c):
                     with m.Case(c):
                         m.d.sync += [windows[c][i][j].eq(updated[i][j]) for i in range(k) for j in range(k)]
-        m.d.sync += [self.valid.eq(d.emit), self.chan.eq(d.chan), self.y.eq(d.y), self.x.eq(d.x),
-                     self.pos.eq(d.pos),
-                     self.first_chan.eq(d.first), self.last_chan.eq(d.last_chan),
-                     self.last.eq(d.last & d.emit)]
-        with m.If(d.emit):
+        m.d.sync += [self.valid.eq(e.emit), self.chan.eq(e.chan), self.y.eq(e.y), self.x.eq(e.x),
+                     self.pos.eq(e.pos),
+                     self.first_chan.eq(e.first), self.last_chan.eq(e.last_chan),
+                     self.last.eq(e.last & e.emit)]
+        with m.If(e.emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
         with m.If(self.cancel):
-            m.d.sync += [self.busy.eq(0), a.valid.eq(0), a.emit.eq(0), d.valid.eq(0), d.emit.eq(0),
-                         self.valid.eq(0)]
+            # Every fetch in flight is dropped with the sweep.
+            m.d.sync += [self.busy.eq(0), self.valid.eq(0)]
+            m.d.sync += [st.valid.eq(0) for st in (p_, q, a, d, e)]
+            m.d.sync += [st.emit.eq(0) for st in (p_, q, a, d, e)]
         return m
 
 
