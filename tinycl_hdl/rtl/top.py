@@ -814,7 +814,7 @@ class TinyCL(wiring.Component):
         stage_c = Signal(index(C))
         stage_row, stage_col, stage_data = Signal.like(samples.px_row), Signal.like(samples.px_col), Signal(32)
         mem_kind = Signal(2)
-        mem_rdata = Signal(32)
+        mem_word, mem_rdata = Signal(L * dw), Signal(32)
         mem_lane = Signal(index(L))
         mem_p = Signal(index(NPU))
         cw_f, dw_f = cw["f"][0], dwf["f"][0]
@@ -870,6 +870,10 @@ class TinyCL(wiring.Component):
         m.d.sync += [cw_addr_q.eq((cw_f // NPU) * C + cw["c"][0]), cw_lane_q.eq(cw["i"][0] * K + cw["j"][0]),
                      dw_addr_q.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW + pos_word[dw_pos]),
                      dw_lane_q.eq(pos_lane[dw_pos])]
+        # The pixel port's coordinates and data come straight from registers (only its enable
+        # from the state), so the sample memory's address arithmetic starts at a flip-flop.
+        m.d.comb += [samples.px_slot.eq(cfg.slots), samples.px_chan.eq(stage_c), samples.px_row.eq(stage_row),
+                     samples.px_col.eq(stage_col), samples.px_data.eq(stage_data.word_select(stage_c, 8))]
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(~(decoded & axi.req_valid)):
@@ -943,28 +947,32 @@ class TinyCL(wiring.Component):
                     with m.Else():
                         m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
             with m.State("STAGE"):
-                m.d.comb += [samples.px_en.eq(1), samples.px_slot.eq(cfg.slots), samples.px_chan.eq(stage_c),
-                             samples.px_row.eq(stage_row), samples.px_col.eq(stage_col),
-                             samples.px_data.eq(stage_data.word_select(stage_c, 8))]
+                m.d.comb += samples.px_en.eq(1)
                 with m.If(stage_c == C - 1):
                     m.d.comb += done_resp.eq(1)
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += stage_c.eq(stage_c + 1)
             with m.State("MEM_READ"):
-                # The word's lane is registered before it answers: a memory's output and a lane
-                # multiplexer take a cycle of their own.
+                # The word read is registered, then its lane, before it answers: a block RAM's
+                # output, the unit multiplexer and the lane multiplexer take two cycles.
                 with m.Switch(mem_kind):
                     with m.Case(0):
-                        m.d.sync += mem_rdata.eq(labels.r_data)
+                        m.d.sync += mem_word.eq(labels.r_data)
                     with m.Case(1):
                         for p in range(NPU):
                             with m.If(mem_p == p):
-                                m.d.sync += mem_rdata.eq(Array(lanes_of(conv_w[p].r_data))[mem_lane])
+                                m.d.sync += mem_word.eq(conv_w[p].r_data)
                     with m.Case(2):
                         for p in range(NPU):
                             with m.If(mem_p == p):
-                                m.d.sync += mem_rdata.eq(Array(lanes_of(dense_w[p].r_data))[mem_lane])
+                                m.d.sync += mem_word.eq(dense_w[p].r_data)
+                m.next = "MEM_LANE"
+            with m.State("MEM_LANE"):
+                with m.If(mem_kind == 0):
+                    m.d.sync += mem_rdata.eq(mem_word[:8])
+                with m.Else():
+                    m.d.sync += mem_rdata.eq(Array(lanes_of(mem_word))[mem_lane])
                 m.next = "MEM_RESPOND"
             with m.State("MEM_RESPOND"):
                 m.d.comb += [done_resp.eq(1), rdata.eq(mem_rdata)]
