@@ -40,7 +40,7 @@ class LossGradient(wiring.Component):
                           "busy": Out(1), "done": Out(1), "delta": Out(vec)})
 
     #: register stages of the exp pipeline (``EXP`` takes ``classes + exp_latency`` cycles)
-    exp_latency = 4
+    exp_latency = 5
 
     @property
     def quotient_bits(self) -> int:
@@ -88,11 +88,11 @@ class LossGradient(wiring.Component):
                      lo_q.eq(lo_rom[part[:lo_bits]] if lo_bits else lo_rom[0]),
                      shift.eq(Mux(-whole > MAX_EXP_SHIFT, MAX_EXP_SHIFT, -whole))]
         m.d.sync += [mant.eq(round_shift(hi_q * lo_q, EXP_FRAC)), shift_m.eq(shift)]  # stage 4
-        e = Signal(unsigned(EXP_FRAC + 1))
+        e = Signal(unsigned(EXP_FRAC + 1))                                          # stage 5
         with m.If(shift_m == 0):
-            m.d.comb += e.eq(mant)
+            m.d.sync += e.eq(mant)
         with m.Else():
-            m.d.comb += e.eq(round_shift(mant, shift_m))
+            m.d.sync += e.eq(round_shift(mant, shift_m))
 
         # Restoring division of (e_i << frac) + S//2 by S (step 7).
         qbits = self.quotient_bits
