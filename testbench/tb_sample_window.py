@@ -49,17 +49,22 @@ class SampleWindowTB(ClockedTB):
                     await self.tick()
         dut.px_en.value = 0
 
-    async def sweep(self, slot, chan_first, chan_last):
-        """Run one sweep; returns ``(outputs, cycle of each output, reads, cycles)``."""
-        dut, cfg = self.dut, self.cfg
-        k = cfg.kernel
-        reads_before = int(dut.reads.value)
+    async def start_sweep(self, slot, chan_first, chan_last):
+        """Pulse ``start`` for one sweep of ``slot``."""
+        dut = self.dut
         dut.slot.value = slot
         dut.chan_first.value = chan_first
         dut.chan_last.value = chan_last
         dut.start.value = 1
         await self.tick()
         dut.start.value = 0
+
+    async def sweep(self, slot, chan_first, chan_last):
+        """Run one sweep; returns ``(outputs, cycle of each output, reads, cycles)``."""
+        dut, cfg = self.dut, self.cfg
+        k = cfg.kernel
+        reads_before = int(dut.reads.value)
+        await self.start_sweep(slot, chan_first, chan_last)
         start = self.cycle
         outputs, cycles = [], []
         limit = 4 * (cfg.in_c * (k * k + cfg.out_h * cfg.out_w * k) + 20)
@@ -162,12 +167,7 @@ async def cancel_drops_every_fetch_in_flight(dut):
     latency = tb.params["latency"]
     pixels = np.random.default_rng(5).integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)
     await tb.write_sample(0, pixels)
-    dut.slot.value = 0
-    dut.chan_first.value = 0
-    dut.chan_last.value = cfg.in_c - 1
-    dut.start.value = 1
-    await tb.tick()
-    dut.start.value = 0
+    await tb.start_sweep(0, 0, cfg.in_c - 1)
     # Run until the first window comes out, so that every stage holds a fetch, then cancel.
     for _ in range(4 * latency + cfg.in_c * cfg.kernel):
         if int(dut.valid.value):
@@ -182,4 +182,3 @@ async def cancel_drops_every_fetch_in_flight(dut):
         assert not int(dut.busy.value)
         await tb.tick()
     await check_sweep(tb, pixels, 0, list(range(cfg.in_c)))
-

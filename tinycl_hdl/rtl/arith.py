@@ -8,7 +8,7 @@ needs one shifter and no wide constant adder.
 
 from amaranth.hdl import Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "narrow", "index", "update_shift", "update_clamp", "update_apply"]
+__all__ = ["round_shift", "saturate", "index", "update_clamp", "update_apply"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -42,11 +42,6 @@ def saturate(value: Value, width: int) -> Value:
     return Mux(~top.any(), value[:width].as_signed(), hi)
 
 
-def narrow(acc: Value, frac: int, width: int) -> Value:
-    """Accumulator to data format: round half up by ``frac`` bits, saturate."""
-    return saturate(round_shift(acc, frac), width)
-
-
 def index(count: int):
     """Unsigned shape for an index below ``count``, at least one bit wide.
 
@@ -56,24 +51,15 @@ def index(count: int):
     return unsigned(max(1, (count - 1).bit_length()))
 
 
-def update_shift(grad: Value, shift, width: int) -> Value:
-    """First half of ``saturate(w - round_shift(grad, shift), width)``: ``grad >> (shift - 1)``
-    clamped to ``width + 3`` bits.
+def update_clamp(shifted: Value, width: int) -> Value:
+    """First half of ``saturate(w - round_shift(grad, shift), width)``: ``shifted``, which is
+    ``grad >> (shift - 1)``, clamped to ``width + 3`` bits.
 
     The clamp changes nothing after :func:`update_apply`: a value outside ``width + 3``
     bits gives ``|round| >= 2**(width+1)``, and so does its clamped form, with the same
     sign; either way ``w - round`` lies beyond ``signed(width)`` and saturates to the
     same limit.  The narrow result keeps the second half's carry chains short.
     """
-    if isinstance(shift, int):
-        shifted = grad >> (shift - 1)
-    else:
-        shifted = grad >> (shift - 1)[:len(shift)]
-    return update_clamp(shifted, width)
-
-
-def update_clamp(shifted: Value, width: int) -> Value:
-    """The clamp of :func:`update_shift` alone, for a pipeline that registers ``grad >> (shift - 1)``."""
     return saturate(shifted, width + 3)
 
 

@@ -44,6 +44,28 @@ class GradSource(enum.IntEnum):
     ACC = 1       # the lane accumulator (conv weight update)
 
 
+def _narrow_stages(m, value, out, frac):
+    """``out`` gets ``value`` rounded by ``frac`` bits (one stage) and saturated (the next)."""
+    rounded = Signal(round_shift(value, frac).shape())
+    m.d.sync += [rounded.eq(round_shift(value, frac)), out.eq(saturate(rounded, len(out)))]
+
+
+def _update_stages(m, grad, lr_shift, frac, w, apply, out):
+    """``out`` gets ``saturate(w - round_shift(grad, frac + lr_shift))`` over three stages
+    (shift, clamp, apply when ``apply``); ``w`` and ``apply`` belong to the third.
+
+    The shift amount is registered, so no adder lies in front of the shifter, and a new
+    ``lr_shift`` applies to operand sets issued at least two cycles after it.
+    """
+    dw = len(out)
+    shift_less_one = Signal(unsigned(7))
+    shifted_wide, shifted = Signal(grad.shape()), Signal(signed(dw + 3))
+    m.d.sync += [shift_less_one.eq(frac - 1 + lr_shift), shifted_wide.eq(grad >> shift_less_one),
+                 shifted.eq(update_clamp(shifted_wide, dw))]
+    with m.If(apply):
+        m.d.sync += out.eq(update_apply(w, shifted, dw))
+
+
 def _check_positive(name, value):
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise TypeError(f"{name} must be a positive integer, not {value!r}")
@@ -132,15 +154,13 @@ class MacLane(wiring.Component):
         m.d.sync += [self.product.eq(self.a * self.b), ctl1.eq(self.ctl), w1.eq(self.w)]
         # Stages 2-3: delay, so that lane results land together with the unit's adder tree.
         m.d.sync += [p2.eq(self.product), ctl2.eq(ctl1), w2.eq(w1), p3.eq(p2), ctl3.eq(ctl2), w3.eq(w2)]
-        # Stage 4: accumulate; UPDATE shifts its gradient (by a registered amount: no adder
-        # in front of the shifter).
-        shift_less_one = Signal(unsigned(7))
-        m.d.sync += shift_less_one.eq(frac - 1 + self.lr_shift)
+        # Stages 4-6: accumulate; UPDATE shifts, clamps and applies its gradient; the
+        # accumulator as it stood after this operand set (the next set's stage 4 may already
+        # be changing ``acc``) is rounded, then saturated.
         grad = Signal(signed(aw))
         m.d.comb += grad.eq(Mux(ctl3.source == GradSource.ACC, self.acc, p3))
-        shifted_wide, shifted = Signal(signed(aw)), Signal(signed(dw + 3))
         acc = Signal(signed(aw))     # the accumulator as of the previous stage 4
-        m.d.sync += [ctl4.eq(ctl3), w4.eq(w3), shifted_wide.eq(grad >> shift_less_one)]
+        m.d.sync += [ctl4.eq(ctl3), w4.eq(w3), ctl5.eq(ctl4), w5.eq(w4)]
         m.d.comb += self.acc.eq(acc)
         with m.If(ctl3.valid):
             with m.Switch(ctl3.mode):
@@ -151,15 +171,8 @@ class MacLane(wiring.Component):
                         m.d.sync += acc.eq(p3)
                     with m.Else():
                         m.d.sync += acc.eq(acc + p3)
-        # Stage 5: clamp the shifted gradient; round the accumulator as it stood after this
-        # operand set (the next set's stage 4 may already be changing ``acc``).
-        rounded = Signal(signed(aw - frac + 1))
-        m.d.sync += [ctl5.eq(ctl4), w5.eq(w4), shifted.eq(update_clamp(shifted_wide, dw)),
-                     rounded.eq(round_shift(acc, frac))]
-        # Stage 6: UPDATE result; the narrowed accumulator.
-        with m.If(ctl5.valid & (ctl5.mode == Mode.UPDATE)):
-            m.d.sync += self.upd.eq(update_apply(w5, shifted, dw))
-        m.d.sync += self.acc_narrow.eq(saturate(rounded, dw))
+        _update_stages(m, grad, self.lr_shift, frac, w5, ctl5.valid & (ctl5.mode == Mode.UPDATE), self.upd)
+        _narrow_stages(m, acc, self.acc_narrow, frac)
         return m
 
 
@@ -288,17 +301,13 @@ class ProcessingUnit(wiring.Component):
         tree = Signal(signed(2 * dw + depth))
         m.d.sync += tree.eq(add_levels(half, depth - depth // 2)[0])
 
-        # Stage 4: the dot/bias accumulator; UPDATE shifts the bias gradient (registered
-        # shift amount, as in MacLane).
-        shift_less_one = Signal(unsigned(7))
-        m.d.sync += shift_less_one.eq(frac - 1 + self.lr_shift)
+        # Stages 4-6: the dot/bias accumulator; UPDATE shifts, clamps and applies the bias
+        # gradient (as in MacLane); the dot accumulator is held, rounded, then saturated.
         dot = Signal(signed(aw))
         # The bias's input is 1.0: its gradient is b[0] * 1.0 (PRODUCT) or the sum of such
         # terms gathered by OUTER with ``bias`` (ACC).
         grad_bias = Signal(signed(aw))
         m.d.comb += grad_bias.eq(Mux(ctl3.source == GradSource.ACC, dot, bias_terms[2]))
-        shifted_bias_wide, shifted_bias = Signal(signed(aw)), Signal(signed(dw + 3))
-        m.d.sync += shifted_bias_wide.eq(grad_bias >> shift_less_one)
         with m.If(ctl3.valid):
             with m.Switch(ctl3.mode):
                 with m.Case(Mode.CLEAR):
@@ -314,15 +323,10 @@ class ProcessingUnit(wiring.Component):
                             m.d.sync += dot.eq(bias_terms[2])
                         with m.Else():
                             m.d.sync += dot.eq(dot + bias_terms[2])
-        # Stage 5: clamp the bias gradient; hold and round the dot accumulator as it stood
-        # after this operand set.
+        _update_stages(m, grad_bias, self.lr_shift, frac, wbs[5], ctl5.valid & (ctl5.mode == Mode.UPDATE),
+                       self.upd_bias)
+        _narrow_stages(m, dot, self.dot_narrow, frac)
         dot5 = Signal(signed(aw))
-        dot_rounded = Signal(signed(aw - frac + 1))
-        m.d.sync += [shifted_bias.eq(update_clamp(shifted_bias_wide, dw)), dot5.eq(dot),
-                     dot_rounded.eq(round_shift(dot, frac))]
-        # Stage 6: results of the operand set issued ``latency`` cycles ago.
-        with m.If(ctl5.valid & (ctl5.mode == Mode.UPDATE)):
-            m.d.sync += self.upd_bias.eq(update_apply(wbs[5], shifted_bias, dw))
-        m.d.sync += [self.out_valid.eq(ctl5.valid), self.out_mode.eq(ctl5.mode), self.out_tag.eq(tags[5]),
-                     self.dot.eq(dot5), self.dot_narrow.eq(saturate(dot_rounded, dw))]
+        m.d.sync += [dot5.eq(dot), self.dot.eq(dot5),
+                     self.out_valid.eq(ctl5.valid), self.out_mode.eq(ctl5.mode), self.out_tag.eq(tags[5])]
         return m

@@ -361,8 +361,9 @@ class TinyCL(wiring.Component):
         label_count = Signal.like(counts[0])
         threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
         label_full = Signal()
+        count_of_label = counts[label_reg[:8]]
         m.d.sync += [seen_before.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))),
-                     label_count.eq(counts[label_reg[:8]]), label_new.eq(counts[label_reg[:8]] == 0),
+                     label_count.eq(count_of_label), label_new.eq(count_of_label == 0),
                      seen.eq(seen_before + label_new),
                      label_full.eq(label_count >= threshold[seen])]
         conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
@@ -388,13 +389,17 @@ class TinyCL(wiring.Component):
 
         m.d.comb += [window.slot.eq(slot), loss.label.eq(sample_label)]
 
-        def drain(next_state):
-            """Wait until results issued so far are written back."""
-            with m.If(ctr == latency + 1):
+        def wait(cycles, next_state):
+            """Stay ``cycles`` cycles in this state (counting with ``ctr``), then go on."""
+            with m.If(ctr == cycles - 1):
                 m.d.sync += ctr.eq(0)
                 m.next = next_state
             with m.Else():
                 m.d.sync += ctr.eq(ctr + 1)
+
+        def drain(next_state):
+            """Wait until results issued so far are written back."""
+            wait(latency + 2, next_state)
 
         def check_abort():
             with m.If(abort):
@@ -417,11 +422,7 @@ class TinyCL(wiring.Component):
                             m.next = "ACT_CLEAR"
             # ---- INSERT -------------------------------------------------------------------
             with m.State("INS_LOOKUP"):
-                with m.If(ctr == INS_LOOKUP_CYCLES - 1):
-                    m.d.sync += ctr.eq(0)
-                    m.next = "INS_CHECK"
-                with m.Else():
-                    m.d.sync += ctr.eq(ctr + 1)
+                wait(INS_LOOKUP_CYCLES, "INS_CHECK")
             with m.State("INS_CHECK"):
                 m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
                 with m.If(size < cfg.slots):

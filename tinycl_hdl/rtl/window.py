@@ -215,10 +215,10 @@ class SnakeWindow(wiring.Component):
         skew = Signal(range(k))
         m.d.comb += skew.eq(Mux(is_row, line + x, y + line) % k)
         # What a fetch means for the window, carried with it through the address stages
-        # (P, Q, A), the memory read (D) and the registered pixels (E) to the window.  Each address stage holds one
-        # short piece of index arithmetic: P the entering line and bank skew, Q every bank's
-        # row and column, A the word address from small constant tables, registered before
-        # it reaches the memories.
+        # (P, Q, A), the memory read (D) and the registered pixels (E) to the window.  Each
+        # address stage holds one short piece of index arithmetic: P the entering line and
+        # bank skew, Q every bank's row and column, A the word address from small constant
+        # tables, registered before it reaches the memories.
         step = data.StructLayout({"valid": 1, "emit": 1, "kind": 2, "skew": range(k), "chan": len(chan),
                                   "y": len(y), "x": len(x), "pos": len(self.pos), "first": 1,
                                   "last_chan": 1, "last": 1, "line": len(line), "is_row": 1})
@@ -295,11 +295,12 @@ class SnakeWindow(wiring.Component):
         with m.If(self.cancel):
             # Every fetch in flight is dropped with the sweep.
             m.d.sync += [self.busy.eq(0), self.valid.eq(0)]
-            m.d.sync += [st.valid.eq(0) for st in (p_, q, a, d, e)]
-            m.d.sync += [st.emit.eq(0) for st in (p_, q, a, d, e)]
+            for st in (p_, q, a, d, e):
+                m.d.sync += [st.valid.eq(0), st.emit.eq(0)]
         return m
 
 
+_INPUTS = ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel")
 _OUTPUTS = ("busy", "valid", "y", "x", "pos", "chan", "first_chan", "last_chan", "last", "window", "reads")
 
 
@@ -316,7 +317,7 @@ class SampleWindow(wiring.Component):
         members = {}
         for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
             members[name] = self._memory.signature.members[name]
-        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel", *_OUTPUTS):
+        for name in (*_INPUTS, *_OUTPUTS):
             members[name] = self._window.signature.members[name]
         super().__init__(members)
 
@@ -342,7 +343,7 @@ class SampleWindow(wiring.Component):
         m.d.comb += [mem.rd_en.eq(win.rd_en), mem.rd_addr.eq(win.rd_addr), win.rd_data.eq(mem.rd_data)]
         for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
             m.d.comb += getattr(mem, name).eq(getattr(self, name))
-        for name in ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel"):
+        for name in _INPUTS:
             m.d.comb += getattr(win, name).eq(getattr(self, name))
         for name in _OUTPUTS:
             m.d.comb += getattr(self, name).eq(getattr(win, name))
