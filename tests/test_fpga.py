@@ -44,6 +44,18 @@ def test_committed_board_constraints_are_what_the_platform_writes(target, path):
     assert "pll_clk" in text and "uart_0__rx__io" in text and "uart_0__tx__io" in text
 
 
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-85f"])
+def test_sample_banks_are_spram_instances_only_on_the_ice40(target):
+    """On the UP5K each of the kernel's sample banks (12,024 bytes for digits) is one SB_SPRAM256KA;
+    the ECP5 has no SPRAM and keeps inferred block RAM."""
+    from tinycl_hdl.fpga import _plan
+
+    cfg = PRESETS["digits"]
+    _, plan = _plan(cfg, target, 115200, 1)
+    rtlil = plan.files["tinycl_board.il"]
+    assert rtlil.count("cell \\SB_SPRAM256KA ") == (cfg.kernel if target == "ice40-up5k" else 0)
+
+
 def test_report_parsers_read_nextpnr_and_yosys_logs():
     nextpnr = """Info: Device utilisation:
 Info: \t          TRELLIS_IO:       3/    365     0%

@@ -134,7 +134,8 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g} "
                                  f"--report {_NAME}_timing.json --detailed-timing-report"}
     if tgt.family == "ice40":
-        overrides["synth_opts"] = "-dsp"      # without it the iCE40 flow leaves the SB_MAC16s unused
+        # Without -dsp the iCE40 flow leaves the SB_MAC16s unused, without -spram the SPRAMs.
+        overrides["synth_opts"] = "-dsp -spram"
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)
 
 

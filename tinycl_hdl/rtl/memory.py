@@ -14,7 +14,7 @@ of the plane, so any ``K`` consecutive pixels of a row or of a column fall in
 ``K`` different banks and a window step reads them in one cycle.
 """
 
-from amaranth.hdl import ClockSignal, Instance, Module, Signal, unsigned
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -23,6 +23,9 @@ from ..config import TinyCLConfig
 from .arith import index
 
 __all__ = ["Sram", "macro_name", "behavioural_model", "SampleMemory", "sample_layout"]
+
+#: Shape of an iCE40 UltraPlus single-port RAM (SB_SPRAM256KA): 16k words of 16 bits.
+SPRAM_ADDRESS_BITS, SPRAM_WIDTH = 14, 16
 
 
 def _check_positive(name, value):
@@ -50,6 +53,11 @@ class Sram(wiring.Component):
         enable per word.
     blackbox : bool
         Instantiate :func:`macro_name` instead of an Amaranth memory.
+    single_port : bool
+        The user never reads and writes in one cycle and drives ``r_addr`` and
+        ``w_addr`` from one address, so the memory fits a single-port RAM.  On an
+        iCE40 UltraPlus platform it is then an SPRAM (:meth:`fits_spram`), whose
+        ``r_data`` is undefined after a write until the next read.
 
     Members
     -------
@@ -62,7 +70,8 @@ class Sram(wiring.Component):
         Write address, lane enables and data.
     """
 
-    def __init__(self, width: int, depth: int, *, granularity: int | None = None, blackbox: bool = False):
+    def __init__(self, width: int, depth: int, *, granularity: int | None = None, blackbox: bool = False,
+                 single_port: bool = False):
         _check_positive("width", width)
         _check_positive("depth", depth)
         if granularity is not None:
@@ -72,6 +81,7 @@ class Sram(wiring.Component):
         self._width, self._depth = width, depth
         self._granularity = granularity or width
         self._blackbox = bool(blackbox)
+        self._single_port = bool(single_port)
         addr = max(1, (depth - 1).bit_length())
         super().__init__({
             "r_addr": In(addr), "r_en": In(1), "r_data": Out(width),
@@ -99,6 +109,15 @@ class Sram(wiring.Component):
         return self._blackbox
 
     @property
+    def single_port(self) -> bool:
+        return self._single_port
+
+    def fits_spram(self, platform) -> bool:
+        """Whether this memory becomes one iCE40 UltraPlus SPRAM when elaborated for ``platform``."""
+        return (self._single_port and str(getattr(platform, "device", "")).startswith("iCE40UP")
+                and self._width <= SPRAM_WIDTH and self._depth <= 1 << SPRAM_ADDRESS_BITS and self.lanes == 1)
+
+    @property
     def macro(self) -> str:
         return macro_name(self._width, self._depth, self._granularity)
 
@@ -109,6 +128,20 @@ class Sram(wiring.Component):
                 self.macro,
                 i_clk=ClockSignal(), i_r_en=self.r_en, i_r_addr=self.r_addr, o_r_data=self.r_data,
                 i_w_en=self.w_en, i_w_addr=self.w_addr, i_w_data=self.w_data)
+            return m
+        if self.fits_spram(platform):
+            # Instantiated, not inferred: Yosys prices an SPRAM above the block RAMs it would
+            # replace, and does not map a read enable that is separate from the chip select.
+            address = Signal(SPRAM_ADDRESS_BITS)
+            data_in, data_out = Signal(SPRAM_WIDTH), Signal(SPRAM_WIDTH)
+            m.d.comb += [address.eq(Mux(self.w_en, self.w_addr, self.r_addr)), data_in.eq(self.w_data),
+                         self.r_data.eq(data_out[:self._width])]
+            m.submodules.spram = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=address, i_DATAIN=data_in, i_MASKWREN=Const(0b1111, 4), i_WREN=self.w_en,
+                i_CHIPSELECT=self.r_en | self.w_en, i_CLOCK=ClockSignal(), i_STANDBY=Const(0), i_SLEEP=Const(0),
+                i_POWEROFF=Const(1),            # active low
+                o_DATAOUT=data_out)
             return m
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
         rd = mem.read_port()
@@ -178,7 +211,8 @@ class SampleMemory(wiring.Component):
         Word address per bank; data one cycle later on ``rd_data``.
     rd_data : Out(ArrayLayout(unsigned(8), kernel))
     wr_en, wr_addr, wr_data : In(ArrayLayout(..., kernel))
-        Per-bank writes (slot copies).
+        Per-bank writes (slot copies).  A bank is single-port: a write and a read
+        must not share a cycle (the write wins and the read is dropped).
     px_en, px_slot, px_chan, px_row, px_col, px_data : In
         One pixel written by its coordinates (the host's staging writes); it is
         written one cycle later and then takes precedence over a bank write.
@@ -236,12 +270,17 @@ class SampleMemory(wiring.Component):
                        + self.px_row * lay["row_words"] + self.px_col // k),
         ]
         for b in range(k):
-            bank = Sram(8, lay["depth"], blackbox=self._blackbox)
+            bank = Sram(8, lay["depth"], blackbox=self._blackbox, single_port=True)
             m.submodules[f"bank{b}"] = bank
-            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b]), self.rd_data[b].eq(bank.r_data)]
+            # Each bank has one address: a write and a read never share a cycle (the control
+            # unit makes sure of it), so a single-port RAM (an iCE40's SPRAM) can hold it.
+            w_en, w_addr, w_data = Signal(), Signal(self._addr_width), Signal(8)
             with m.If(px_en & (px_bank == b)):
-                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(px_data)]
+                m.d.comb += [w_en.eq(1), w_addr.eq(px_addr), w_data.eq(px_data)]
             with m.Else():
-                m.d.comb += [bank.w_en.eq(self.wr_en[b]), bank.w_addr.eq(self.wr_addr[b]),
-                             bank.w_data.eq(self.wr_data[b])]
+                m.d.comb += [w_en.eq(self.wr_en[b]), w_addr.eq(self.wr_addr[b]), w_data.eq(self.wr_data[b])]
+            address = Signal(self._addr_width)
+            m.d.comb += [address.eq(Mux(w_en, w_addr, self.rd_addr[b])),
+                         bank.r_en.eq(self.rd_en & ~w_en), bank.r_addr.eq(address), self.rd_data[b].eq(bank.r_data),
+                         bank.w_en.eq(w_en), bank.w_addr.eq(address), bank.w_data.eq(w_data)]
         return m

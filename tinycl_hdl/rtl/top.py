@@ -336,10 +336,11 @@ class TinyCL(wiring.Component):
         matches = Signal(16)
         evict = Signal()
         scan_hit, scan_victim = Signal(), Signal()
-        copy_w = Signal(index(slay["slot_words"] + 1))
+        copy_w = Signal(index(slay["slot_words"]))
         copy_wvalid = Signal()
         copy_waddr = Signal(samples.addr_width)
         best = Signal(signed(dw))
+        candidate, candidate_o, candidate_valid = Signal(signed(dw)), Signal.like(o), Signal()
         from_scratch = Signal()
         is_infer = Signal()
         df_valid, df_first, df_last = Signal(), Signal(), Signal()
@@ -464,19 +465,20 @@ class TinyCL(wiring.Component):
                     m.d.sync += ctr.eq(ctr + 1)
                     m.next = "INS_SCAN_READ"
             with m.State("INS_COPY"):
-                with m.If(copy_w != slay["slot_words"]):
+                # The banks are single-port (SPRAM on an iCE40): read a staging word, then write
+                # it into the slot, never both in one cycle.
+                with m.If(~copy_wvalid):
                     m.d.comb += samples.rd_en.eq(1)
                     for b in range(K):
                         m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + copy_w)
-                    m.d.sync += copy_w.eq(copy_w + 1)
-                m.d.sync += [copy_wvalid.eq(copy_w != slay["slot_words"]),
-                             copy_waddr.eq(target * slay["slot_words"] + copy_w)]
-                with m.If(copy_wvalid):
+                    m.d.sync += [copy_wvalid.eq(1), copy_waddr.eq(target * slay["slot_words"] + copy_w)]
+                with m.Else():
                     for b in range(K):
                         m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(copy_waddr),
                                      samples.wr_data[b].eq(samples.rd_data[b])]
-                with m.If((copy_w == slay["slot_words"]) & ~copy_wvalid):
-                    m.next = "INS_FINISH"
+                    m.d.sync += [copy_wvalid.eq(0), copy_w.eq(copy_w + 1)]
+                    with m.If(copy_w == slay["slot_words"] - 1):
+                        m.next = "INS_FINISH"
             with m.State("INS_FINISH"):
                 m.d.comb += [labels.w_en.eq(1), labels.w_addr.eq(target),
                              labels.w_data.eq(label_reg[:8])]
@@ -655,7 +657,8 @@ class TinyCL(wiring.Component):
                 with m.If(ctr == latency + 1 + LOGIT_LATENCY):
                     m.d.sync += [ctr.eq(0), o.eq(0)]
                     with m.If(is_infer):
-                        m.d.sync += [best.eq(logits[0]), result.eq(0), phase.eq(Phase.OTHER)]
+                        m.d.sync += [best.eq(logits[0]), result.eq(0), candidate_valid.eq(0),
+                                     phase.eq(Phase.OTHER)]
                         m.next = "ARGMAX"
                     with m.Else():
                         m.d.comb += loss.start.eq(1)
@@ -663,13 +666,20 @@ class TinyCL(wiring.Component):
                         m.next = "LOSS_WAIT"
                 with m.Else():
                     m.d.sync += ctr.eq(ctr + 1)
+            # The logit multiplexer and the comparison get a cycle each: a candidate is
+            # registered, then compared while the next one is selected.
             with m.State("ARGMAX"):
-                with m.If(logits[o] > best):
-                    m.d.sync += [best.eq(logits[o]), result.eq(o)]
+                m.d.sync += [candidate.eq(logits[o]), candidate_o.eq(o), candidate_valid.eq(1)]
+                with m.If(candidate_valid & (candidate > best)):
+                    m.d.sync += [best.eq(candidate), result.eq(candidate_o)]
                 with m.If(o == NC - 1):
-                    m.next = "DONE"
+                    m.next = "ARGMAX_LAST"
                 with m.Else():
                     m.d.sync += o.eq(o + 1)
+            with m.State("ARGMAX_LAST"):
+                with m.If(candidate > best):
+                    m.d.sync += [best.eq(candidate), result.eq(candidate_o)]
+                m.next = "DONE"
             with m.State("LOSS_WAIT"):
                 check_abort()
                 with m.If(~abort & loss.done):

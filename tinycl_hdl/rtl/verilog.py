@@ -50,9 +50,9 @@ class _MemoryModule(Elaboratable):
     are exactly the macro's: ``clk``, the read port and the write port.
     """
 
-    def __init__(self, width, depth, granularity):
+    def __init__(self, width, depth, granularity, single_port=False):
         from .memory import Sram
-        self.sram = Sram(width, depth, granularity=granularity)
+        self.sram = Sram(width, depth, granularity=granularity, single_port=single_port)
         self.clk = ClockDomain("sync", reset_less=True)
 
     def elaborate(self, platform):
@@ -67,15 +67,18 @@ class _MemoryModule(Elaboratable):
 
 
 @lru_cache(maxsize=None)
-def memory_module(width: int, depth: int, granularity: int | None = None) -> str:
+def memory_module(width: int, depth: int, granularity: int | None = None, *, single_port: bool = False,
+                  platform=None) -> str:
     """Verilog of one memory shape, built from ``amaranth.lib.memory.Memory``, named as its macro.
 
     Amaranth formats a memory's initial contents bit by bit (seconds for the
     500-slot sample banks), so each distinct shape is converted once.
+    ``single_port`` and ``platform`` go to :class:`~tinycl_hdl.rtl.memory.Sram`
+    (an iCE40 UltraPlus platform makes a single-port memory an SPRAM instance).
     """
     from .memory import macro_name
-    top = _MemoryModule(width, depth, granularity)
-    text = _verilog.convert(top, name=macro_name(width, depth, granularity), ports=top.ports())
+    top = _MemoryModule(width, depth, granularity, single_port)
+    text = _verilog.convert(top, name=macro_name(width, depth, granularity), platform=platform, ports=top.ports())
     return compact_zero_init(text)
 
 
