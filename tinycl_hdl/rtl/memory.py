@@ -131,7 +131,7 @@ class Sram(wiring.Component):
             return m
         if self.fits_spram(platform):
             # Instantiated, not inferred: Yosys prices an SPRAM above the block RAMs it would
-            # replace, and does not map a read enable that is separate from the chip select.
+            # replace, and with ram_style "huge" it found no valid mapping for this memory.
             address = Signal(SPRAM_ADDRESS_BITS)
             data_in, data_out = Signal(SPRAM_WIDTH), Signal(SPRAM_WIDTH)
             m.d.comb += [address.eq(Mux(self.w_en, self.w_addr, self.r_addr)), data_in.eq(self.w_data),
