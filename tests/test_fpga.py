@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from tinycl_hdl.config import PRESETS
-from tinycl_hdl.fpga import TARGETS, board_constraints, parse_fmax, parse_utilisation, parse_yosys_cells, synthesise
+from tinycl_hdl.fpga import TARGETS, board_constraints, board_files, parse_fmax, parse_utilisation, parse_yosys_cells, synthesise
 from tinycl_hdl.rtl.board import ecp5_pll, ice40_pll
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -48,11 +48,8 @@ def test_committed_board_constraints_are_what_the_platform_writes(target, path):
 def test_sample_banks_are_spram_instances_only_on_the_ice40(target):
     """On the UP5K each of the kernel's sample banks (12,024 bytes for digits) is one SB_SPRAM256KA;
     the ECP5 has no SPRAM and keeps inferred block RAM."""
-    from tinycl_hdl.fpga import _plan
-
     cfg = PRESETS["digits"]
-    _, plan = _plan(cfg, target, 115200, 1)
-    rtlil = plan.files["tinycl_board.il"]
+    rtlil = board_files(cfg, target)["tinycl_board.il"]
     assert rtlil.count("cell \\SB_SPRAM256KA ") == (cfg.kernel if target == "ice40-up5k" else 0)
 
 

@@ -23,7 +23,7 @@ import time
 from .config import TinyCLConfig
 
 __all__ = ["Target", "TARGETS", "BOARDS", "parse_utilisation", "parse_fmax", "parse_yosys_cells", "synthesise",
-           "board_constraints", "format_report"]
+           "board_files", "board_constraints", "format_report"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,10 +139,16 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)
 
 
+def board_files(cfg: TinyCLConfig, target: str, baud: int = 115200) -> dict:
+    """``{file name: text}`` of every tool input the platform writes for the board top (RTLIL,
+    constraints, scripts), without running a tool."""
+    _, plan = _plan(cfg, target, baud, 1)
+    return dict(plan.files)
+
+
 def board_constraints(cfg: TinyCLConfig, target: str, baud: int = 115200) -> dict:
     """``{file name: text}`` of the pin and clock constraints the platform writes for the board top."""
-    _, plan = _plan(cfg, target, baud, 1)
-    return {name: text for name, text in plan.files.items() if name.endswith((".pcf", ".lpf"))}
+    return {name: text for name, text in board_files(cfg, target, baud).items() if name.endswith((".pcf", ".lpf"))}
 
 
 def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, seed: int = 1,

@@ -54,9 +54,9 @@ class Sram(wiring.Component):
     blackbox : bool
         Instantiate :func:`macro_name` instead of an Amaranth memory.
     single_port : bool
-        The user never reads and writes in one cycle and drives ``r_addr`` and
-        ``w_addr`` from one address, so the memory fits a single-port RAM.  On an
-        iCE40 UltraPlus platform it is then an SPRAM (:meth:`fits_spram`), whose
+        Both ports use one address: in a cycle with a write, ``w_addr`` is the
+        address and the read is dropped.  The memory then fits a single-port RAM;
+        on an iCE40 UltraPlus platform it is an SPRAM (:meth:`fits_spram`), whose
         ``r_data`` is undefined after a write until the next read.
 
     Members
@@ -123,31 +123,37 @@ class Sram(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        r_en, r_addr, w_addr = self.r_en, self.r_addr, self.w_addr
+        if self._single_port:
+            # One address for both ports; a write wins over a read in the same cycle.
+            writing = self.w_en.any()
+            r_en, r_addr = Signal(), Signal.like(self.r_addr)
+            m.d.comb += [r_en.eq(self.r_en & ~writing), r_addr.eq(Mux(writing, self.w_addr, self.r_addr))]
+            w_addr = r_addr
         if self._blackbox:
             m.submodules.macro = Instance(
                 self.macro,
-                i_clk=ClockSignal(), i_r_en=self.r_en, i_r_addr=self.r_addr, o_r_data=self.r_data,
-                i_w_en=self.w_en, i_w_addr=self.w_addr, i_w_data=self.w_data)
+                i_clk=ClockSignal(), i_r_en=r_en, i_r_addr=r_addr, o_r_data=self.r_data,
+                i_w_en=self.w_en, i_w_addr=w_addr, i_w_data=self.w_data)
             return m
         if self.fits_spram(platform):
             # Instantiated, not inferred: Yosys prices an SPRAM above the block RAMs it would
             # replace, and with ram_style "huge" it found no valid mapping for this memory.
             address = Signal(SPRAM_ADDRESS_BITS)
             data_in, data_out = Signal(SPRAM_WIDTH), Signal(SPRAM_WIDTH)
-            m.d.comb += [address.eq(Mux(self.w_en, self.w_addr, self.r_addr)), data_in.eq(self.w_data),
-                         self.r_data.eq(data_out[:self._width])]
+            m.d.comb += [address.eq(r_addr), data_in.eq(self.w_data), self.r_data.eq(data_out[:self._width])]
             m.submodules.spram = Instance(
                 "SB_SPRAM256KA",
                 i_ADDRESS=address, i_DATAIN=data_in, i_MASKWREN=Const(0b1111, 4), i_WREN=self.w_en,
-                i_CHIPSELECT=self.r_en | self.w_en, i_CLOCK=ClockSignal(), i_STANDBY=Const(0), i_SLEEP=Const(0),
+                i_CHIPSELECT=r_en | self.w_en, i_CLOCK=ClockSignal(), i_STANDBY=Const(0), i_SLEEP=Const(0),
                 i_POWEROFF=Const(1),            # active low
                 o_DATAOUT=data_out)
             return m
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
         rd = mem.read_port()
         wr = mem.write_port(granularity=self._granularity if self.lanes > 1 else None)
-        m.d.comb += [rd.addr.eq(self.r_addr), rd.en.eq(self.r_en), self.r_data.eq(rd.data),
-                     wr.addr.eq(self.w_addr), wr.en.eq(self.w_en), wr.data.eq(self.w_data)]
+        m.d.comb += [rd.addr.eq(r_addr), rd.en.eq(r_en), self.r_data.eq(rd.data),
+                     wr.addr.eq(w_addr), wr.en.eq(self.w_en), wr.data.eq(self.w_data)]
         return m
 
 
@@ -272,15 +278,12 @@ class SampleMemory(wiring.Component):
         for b in range(k):
             bank = Sram(8, lay["depth"], blackbox=self._blackbox, single_port=True)
             m.submodules[f"bank{b}"] = bank
-            # Each bank has one address: a write and a read never share a cycle (the control
-            # unit makes sure of it), so a single-port RAM (an iCE40's SPRAM) can hold it.
-            w_en, w_addr, w_data = Signal(), Signal(self._addr_width), Signal(8)
+            # Single-port, so that an iCE40's SPRAM can hold it: the control unit never reads
+            # and writes in one cycle.
+            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b]), self.rd_data[b].eq(bank.r_data)]
             with m.If(px_en & (px_bank == b)):
-                m.d.comb += [w_en.eq(1), w_addr.eq(px_addr), w_data.eq(px_data)]
+                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(px_data)]
             with m.Else():
-                m.d.comb += [w_en.eq(self.wr_en[b]), w_addr.eq(self.wr_addr[b]), w_data.eq(self.wr_data[b])]
-            address = Signal(self._addr_width)
-            m.d.comb += [address.eq(Mux(w_en, w_addr, self.rd_addr[b])),
-                         bank.r_en.eq(self.rd_en & ~w_en), bank.r_addr.eq(address), self.rd_data[b].eq(bank.r_data),
-                         bank.w_en.eq(w_en), bank.w_addr.eq(address), bank.w_data.eq(w_data)]
+                m.d.comb += [bank.w_en.eq(self.wr_en[b]), bank.w_addr.eq(self.wr_addr[b]),
+                             bank.w_data.eq(self.wr_data[b])]
         return m

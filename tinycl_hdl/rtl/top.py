@@ -337,7 +337,7 @@ class TinyCL(wiring.Component):
         evict = Signal()
         scan_hit, scan_victim = Signal(), Signal()
         copy_w = Signal(index(slay["slot_words"]))
-        copy_wvalid = Signal()
+        copy_write = Signal()
         copy_waddr = Signal(samples.addr_width)
         best = Signal(signed(dw))
         candidate, candidate_o, candidate_valid = Signal(signed(dw)), Signal.like(o), Signal()
@@ -427,7 +427,7 @@ class TinyCL(wiring.Component):
             with m.State("INS_CHECK"):
                 m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
                 with m.If(size < cfg.slots):
-                    m.d.sync += [target.eq(size), copy_w.eq(0), copy_wvalid.eq(0)]
+                    m.d.sync += [target.eq(size), copy_w.eq(0), copy_write.eq(0)]
                     m.next = "INS_COPY"
                 with m.Elif(label_full):
                     m.d.sync += [kept.eq(0), result.eq(0xFFFFFFFF)]
@@ -456,7 +456,7 @@ class TinyCL(wiring.Component):
             with m.State("INS_SCAN_CHECK"):
                 with m.If(scan_hit):
                     with m.If(scan_victim):
-                        m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_wvalid.eq(0)]
+                        m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_write.eq(0)]
                         m.next = "INS_COPY"
                     with m.Else():
                         m.d.sync += [matches.eq(matches + 1), ctr.eq(ctr + 1)]
@@ -467,16 +467,16 @@ class TinyCL(wiring.Component):
             with m.State("INS_COPY"):
                 # The banks are single-port (SPRAM on an iCE40): read a staging word, then write
                 # it into the slot, never both in one cycle.
-                with m.If(~copy_wvalid):
+                with m.If(~copy_write):
                     m.d.comb += samples.rd_en.eq(1)
                     for b in range(K):
                         m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + copy_w)
-                    m.d.sync += [copy_wvalid.eq(1), copy_waddr.eq(target * slay["slot_words"] + copy_w)]
+                    m.d.sync += [copy_write.eq(1), copy_waddr.eq(target * slay["slot_words"] + copy_w)]
                 with m.Else():
                     for b in range(K):
                         m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(copy_waddr),
                                      samples.wr_data[b].eq(samples.rd_data[b])]
-                    m.d.sync += [copy_wvalid.eq(0), copy_w.eq(copy_w + 1)]
+                    m.d.sync += [copy_write.eq(0), copy_w.eq(copy_w + 1)]
                     with m.If(copy_w == slay["slot_words"] - 1):
                         m.next = "INS_FINISH"
             with m.State("INS_FINISH"):
@@ -670,16 +670,12 @@ class TinyCL(wiring.Component):
             # registered, then compared while the next one is selected.
             with m.State("ARGMAX"):
                 m.d.sync += [candidate.eq(logits[o]), candidate_o.eq(o), candidate_valid.eq(1)]
+                with m.If(o != NC - 1):
+                    m.d.sync += o.eq(o + 1)
                 with m.If(candidate_valid & (candidate > best)):
                     m.d.sync += [best.eq(candidate), result.eq(candidate_o)]
-                with m.If(o == NC - 1):
-                    m.next = "ARGMAX_LAST"
-                with m.Else():
-                    m.d.sync += o.eq(o + 1)
-            with m.State("ARGMAX_LAST"):
-                with m.If(candidate > best):
-                    m.d.sync += [best.eq(candidate), result.eq(candidate_o)]
-                m.next = "DONE"
+                with m.If(candidate_valid & (candidate_o == NC - 1)):
+                    m.next = "DONE"
             with m.State("LOSS_WAIT"):
                 check_abort()
                 with m.If(~abort & loss.done):

@@ -300,6 +300,7 @@ class SnakeWindow(wiring.Component):
         return m
 
 
+_PIXEL_PORTS = ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data")
 _INPUTS = ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel")
 _OUTPUTS = ("busy", "valid", "y", "x", "pos", "chan", "first_chan", "last_chan", "last", "window", "reads")
 
@@ -315,7 +316,7 @@ class SampleWindow(wiring.Component):
         self._memory = SampleMemory(cfg, blackbox=blackbox)
         self._window = SnakeWindow(cfg)
         members = {}
-        for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
+        for name in _PIXEL_PORTS:
             members[name] = self._memory.signature.members[name]
         for name in (*_INPUTS, *_OUTPUTS):
             members[name] = self._window.signature.members[name]
@@ -341,7 +342,7 @@ class SampleWindow(wiring.Component):
         m.submodules.memory = mem = self._memory
         m.submodules.window = win = self._window
         m.d.comb += [mem.rd_en.eq(win.rd_en), mem.rd_addr.eq(win.rd_addr), win.rd_data.eq(mem.rd_data)]
-        for name in ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data"):
+        for name in _PIXEL_PORTS:
             m.d.comb += getattr(mem, name).eq(getattr(self, name))
         for name in _INPUTS:
             m.d.comb += getattr(win, name).eq(getattr(self, name))
