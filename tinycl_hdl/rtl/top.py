@@ -320,7 +320,9 @@ class TinyCL(wiring.Component):
         sample_label = Signal(8)
         epoch = Signal(16)
         idx = Signal(index(cfg.slots + 1))
-        ctr = Signal(32)              # generic loop counter
+        # Generic loop counter, as wide as its longest count (slots scanned or ordered, chunks
+        # cleared, pipeline drains): a 32-bit one put its compare chains on the critical path.
+        ctr = Signal(range(max(cfg.slots, CH, latency + 2 + LOGIT_LATENCY, INS_LOOKUP_CYCLES) + 1))
         o = Signal(index(NC))
         chunk = Signal(range(CH + 1))     # DENSE_BWD counts one past the last chunk
         run_addr = Signal(len(tag.addr))
