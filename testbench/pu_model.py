@@ -31,6 +31,10 @@ class ProcessingUnitModel:
     lanes: int
     fmt: FixedFormat
     lr_shift: int
+    #: OUTER runs sum at most this many products per lane (the unit's lane accumulators are
+    #: sized for it); a longer run is a testbench error, not a hardware one
+    longest_lane_sum: int | None = None
+    run: int = 0
     acc: list = field(default=None)
     dot: int = 0
     upd: list = field(default=None)
@@ -45,11 +49,15 @@ class ProcessingUnitModel:
         products = [int(a) * int(b) for a, b in zip(op.a, op.b)]
         if op.mode == Mode.CLEAR:
             self.acc = [0] * self.lanes
+            self.run = 0
             self.dot = 0
         elif op.mode == Mode.DOT:
             self.dot = (op.init if op.first else self.dot) + sum(products)
         elif op.mode == Mode.OUTER:
             self.acc = [p if op.first else acc + p for acc, p in zip(self.acc, products)]
+            self.run = 1 if op.first else self.run + 1
+            assert self.longest_lane_sum is None or self.run <= self.longest_lane_sum, \
+                f"an OUTER run of {self.run} products, more than the lanes are built for"
             if op.bias:
                 self.dot = (0 if op.first else self.dot) + f.bias_term(int(op.b[0]))
         elif op.mode == Mode.UPDATE:

@@ -27,7 +27,7 @@ class ProcessingUnitTB(ClockedTB):
         self.lanes = self.cfg.kernel ** 2
         self.fmt = FixedFormat.of(self.cfg)
         self.lr_shift = self.cfg.lr_shift
-        self.model = ProcessingUnitModel(self.lanes, self.fmt, self.lr_shift)
+        self.model = ProcessingUnitModel(self.lanes, self.fmt, self.lr_shift, self.cfg.longest_lane_sum)
         self.idle()
         dut.lr_shift.value = self.lr_shift
 
@@ -121,16 +121,40 @@ async def random_modes_against_model(dut):
         return rng.choice(extremes) if rng.random() < 0.35 else rng.randint(f.min, f.max)
 
     ops = []
+    run = 0       # products in the current OUTER run: a run restarts before the lanes' limit
     for tag in range(600):
         mode = rng.choice([Mode.DOT, Mode.DOT, Mode.OUTER, Mode.OUTER, Mode.UPDATE, Mode.CLEAR])
+        first = rng.random() < 0.3
+        if mode == Mode.OUTER:
+            first = first or run == tb.cfg.longest_lane_sum
+            run = 1 if first else run + 1
+        elif mode == Mode.CLEAR:
+            run = 0
         ops.append(Operation(
             mode=mode, a=[operand() for _ in range(tb.lanes)], b=[operand() for _ in range(tb.lanes)],
             w=[operand() for _ in range(tb.lanes)], w_bias=operand(),
-            init=rng.randint(f.min, f.max) << f.frac, first=rng.random() < 0.3, bias=rng.random() < 0.5,
+            init=rng.randint(f.min, f.max) << f.frac, first=first, bias=rng.random() < 0.5,
             source=rng.choice(list(GradSource)), tag=tag & 0xFF))
         if rng.random() < 0.05:
             ops.append(None)
     await tb.run(ops)
+
+
+@cocotb.test()
+async def lane_sums_at_their_limit(dut):
+    """OUTER runs of ``longest_lane_sum`` products at the extremes of the format: the
+    largest positive and the most negative sums the lanes must hold, each read narrowed
+    and as an UPDATE gradient.  ``lane_acc_width`` is the least that holds them: one bit
+    fewer wraps the first run and fails."""
+    tb = await start(dut)
+    f, n, lanes = tb.fmt, tb.cfg.longest_lane_sum, tb.lanes
+    small = [f.min + 1, f.min + 2, -1, 0, 1, f.max - 1]
+
+    def run(a, b):
+        return [Operation(mode=Mode.OUTER, a=[a] * lanes, b=[b] * lanes, first=(i == 0)) for i in range(n)]
+    for a, b in ((f.min, f.min), (f.min, f.max), (f.max, f.max)):
+        await tb.run(run(a, b) + [Operation(mode=Mode.UPDATE, source=GradSource.ACC, w=[small[i % len(small)] for i in range(lanes)],
+                                            a=[0] * lanes, b=[0] * lanes)])
 
 
 @cocotb.test()
@@ -143,7 +167,8 @@ async def back_to_back_throughput(dut):
     for mode in (Mode.DOT, Mode.OUTER, Mode.UPDATE, Mode.CLEAR):
         ops = [Operation(mode=mode, a=[rng.randint(f.min, f.max) for _ in range(tb.lanes)],
                          b=[rng.randint(f.min, f.max) for _ in range(tb.lanes)],
-                         w=[rng.randint(f.min, f.max) for _ in range(tb.lanes)], tag=i & 0xFF)
+                         w=[rng.randint(f.min, f.max) for _ in range(tb.lanes)], tag=i & 0xFF,
+                         first=(i % tb.cfg.longest_lane_sum == 0))
                for i in range(n)]
         start_cycle = tb.cycle
         results = await tb.run(ops)

@@ -171,6 +171,24 @@ class TinyCLConfig:
         """Accumulator bits that no sum of ``longest_dot_product`` products can overflow."""
         return 2 * self.data_width + math.ceil(math.log2(self.longest_dot_product))
 
+    @property
+    def longest_lane_sum(self) -> int:
+        """Most products a MAC lane accumulates in ``OUTER`` mode: the dense input gradient
+        sums one per class, the conv weight gradient one per output position."""
+        return max(self.classes, self.out_h * self.out_w)
+
+    @property
+    def lane_acc_width(self) -> int:
+        """Bits of a lane accumulator: the fewest that hold every sum of ``longest_lane_sum``
+        products exactly.
+
+        The largest product is ``(-2**(dw-1))**2 = 2**(2*dw-2)``; ``n`` of them need
+        ``2*dw - 1 + floor(log2 n)`` magnitude bits and a sign bit.  The lanes never sum as
+        many terms as the dot accumulator (``acc_width``), so they are narrower: the same
+        exact sums in fewer flip-flops and shorter carry chains.
+        """
+        return min(self.acc_width, 2 * self.data_width + self.longest_lane_sum.bit_length() - 1)
+
     # -- serialisation -------------------------------------------------------------------
 
     def to_dict(self) -> dict:

@@ -54,14 +54,18 @@ def _update_stages(m, grad, lr_shift, frac, w, apply, out):
     """``out`` gets ``saturate(w - round_shift(grad, frac + lr_shift))`` over three stages
     (shift, clamp, apply when ``apply``); ``w`` and ``apply`` belong to the third.
 
-    The shift amount is registered, so no adder lies in front of the shifter, and a new
-    ``lr_shift`` applies to operand sets issued at least two cycles after it.
+    ``grad >> (frac + lr_shift - 1)`` is a constant shift by ``frac - 1`` (wiring) followed
+    by a run-time shift by ``lr_shift`` alone: the shifter is as narrow as the shifted value
+    and has as many levels as ``lr_shift`` has bits (the register holds at most
+    ``data_width``), not the levels of a sum that reaches ``frac + data_width``.
+    ``lr_shift`` is registered first, so a new value applies to operand sets issued at
+    least two cycles after it.
     """
     dw = len(out)
-    shift_less_one = Signal(unsigned(7))
-    shifted_wide, shifted = Signal(grad.shape()), Signal(signed(dw + 3))
-    m.d.sync += [shift_less_one.eq(frac - 1 + lr_shift), shifted_wide.eq(grad >> shift_less_one),
-                 shifted.eq(update_clamp(shifted_wide, dw))]
+    lr = Signal.like(lr_shift, name="lr_shift_reg")
+    pre = grad >> (frac - 1)
+    shifted_wide, shifted = Signal(pre.shape()), Signal(signed(dw + 3))
+    m.d.sync += [lr.eq(lr_shift), shifted_wide.eq(pre >> lr), shifted.eq(update_clamp(shifted_wide, dw))]
     with m.If(apply):
         m.d.sync += out.eq(update_apply(w, shifted, dw))
 
@@ -88,7 +92,7 @@ class MacLane(wiring.Component):
     data_width, frac_bits : int
         Data format of the operands and of :attr:`upd`.
     acc_width : int
-        Accumulator width.
+        Accumulator width: exact for as many products as the lane is asked to sum.
 
     Members
     -------
@@ -98,8 +102,8 @@ class MacLane(wiring.Component):
         Operands; their product is exact.
     w : In(signed(data_width))
         Old weight for ``UPDATE``.
-    lr_shift : In(unsigned(6))
-        Learning-rate shift for ``UPDATE``.
+    lr_shift : In(range(data_width + 1))
+        Learning-rate shift for ``UPDATE`` (the host register allows at most ``data_width``).
     product : Out(signed(2*data_width))
         The product, one cycle after the operands (for the unit's adder tree).
     acc : Out(signed(acc_width))
@@ -110,7 +114,7 @@ class MacLane(wiring.Component):
     upd : Out(signed(data_width))
         The last ``UPDATE`` result.
 
-    ``lr_shift`` is registered (as ``frac + lr_shift - 1``) before it reaches the shifter, so a
+    ``lr_shift`` is registered before it reaches the shifter, so a
     new value applies to operand sets issued at least two cycles after it.
     """
 
@@ -125,7 +129,7 @@ class MacLane(wiring.Component):
             "a": In(signed(data_width)),
             "b": In(signed(data_width)),
             "w": In(signed(data_width)),
-            "lr_shift": In(unsigned(6)),
+            "lr_shift": In(range(data_width + 1)),
             "product": Out(signed(2 * data_width)),
             "acc": Out(signed(acc_width)),
             "acc_narrow": Out(signed(data_width)),
@@ -182,8 +186,10 @@ class ProcessingUnit(wiring.Component):
     Parameters
     ----------
     cfg : TinyCLConfig
-        Gives ``kernel`` (lanes = ``kernel**2``), ``data_width``, ``frac_bits``
-        and ``acc_width``.
+        Gives ``kernel`` (lanes = ``kernel**2``), ``data_width``, ``frac_bits``,
+        ``acc_width`` (the dot accumulator) and ``lane_acc_width`` (each lane's): an
+        ``OUTER`` run, from its ``first`` operand set, sums at most ``longest_lane_sum``
+        products per lane.
     tag_width : int
         Width of :attr:`tag`, carried with the operands to :attr:`out_tag`.
 
@@ -198,7 +204,7 @@ class ProcessingUnit(wiring.Component):
     init : In(signed(acc_width))
         Dot accumulator start value for ``DOT`` with ``first`` (a bias ``b << frac``).
     tag : In(unsigned(tag_width))
-    lr_shift : In(unsigned(6))
+    lr_shift : In(range(data_width + 1))
     out_valid : Out(1)
         An operand set issued :attr:`latency` cycles ago has taken effect.
     out_mode, out_tag : Out
@@ -227,7 +233,7 @@ class ProcessingUnit(wiring.Component):
             "w_bias": In(signed(dw)),
             "init": In(signed(cfg.acc_width)),
             "tag": In(tag_width),
-            "lr_shift": In(unsigned(6)),
+            "lr_shift": In(range(dw + 1)),
             "out_valid": Out(1), "out_mode": Out(2), "out_tag": Out(tag_width),
             "dot": Out(signed(cfg.acc_width)),
             "dot_narrow": Out(signed(dw)),
@@ -268,7 +274,7 @@ class ProcessingUnit(wiring.Component):
 
         lanes = []
         for i in range(self.lanes):
-            lane = MacLane(dw, frac, aw)
+            lane = MacLane(dw, frac, cfg.lane_acc_width)
             m.submodules[f"lane{i}"] = lane
             m.d.comb += [lane.ctl.eq(ctl), lane.a.eq(a[i]), lane.b.eq(b[i]), lane.w.eq(w[i]),
                          lane.lr_shift.eq(self.lr_shift),

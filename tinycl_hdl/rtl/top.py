@@ -160,7 +160,7 @@ class TinyCL(wiring.Component):
             return [word[i * dw:(i + 1) * dw].as_signed() for i in range(L)]
 
         # -- architectural state -----------------------------------------------------------
-        lr_shift = Signal(6, init=cfg.lr_shift)
+        lr_shift = Signal(range(dw + 1), init=cfg.lr_shift)
         epochs = Signal(16, init=cfg.epochs)
         seed = Signal(31, init=cfg.seed)
         label_reg = Signal(32)
