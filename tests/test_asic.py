@@ -14,19 +14,21 @@ TINY = ["--set", "in_h=5", "--set", "in_w=5", "--set", "kernel=2", "--set", "fil
 def test_asic_macro_list_and_sdc(tmp_path):
     result = CliRunner().invoke(main, ["asic", *TINY, "--no-synth", "--clock-mhz", "50", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    memories = {m["name"]: (m["depth"], m["width"], m["write_granularity"], m["instances"])
+    memories = {m["name"]: (m["depth"], m["width"], m["write_granularity"], m["ports"], m["instances"])
                 for m in json.loads((tmp_path / "memories.json").read_text())}
     # Derived by hand: 2 banks of (4 slots + staging) x 1 channel x 5 rows x ceil(5/2) words of pixels;
     # labels and order per slot; 4 lanes of 8 bits per word; 4x4 conv outputs = 4 words per filter
     # plane, 2 planes = 8 words; dense weights 2 classes x 8 words; conv weights 2 filters x 1 channel.
+    # Only the sample banks are single-port: nothing reads and writes them in one cycle.
+    SP, DP = "1 read/write (single port)", "1 synchronous read, 1 write"
     assert memories == {
-        "tinycl_sram_75x8": (75, 8, 8, 2),
-        "tinycl_sram_4x8": (4, 8, 8, 1),
-        "tinycl_sram_4x16": (4, 16, 16, 1),
-        "tinycl_sram_2x32_g8": (2, 32, 8, 1),
-        "tinycl_sram_16x32_g8": (16, 32, 8, 1),
-        "tinycl_sram_8x32_g8": (8, 32, 8, 1),
-        "tinycl_sram_8x32": (8, 32, 32, 1),
+        "tinycl_sram_75x8_sp": (75, 8, 8, SP, 2),
+        "tinycl_sram_4x8": (4, 8, 8, DP, 1),
+        "tinycl_sram_4x16": (4, 16, 16, DP, 1),
+        "tinycl_sram_2x32_g8": (2, 32, 8, DP, 1),
+        "tinycl_sram_16x32_g8": (16, 32, 8, DP, 1),
+        "tinycl_sram_8x32_g8": (8, 32, 8, DP, 1),
+        "tinycl_sram_8x32": (8, 32, 32, DP, 1),
     }
     verilog = (tmp_path / "tinycl.v").read_text()
     models = (tmp_path / "sram_models.v").read_text()
@@ -44,7 +46,7 @@ def test_asic_synthesis_reports_logic(tmp_path, monkeypatch):
     stat = parse_stat((tmp_path / "synth_stat.txt").read_text())
     assert summary["transistors"] == stat["transistors"] > 0
     # The memories stay black boxes, one cell per instance.
-    assert stat["cells"]["tinycl_sram_75x8"] == 2
+    assert stat["cells"]["tinycl_sram_75x8_sp"] == 2
     # The accumulators alone: four lanes of lane_acc_width (16 + floor(log2 16) = 20 bits: a lane
     # sums at most 4x4 products) and the dot accumulator's acc_width (22).
     assert summary["flip_flops"] >= 4 * 20 + 22

@@ -48,13 +48,17 @@ def test_sram_black_boxes(tmp_path):
     paths = generate(cfg, tmp_path, "sample_window", blackbox=True)
     text = paths["verilog"].read_text()
     depth = sample_layout(cfg)["depth"]
-    name = macro_name(8, depth)
+    name = macro_name(8, depth, single_port=True)
     # (7*2 words per row of 5 pixels in 3 banks) x 7 rows x 2 channels x 9 slots
     assert depth == 2 * 7 * 2 * 9
     assert text.count(f"{name} ") == 3          # one instance per bank
     assert "reg [7:0] mem" not in text
     models = paths["sram_models"].read_text()
     assert f"module {name} (" in models and f"reg [7:0] mem [0:{depth - 1}]" in models
+    # The banks are single-port: their macros have one address.
+    model = models[models.index(f"module {name} ("):]
+    model = model[:model.index("endmodule")]
+    assert "addr" in model and "r_addr" not in model and "w_addr" not in model
     assert lint([paths["verilog"], paths["sram_models"]], "sample_window") == []
 
 
@@ -71,7 +75,7 @@ def test_default_generation_defines_memories_with_amaranth(tmp_path):
     cfg = TinyCLConfig(in_h=7, in_w=5, in_c=2, slots=8, classes=4, filters=3)
     paths = generate(cfg, tmp_path, "sample_window")
     text = paths["verilog"].read_text()
-    name = macro_name(8, sample_layout(cfg)["depth"])
+    name = macro_name(8, sample_layout(cfg)["depth"], single_port=True)
     assert f"module {name}(" in text and "reg [7:0] mem" in text and "sram_models" not in paths
 
 

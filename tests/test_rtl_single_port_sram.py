@@ -32,9 +32,9 @@ def spram_model() -> str:
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 @pytest.mark.parametrize("backend", ["memory", "spram"])
 def test_single_port_sram(backend, simulator):
-    name = macro_name(WIDTH, DEPTH)
+    name = macro_name(WIDTH, DEPTH, single_port=True)
     platform = Ice40UltraPlus() if backend == "spram" else None
-    text = memory_module(WIDTH, DEPTH, single_port=True, platform=platform)
+    text = memory_module(WIDTH, DEPTH, single_port=True, platform=platform, macro_ports=False)
     assert ("SB_SPRAM256KA" in text) == (backend == "spram")
     build_dir = SIM_BUILD / "single_port_sram" / f"{backend}-{simulator}"
     sources = [build_dir / f"{name}.v"]

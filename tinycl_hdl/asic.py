@@ -25,7 +25,6 @@ import sys
 
 from .config import TinyCLConfig
 from .generate import generate
-from .rtl.memory import macro_name
 from .rtl.top import memory_shapes
 
 __all__ = ["sdc", "memory_list", "write_asic", "parse_stat"]
@@ -53,10 +52,11 @@ def memory_list(cfg: TinyCLConfig) -> list:
     """Distinct SRAM macros with their instance counts."""
     counts = collections.Counter(memory_shapes(cfg))
     out = []
-    for (width, depth, granularity), count in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        out.append({"name": macro_name(width, depth, granularity), "depth": depth, "width": width,
-                    "write_granularity": granularity or width, "ports": "1 synchronous read, 1 write",
-                    "instances": count, "bits": depth * width * count})
+    for shape, count in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0].single_port)):
+        out.append({"name": shape.name, "depth": shape.depth, "width": shape.width,
+                    "write_granularity": shape.granularity or shape.width,
+                    "ports": "1 read/write (single port)" if shape.single_port else "1 synchronous read, 1 write",
+                    "instances": count, "bits": shape.depth * shape.width * count})
     return out
 
 

@@ -14,6 +14,8 @@ of the plane, so any ``K`` consecutive pixels of a row or of a column fall in
 ``K`` different banks and a window step reads them in one cycle.
 """
 
+from typing import NamedTuple
+
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -22,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import TinyCLConfig
 from .arith import index
 
-__all__ = ["Sram", "macro_name", "behavioural_model", "SampleMemory", "sample_layout"]
+__all__ = ["Sram", "MemoryShape", "macro_name", "behavioural_model", "SampleMemory", "sample_layout"]
 
 #: Shape of an iCE40 UltraPlus single-port RAM (SB_SPRAM256KA): 16k words of 16 bits.
 SPRAM_ADDRESS_BITS, SPRAM_WIDTH = 14, 16
@@ -33,10 +35,22 @@ def _check_positive(name, value):
         raise TypeError(f"{name} must be a positive integer, not {value!r}")
 
 
-def macro_name(width: int, depth: int, granularity: int | None = None) -> str:
-    """Module name of the SRAM macro for a memory shape."""
+def macro_name(width: int, depth: int, granularity: int | None = None, single_port: bool = False) -> str:
+    """Module name of the SRAM macro for a memory shape (``_sp``: one read/write port)."""
     suffix = f"_g{granularity}" if granularity and granularity != width else ""
-    return f"tinycl_sram_{depth}x{width}{suffix}"
+    return f"tinycl_sram_{depth}x{width}{suffix}{'_sp' if single_port else ''}"
+
+
+class MemoryShape(NamedTuple):
+    """What a memory compiler needs to know of one :class:`Sram`: its macro."""
+    width: int
+    depth: int
+    granularity: int | None = None      # None: one write enable per word
+    single_port: bool = False
+
+    @property
+    def name(self) -> str:
+        return macro_name(*self)
 
 
 class Sram(wiring.Component):
@@ -55,9 +69,11 @@ class Sram(wiring.Component):
         Instantiate :func:`macro_name` instead of an Amaranth memory.
     single_port : bool
         Both ports use one address: in a cycle with a write, ``w_addr`` is the
-        address and the read is dropped.  The memory then fits a single-port RAM;
-        on an iCE40 UltraPlus platform it is an SPRAM (:meth:`fits_spram`), whose
-        ``r_data`` is undefined after a write until the next read.
+        address and the read is dropped.  The memory then fits a single-port RAM:
+        as a black box, a macro with one address (``en``, ``addr``, ``w_en``,
+        ``w_data``, ``r_data``); on an iCE40 UltraPlus platform, an SPRAM
+        (:meth:`fits_spram`), whose ``r_data`` is undefined after a write until
+        the next read.
 
     Members
     -------
@@ -118,8 +134,13 @@ class Sram(wiring.Component):
                 and self._width <= SPRAM_WIDTH and self._depth <= 1 << SPRAM_ADDRESS_BITS and self.lanes == 1)
 
     @property
+    def shape(self) -> MemoryShape:
+        return MemoryShape(self._width, self._depth, self._granularity if self.lanes > 1 else None,
+                           self._single_port)
+
+    @property
     def macro(self) -> str:
-        return macro_name(self._width, self._depth, self._granularity)
+        return self.shape.name
 
     def elaborate(self, platform):
         m = Module()
@@ -130,6 +151,12 @@ class Sram(wiring.Component):
             r_en, r_addr = Signal(), Signal.like(self.r_addr)
             m.d.comb += [r_en.eq(self.r_en & ~writing), r_addr.eq(Mux(writing, self.w_addr, self.r_addr))]
             w_addr = r_addr
+            if self._blackbox:
+                m.submodules.macro = Instance(
+                    self.macro,
+                    i_clk=ClockSignal(), i_en=r_en | writing, i_addr=r_addr, o_r_data=self.r_data,
+                    i_w_en=self.w_en, i_w_data=self.w_data)
+                return m
         if self._blackbox:
             m.submodules.macro = Instance(
                 self.macro,
@@ -157,23 +184,33 @@ class Sram(wiring.Component):
         return m
 
 
-def behavioural_model(width: int, depth: int, granularity: int | None = None) -> str:
+def behavioural_model(width: int, depth: int, granularity: int | None = None, single_port: bool = False) -> str:
     """Verilog model of :func:`macro_name`'s module, cycle-equivalent to :class:`Sram`."""
     granularity = granularity or width
     lanes = width // granularity
     addr = max(1, (depth - 1).bit_length())
-    name = macro_name(width, depth, granularity)
-    return f"""// Behavioural model of SRAM macro {name}: {depth} words x {width} bits,
-// {lanes} write lane(s) of {granularity} bits, one synchronous read port (old data
-// on a same-cycle write), one write port.  Replace with the foundry macro.
-module {name} (
-  input  wire             clk,
-  input  wire             r_en,
+    name = macro_name(width, depth, granularity, single_port)
+    if single_port:
+        ports, what = f"""  input  wire             en,
+  input  wire [{addr - 1}:0]     addr,
+  output reg  [{width - 1}:0]    r_data,
+  input  wire [{lanes - 1}:0]    w_en,
+  input  wire [{width - 1}:0]    w_data""", "one port: with en, a write when any w_en, else a read"
+        r_en, r_addr, w_en, w_addr = "en && !(|w_en)", "addr", "en && w_en[i]", "addr"
+    else:
+        ports, what = f"""  input  wire             r_en,
   input  wire [{addr - 1}:0]     r_addr,
   output reg  [{width - 1}:0]    r_data,
   input  wire [{lanes - 1}:0]    w_en,
   input  wire [{addr - 1}:0]     w_addr,
-  input  wire [{width - 1}:0]    w_data
+  input  wire [{width - 1}:0]    w_data""", "one synchronous read port (old data\n// on a same-cycle write), one write port"
+        r_en, r_addr, w_en, w_addr = "r_en", "r_addr", "w_en[i]", "w_addr"
+    return f"""// Behavioural model of SRAM macro {name}: {depth} words x {width} bits,
+// {lanes} write lane(s) of {granularity} bits, {what}.
+// r_data holds while not reading.  Replace with the foundry macro.
+module {name} (
+  input  wire             clk,
+{ports}
 );
   reg [{width - 1}:0] mem [0:{depth - 1}];
   integer i;
@@ -182,9 +219,9 @@ module {name} (
     for (i = 0; i < {depth}; i = i + 1) mem[i] = {width}'h0;
   end
   always @(posedge clk) begin
-    if (r_en) r_data <= mem[r_addr];
+    if ({r_en}) r_data <= mem[{r_addr}];
     for (i = 0; i < {lanes}; i = i + 1)
-      if (w_en[i]) mem[w_addr][i*{granularity} +: {granularity}] <= w_data[i*{granularity} +: {granularity}];
+      if ({w_en}) mem[{w_addr}][i*{granularity} +: {granularity}] <= w_data[i*{granularity} +: {granularity}];
   end
 endmodule
 """
@@ -257,8 +294,8 @@ class SampleMemory(wiring.Component):
         return self._addr_width
 
     def macros(self):
-        """``(width, depth, granularity)`` of every memory, for a macro list."""
-        return [(8, self._layout["depth"], None)] * self._cfg.kernel
+        """:class:`MemoryShape` of every memory, for a macro list."""
+        return [MemoryShape(8, self._layout["depth"], None, single_port=True)] * self._cfg.kernel
 
     def elaborate(self, platform):
         m = Module()

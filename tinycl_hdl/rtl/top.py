@@ -34,7 +34,7 @@ from .axi import AxiLiteSlave, axi_lite_members
 from .lfsr import Lfsr
 from .loss import LossGradient
 from .mac import GradSource, Mode, ProcessingUnit
-from .memory import SampleMemory, Sram, sample_layout
+from .memory import MemoryShape, SampleMemory, Sram, sample_layout
 from .window import SnakeWindow
 
 __all__ = ["TinyCL", "layout", "memory_shapes"]
@@ -67,9 +67,9 @@ def _unit_memories(cfg: TinyCLConfig):
 
 
 def memory_shapes(cfg: TinyCLConfig) -> list:
-    """``(width, depth, granularity or None)`` of every memory instance of the top."""
-    shapes = [(w, d, g if g and g != w else None) for w, d, g in _unit_memories(cfg)]
-    return shapes + [(8, sample_layout(cfg)["depth"], None)] * cfg.kernel
+    """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory instance of the top."""
+    shapes = [MemoryShape(w, d, g if g and g != w else None) for w, d, g in _unit_memories(cfg)]
+    return shapes + [MemoryShape(8, sample_layout(cfg)["depth"], None, single_port=True)] * cfg.kernel
 
 
 class TinyCL(wiring.Component):
@@ -107,7 +107,7 @@ class TinyCL(wiring.Component):
         return _unit_memories(self._cfg)
 
     def macros(self):
-        """``(width, depth, granularity)`` of every memory."""
+        """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory."""
         return memory_shapes(self._cfg)
 
     def elaborate(self, platform):

@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 
 from amaranth.back import verilog as _verilog
-from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 
 __all__ = ["convert", "compact_zero_init", "memory_module", "design_files"]
 
@@ -44,41 +44,53 @@ def convert(component, name: str) -> str:
 
 
 class _MemoryModule(Elaboratable):
-    """An :class:`~tinycl_hdl.rtl.memory.Sram` as a stand-alone module with the macro's ports.
+    """An :class:`~tinycl_hdl.rtl.memory.Sram` as a stand-alone module.
 
-    Its clock domain has no reset (memories have none), so the module's ports
-    are exactly the macro's: ``clk``, the read port and the write port.
+    With ``macro_ports`` its ports are those of the macro an ``Sram`` black box
+    instantiates (one address for a single-port memory); without, the ``Sram``'s
+    own.  Its clock domain has no reset (memories have none), so ``clk`` is the
+    only other port.
     """
 
-    def __init__(self, width, depth, granularity, single_port=False):
+    def __init__(self, width, depth, granularity, single_port=False, macro_ports=True):
         from .memory import Sram
         self.sram = Sram(width, depth, granularity=granularity, single_port=single_port)
         self.clk = ClockDomain("sync", reset_less=True)
+        self._macro_ports = macro_ports and single_port
+        if self._macro_ports:
+            self.en, self.addr = Signal(name="en"), Signal.like(self.sram.r_addr, name="addr")
 
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = self.clk
-        m.submodules.sram = self.sram
+        m.submodules.sram = s = self.sram
+        if self._macro_ports:
+            m.d.comb += [s.r_en.eq(self.en), s.r_addr.eq(self.addr), s.w_addr.eq(self.addr)]
         return m
 
     def ports(self):
         s = self.sram
+        if self._macro_ports:
+            return [self.clk.clk, self.en, self.addr, s.r_data, s.w_en, s.w_data]
         return [self.clk.clk, s.r_en, s.r_addr, s.r_data, s.w_en, s.w_addr, s.w_data]
 
 
 @lru_cache(maxsize=None)
-def memory_module(width: int, depth: int, granularity: int | None = None, *, single_port: bool = False,
-                  platform=None) -> str:
+def memory_module(width: int, depth: int, granularity: int | None = None, single_port: bool = False, *,
+                  platform=None, macro_ports: bool = True) -> str:
     """Verilog of one memory shape, built from ``amaranth.lib.memory.Memory``, named as its macro.
 
     Amaranth formats a memory's initial contents bit by bit (seconds for the
     500-slot sample banks), so each distinct shape is converted once.
     ``single_port`` and ``platform`` go to :class:`~tinycl_hdl.rtl.memory.Sram`
     (an iCE40 UltraPlus platform makes a single-port memory an SPRAM instance).
+    The module has the macro's ports, or with ``macro_ports=False`` the
+    ``Sram``'s own (to test its single-port rule stand-alone).
     """
     from .memory import macro_name
-    top = _MemoryModule(width, depth, granularity, single_port)
-    text = _verilog.convert(top, name=macro_name(width, depth, granularity), platform=platform, ports=top.ports())
+    top = _MemoryModule(width, depth, granularity, single_port, macro_ports)
+    text = _verilog.convert(top, name=macro_name(width, depth, granularity, single_port), platform=platform,
+                            ports=top.ports())
     return compact_zero_init(text)
 
 
@@ -92,7 +104,7 @@ def design_files(component, name: str, sram_blackbox: bool = False) -> dict:
     foundry's macros.
     """
     from .memory import behavioural_model
-    shapes = sorted(set(component.macros()), key=lambda s: (s[0], s[1], s[2] or 0)) \
+    shapes = sorted(set(component.macros()), key=lambda s: (s[0], s[1], s[2] or 0, s[3])) \
         if hasattr(component, "macros") else []
     text = convert(component, name)
     files = {}
