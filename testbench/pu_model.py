@@ -19,7 +19,7 @@ class Operation:
     b: list
     w: list = None
     w_bias: int = 0
-    init: int = 0
+    init_bias: int = 0      # DOT with first starts from init_bias * 1.0
     first: bool = False
     bias: bool = False
     source: GradSource = GradSource.PRODUCT
@@ -52,7 +52,7 @@ class ProcessingUnitModel:
             self.run = 0
             self.dot = 0
         elif op.mode == Mode.DOT:
-            self.dot = (op.init if op.first else self.dot) + sum(products)
+            self.dot = (f.bias_term(op.init_bias) if op.first else self.dot) + sum(products)
         elif op.mode == Mode.OUTER:
             self.acc = [p if op.first else acc + p for acc, p in zip(self.acc, products)]
             self.run = 1 if op.first else self.run + 1

@@ -45,7 +45,7 @@ class ProcessingUnitTB(ClockedTB):
         dut.b.value = pack(op.b, dw)
         dut.w.value = pack(op.w if op.w is not None else [0] * self.lanes, dw)
         dut.w_bias.value = op.w_bias & ((1 << dw) - 1)
-        dut.init.value = op.init & ((1 << self.cfg.acc_width) - 1)
+        dut.init_bias.value = op.init_bias & ((1 << dw) - 1)
         dut.tag.value = op.tag
 
     def outputs(self) -> dict:
@@ -133,7 +133,7 @@ async def random_modes_against_model(dut):
         ops.append(Operation(
             mode=mode, a=[operand() for _ in range(tb.lanes)], b=[operand() for _ in range(tb.lanes)],
             w=[operand() for _ in range(tb.lanes)], w_bias=operand(),
-            init=rng.randint(f.min, f.max) << f.frac, first=first, bias=rng.random() < 0.5,
+            init_bias=operand(), first=first, bias=rng.random() < 0.5,
             source=rng.choice(list(GradSource)), tag=tag & 0xFF))
         if rng.random() < 0.05:
             ops.append(None)
@@ -200,7 +200,7 @@ async def conv_forward_matches_golden(dut):
                 for c in range(cfg.in_c):
                     ops.append(Operation(Mode.DOT, a=lanes_of(patches[y, xx, c], tb.lanes),
                                          b=lanes_of(w.conv_w[filt, c], tb.lanes), first=(c == 0),
-                                         init=f.bias_term(int(w.conv_b[filt])), tag=len(ops) & 0xFF))
+                                         init_bias=int(w.conv_b[filt]), tag=len(ops) & 0xFF))
                     where.append((filt, y, xx) if c == cfg.in_c - 1 else None)
     results = await tb.run(ops)
     z = np.zeros((cfg.filters, cfg.out_h, cfg.out_w), dtype=np.int64)
@@ -224,7 +224,7 @@ async def dense_forward_matches_golden(dut):
         for i, k in enumerate(chunks):
             ops.append(Operation(Mode.DOT, a=lanes_of(flat_a[k:k + tb.lanes], tb.lanes),
                                  b=lanes_of(flat_w[o, k:k + tb.lanes], tb.lanes), first=(i == 0),
-                                 init=f.bias_term(int(w.dense_b[o])), tag=o))
+                                 init_bias=int(w.dense_b[o]), tag=o))
             last.append(i == len(chunks) - 1)
     results = await tb.run(ops)
     logits = [out["dot_narrow"] for out, is_last in zip(results, last) if is_last]

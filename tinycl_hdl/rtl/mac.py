@@ -5,7 +5,7 @@ what happens to the products (ARCHITECTURE 4.1):
 
 ========= ===================================================================
 ``DOT``    products summed by an adder tree into the unit's dot accumulator
-           (conv forward, dense forward); ``first`` restarts it from ``init``
+           (conv forward, dense forward); ``first`` restarts it from ``init_bias * 1.0``
 ``OUTER``  each lane accumulates its own product (conv weight gradient with a
            broadcast ``delta``, dense input gradient); ``first`` restarts the
            lanes; with ``bias`` the dot accumulator sums ``b[0] * 1.0`` (the
@@ -201,8 +201,9 @@ class ProcessingUnit(wiring.Component):
         Per-lane operands and old weights.
     w_bias : In(signed(data_width))
         Old bias, updated from the dot accumulator in ``UPDATE``.
-    init : In(signed(acc_width))
-        Dot accumulator start value for ``DOT`` with ``first`` (a bias ``b << frac``).
+    init_bias : In(signed(data_width))
+        Bias that ``DOT`` with ``first`` starts the dot accumulator from, as ``init_bias * 1.0``
+        (``init_bias << frac_bits``): the carried value is a data word, not an accumulator.
     tag : In(unsigned(tag_width))
     lr_shift : In(range(data_width + 1))
     out_valid : Out(1)
@@ -231,7 +232,7 @@ class ProcessingUnit(wiring.Component):
             "valid": In(1), "mode": In(2), "first": In(1), "bias": In(1), "source": In(1),
             "a": In(vec), "b": In(vec), "w": In(vec),
             "w_bias": In(signed(dw)),
-            "init": In(signed(cfg.acc_width)),
+            "init_bias": In(signed(dw)),
             "tag": In(tag_width),
             "lr_shift": In(range(dw + 1)),
             "out_valid": Out(1), "out_mode": Out(2), "out_tag": Out(tag_width),
@@ -268,8 +269,8 @@ class ProcessingUnit(wiring.Component):
         m.d.sync += [ctl.valid.eq(self.valid), ctl.mode.eq(self.mode), ctl.first.eq(self.first),
                      ctl.bias.eq(self.bias), ctl.source.eq(self.source)]
         a, b, w = (Signal.like(port, name=f"{name}0") for name, port in (("a", self.a), ("b", self.b), ("w", self.w)))
-        w_bias, init, tag = Signal.like(self.w_bias), Signal.like(self.init), Signal.like(self.tag)
-        m.d.sync += [a.eq(self.a), b.eq(self.b), w.eq(self.w), w_bias.eq(self.w_bias), init.eq(self.init),
+        w_bias, init, tag = Signal.like(self.w_bias), Signal.like(self.init_bias), Signal.like(self.tag)
+        m.d.sync += [a.eq(self.a), b.eq(self.b), w.eq(self.w), w_bias.eq(self.w_bias), init.eq(self.init_bias),
                      tag.eq(self.tag)]
 
         lanes = []
@@ -284,14 +285,16 @@ class ProcessingUnit(wiring.Component):
         # Unit-level pipeline alongside the lanes (stage numbers as in MacLane).
         ctls = [ctl] + [Signal(Control, name=f"unit_ctl{s}") for s in range(1, 6)]
         tags = [tag] + [Signal(self._tag_width, name=f"tag{s}") for s in range(1, 6)]
-        inits = [init] + [Signal(signed(aw), name=f"init{s}") for s in range(1, 4)]
+        inits = [init] + [Signal(signed(dw), name=f"init{s}") for s in range(1, 4)]
         wbs = [w_bias] + [Signal(signed(dw), name=f"wb{s}") for s in range(1, 6)]
-        bias_terms = [Signal(signed(dw + frac), name=f"bias_term{s}") for s in range(1, 4)]
+        # b[0] for the bias gradient, carried as a data word and aligned (b[0] * 1.0) at use.
+        bias_bs = [Signal(signed(dw), name=f"bias_b{s}") for s in range(1, 4)]
         for s_ in range(5):
             m.d.sync += [ctls[s_ + 1].eq(ctls[s_]), tags[s_ + 1].eq(tags[s_]), wbs[s_ + 1].eq(wbs[s_])]
         for s_ in range(3):
             m.d.sync += inits[s_ + 1].eq(inits[s_])
-        m.d.sync += [bias_terms[0].eq(b[0] << frac), bias_terms[1].eq(bias_terms[0]), bias_terms[2].eq(bias_terms[1])]
+        m.d.sync += [bias_bs[0].eq(b[0]), bias_bs[1].eq(bias_bs[0]), bias_bs[2].eq(bias_bs[1])]
+        bias_term = bias_bs[2] << frac
         ctl3, ctl5 = ctls[3], ctls[5]
 
         # Stages 2-3: adder tree over the stage-1 products, registered half way.
@@ -313,22 +316,22 @@ class ProcessingUnit(wiring.Component):
         # The bias's input is 1.0: its gradient is b[0] * 1.0 (PRODUCT) or the sum of such
         # terms gathered by OUTER with ``bias`` (ACC).
         grad_bias = Signal(signed(aw))
-        m.d.comb += grad_bias.eq(Mux(ctl3.source == GradSource.ACC, dot, bias_terms[2]))
+        m.d.comb += grad_bias.eq(Mux(ctl3.source == GradSource.ACC, dot, bias_term))
         with m.If(ctl3.valid):
             with m.Switch(ctl3.mode):
                 with m.Case(Mode.CLEAR):
                     m.d.sync += dot.eq(0)
                 with m.Case(Mode.DOT):
                     with m.If(ctl3.first):
-                        m.d.sync += dot.eq(inits[3] + tree)
+                        m.d.sync += dot.eq((inits[3] << frac) + tree)
                     with m.Else():
                         m.d.sync += dot.eq(dot + tree)
                 with m.Case(Mode.OUTER):
                     with m.If(ctl3.bias):
                         with m.If(ctl3.first):
-                            m.d.sync += dot.eq(bias_terms[2])
+                            m.d.sync += dot.eq(bias_term)
                         with m.Else():
-                            m.d.sync += dot.eq(dot + bias_terms[2])
+                            m.d.sync += dot.eq(dot + bias_term)
         _update_stages(m, grad_bias, self.lr_shift, frac, wbs[5], ctl5.valid & (ctl5.mode == Mode.UPDATE),
                        self.upd_bias)
         _narrow_stages(m, dot, self.dot_narrow, frac)
