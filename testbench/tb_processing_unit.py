@@ -150,11 +150,11 @@ async def lane_sums_at_their_limit(dut):
     f, n, lanes = tb.fmt, tb.cfg.longest_lane_sum, tb.lanes
     small = [f.min + 1, f.min + 2, -1, 0, 1, f.max - 1]
 
-    def run(a, b):
-        return [Operation(mode=Mode.OUTER, a=[a] * lanes, b=[b] * lanes, first=(i == 0)) for i in range(n)]
+    update = Operation(mode=Mode.UPDATE, source=GradSource.ACC, a=[0] * lanes, b=[0] * lanes,
+                       w=[small[i % len(small)] for i in range(lanes)])
     for a, b in ((f.min, f.min), (f.min, f.max), (f.max, f.max)):
-        await tb.run(run(a, b) + [Operation(mode=Mode.UPDATE, source=GradSource.ACC, w=[small[i % len(small)] for i in range(lanes)],
-                                            a=[0] * lanes, b=[0] * lanes)])
+        outer_run = [Operation(mode=Mode.OUTER, a=[a] * lanes, b=[b] * lanes, first=(i == 0)) for i in range(n)]
+        await tb.run(outer_run + [update])
 
 
 @cocotb.test()

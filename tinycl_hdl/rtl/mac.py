@@ -22,7 +22,7 @@ cycles later, so modes may follow each other back to back.
 
 import enum
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -114,8 +114,8 @@ class MacLane(wiring.Component):
     upd : Out(signed(data_width))
         The last ``UPDATE`` result.
 
-    ``lr_shift`` is registered before it reaches the shifter, so a
-    new value applies to operand sets issued at least two cycles after it.
+    ``lr_shift`` is registered before it reaches the shifter, so a new value applies to
+    operand sets issued at least two cycles after it.
     """
 
     latency = 6

@@ -1,11 +1,12 @@
 """Memories of the accelerator, all behind one wrapper.
 
 :class:`Sram` is a simple dual-port RAM (one synchronous read port, one write
-port with optional lane write enables).  By default it is an
-:class:`amaranth.lib.memory.Memory`; with ``blackbox=True`` it instantiates a
-module named by :func:`macro_name` instead, so that an ASIC flow can bind an
-SRAM macro, and :func:`behavioural_model` writes a Verilog model of that
-module with the same timing for simulation.
+port with optional lane write enables), or a single-port one behind the same
+ports.  By default it is an :class:`amaranth.lib.memory.Memory`; with
+``blackbox=True`` it instantiates a module named by :func:`macro_name`
+instead, so that an ASIC flow can bind an SRAM macro, and
+:func:`behavioural_model` writes a Verilog model of that module with the same
+timing for simulation.
 
 :class:`SampleMemory` holds the GDumb slots plus one staging slot (index
 ``slots``), banked for the sliding window: pixel ``(row, col)`` of a channel

@@ -241,7 +241,7 @@ class TinyCL(wiring.Component):
         pu_b = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_b") for p in range(NPU)]
         pu_w = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_w") for p in range(NPU)]
         pu_wb = [Signal(signed(dw), name=f"pu{p}_wb") for p in range(NPU)]
-        pu_init = [Signal(signed(dw), name=f"pu{p}_init_bias") for p in range(NPU)]
+        pu_init_bias = [Signal(signed(dw), name=f"pu{p}_init_bias") for p in range(NPU)]
         pu_mask = [Signal(L, name=f"pu{p}_mask") for p in range(NPU)]
         m.d.comb += tag.mask.eq(pu_mask[0])      # each unit's own mask replaces it below
         for p, pu in enumerate(pus):
@@ -249,7 +249,7 @@ class TinyCL(wiring.Component):
             m.d.comb += [pu_tag.eq(tag), pu_tag.mask.eq(pu_mask[p])]
             m.d.comb += [pu.valid.eq(issue), pu.mode.eq(pu_mode), pu.first.eq(pu_first), pu.bias.eq(pu_bias),
                          pu.source.eq(pu_source), pu.a.eq(pu_a[p]), pu.b.eq(pu_b[p]), pu.w.eq(pu_w[p]),
-                         pu.w_bias.eq(pu_wb[p]), pu.init_bias.eq(pu_init[p]), pu.tag.eq(pu_tag)]
+                         pu.w_bias.eq(pu_wb[p]), pu.init_bias.eq(pu_init_bias[p]), pu.tag.eq(pu_tag)]
         with m.If(issue):
             m.d.sync += counters["OPERAND_SETS"].eq(counters["OPERAND_SETS"] + 1)
 
@@ -264,7 +264,7 @@ class TinyCL(wiring.Component):
                              tag.kind.eq(Mux(w_last_chan, KIND_ACT, KIND_NONE)), tag.addr.eq(w_word),
                              tag.lane.eq(w_lane)]
                 for p in range(NPU):
-                    m.d.comb += [pu_b[p].eq(conv_w[p].r_data), pu_init[p].eq(conv_b[w_group * NPU + p])]
+                    m.d.comb += [pu_b[p].eq(conv_w[p].r_data), pu_init_bias[p].eq(conv_b[w_group * NPU + p])]
             with m.Else():
                 m.d.comb += [pu_mode.eq(Mode.OUTER), pu_first.eq(w_first_out), pu_bias.eq(chan_sweep == 0)]
                 for p in range(NPU):
@@ -762,7 +762,7 @@ class TinyCL(wiring.Component):
             for p in range(NPU):
                 m.d.comb += [pu_a[p].eq(act[p].r_data), pu_b[p].eq(dense_w[p].r_data)]
                 if p == 0:
-                    m.d.comb += pu_init[p].eq(dense_b[df_o])
+                    m.d.comb += pu_init_bias[p].eq(dense_b[df_o])
 
         # Weight initialisation writes (one cycle after each draw).
         with m.If(init_valid):
