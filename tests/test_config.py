@@ -8,7 +8,7 @@ from tinycl_hdl.cli import main
 from tinycl_hdl.config import PRESETS, ConfigError, TinyCLConfig, load_config
 
 REQUIRED_FIELDS = ["in_h", "in_w", "in_c", "kernel", "filters", "classes", "slots", "data_width",
-                   "frac_bits", "acc_width", "n_pu", "window", "lr_shift", "epochs", "seed"]
+                   "frac_bits", "acc_width", "n_pu", "window", "datapath", "lr_shift", "epochs", "seed"]
 
 
 def test_fields_are_the_documented_ones():
@@ -21,6 +21,14 @@ def test_presets_match_architecture_table():
     assert (d.in_h, d.in_w, d.in_c, d.kernel, d.filters, d.classes, d.slots) == (8, 8, 1, 3, 8, 10, 500)
     assert (c.in_h, c.in_w, c.in_c, c.kernel, c.filters, c.classes, c.slots) == (32, 32, 3, 3, 8, 10, 500)
     assert (d.data_width, d.frac_bits, d.acc_width) == (16, 10, 48)
+
+
+def test_serial_datapath_is_validated():
+    with pytest.raises(ConfigError, match="datapath"):
+        TinyCLConfig(datapath="systolic")
+    with pytest.raises(ConfigError, match="n_pu"):
+        TinyCLConfig(datapath="serial", n_pu=2)
+    assert TinyCLConfig(datapath="serial").lanes == 1
 
 
 def test_frozen():

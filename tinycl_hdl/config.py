@@ -28,6 +28,7 @@ _INT_FIELDS = (
     "data_width", "frac_bits", "acc_width", "n_pu", "lr_shift", "epochs", "seed",
 )
 _WINDOW_ORDERS = ("snake", "raster")
+_DATAPATHS = ("array", "serial")
 #: Seeds are 31 bits: the LFSR state is ``(seed << 1) | 1``, never zero.
 SEED_LIMIT = 1 << 31
 
@@ -56,6 +57,10 @@ class TinyCLConfig:
         Number of processing units (filters computed at once).
     window : str
         Sliding-window order, ``"snake"`` or ``"raster"``.
+    datapath : str
+        ``"array"``: ``n_pu`` processing units of ``kernel**2`` MAC lanes (ARCHITECTURE 4.1).
+        ``"serial"``: one MAC lane that takes the same operations one product per cycle,
+        for devices too small for the array (the iCE40 UP5K); same results, more cycles.
     lr_shift : int
         Learning rate is ``2**-lr_shift``.
     epochs : int
@@ -76,6 +81,7 @@ class TinyCLConfig:
     acc_width: int = 48
     n_pu: int = 1
     window: str = "snake"
+    datapath: str = "array"
     lr_shift: int = 4
     epochs: int = 10
     seed: int = 1
@@ -123,6 +129,10 @@ class TinyCLConfig:
                               f"channels of one pixel into one 32-bit word")
         if self.window not in _WINDOW_ORDERS:
             raise ConfigError(f"window must be one of {', '.join(_WINDOW_ORDERS)}, not {self.window!r}")
+        if self.datapath not in _DATAPATHS:
+            raise ConfigError(f"datapath must be one of {', '.join(_DATAPATHS)}, not {self.datapath!r}")
+        if self.datapath == "serial" and self.n_pu != 1:
+            raise ConfigError(f"n_pu must be 1 with datapath 'serial' (one MAC lane), not {self.n_pu!r}")
         if not 0 <= self.lr_shift <= self.data_width:
             raise ConfigError(
                 f"lr_shift must be between 0 and data_width ({self.data_width}), not {self.lr_shift!r}")
@@ -153,8 +163,8 @@ class TinyCLConfig:
 
     @property
     def lanes(self) -> int:
-        """MAC lanes in all processing units (``kernel**2 * n_pu``)."""
-        return self.kernel * self.kernel * self.n_pu
+        """MAC lanes in all processing units (``kernel**2 * n_pu``; one with the serial datapath)."""
+        return 1 if self.datapath == "serial" else self.kernel * self.kernel * self.n_pu
 
     @property
     def longest_dot_product(self) -> int:

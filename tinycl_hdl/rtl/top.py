@@ -35,6 +35,7 @@ from .lfsr import Lfsr
 from .loss import LossGradient
 from .mac import GradSource, Mode, ProcessingUnit
 from .memory import MemoryShape, SampleMemory, Sram, sample_bank_shape, sample_layout
+from .serial import SerialTinyCL, serial_memory_shapes
 from .window import SnakeWindow
 
 __all__ = ["TinyCL", "layout", "memory_shapes"]
@@ -70,6 +71,8 @@ def _unit_memories(cfg: TinyCLConfig) -> list:
 
 def memory_shapes(cfg: TinyCLConfig) -> list:
     """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory instance of the top."""
+    if cfg.datapath == "serial":
+        return serial_memory_shapes(cfg)
     return _unit_memories(cfg) + [sample_bank_shape(cfg)] * cfg.kernel
 
 
@@ -108,7 +111,20 @@ class TinyCL(wiring.Component):
         """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory."""
         return memory_shapes(self._cfg)
 
+    def _elaborate_serial(self):
+        """``datapath="serial"``: :class:`~tinycl_hdl.rtl.serial.SerialTinyCL` behind the same ports."""
+        m = Module()
+        m.submodules.serial = core = SerialTinyCL(self._cfg, blackbox=self._blackbox)
+        for name, member in self.signature.members.items():
+            if member.flow == Out:
+                m.d.comb += getattr(self, name).eq(getattr(core, name))
+            else:
+                m.d.comb += getattr(core, name).eq(getattr(self, name))
+        return m
+
     def elaborate(self, platform):
+        if self._cfg.datapath == "serial":
+            return self._elaborate_serial()
         m = Module()
         cfg, lay, regmap = self._cfg, self._layout, self._regmap
         dw, frac, K = cfg.data_width, cfg.frac_bits, cfg.kernel

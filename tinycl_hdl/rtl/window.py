@@ -77,6 +77,10 @@ class SnakeWindow(wiring.Component):
         a weight-gradient sweep one).
     cancel : In(1)
         Stop the sweep; no further output.
+    advance : In(1)
+        Make this cycle's fetch (default high: one fetch per cycle).  A consumer that
+        takes several cycles per window holds it low between fetches, so that every
+        window stays on :attr:`window` until it has been used.
     busy : Out(1)
         A sweep is fetching.
     rd_en, rd_addr : Out
@@ -109,6 +113,7 @@ class SnakeWindow(wiring.Component):
             "chan_last": In(index(cfg.in_c)),
             "clear_reads": In(1),
             "cancel": In(1),
+            "advance": In(1, init=1),
             "busy": Out(1),
             "rd_en": Out(1),
             "rd_addr": Out(data.ArrayLayout(addr, k)),
@@ -176,7 +181,8 @@ class SnakeWindow(wiring.Component):
         else:
             m.d.comb += last_pos.eq((y == ho - 1) & (x == wo - 1))
 
-        with m.If(self.busy):
+        fetching = self.busy & self.advance
+        with m.If(fetching):
             with m.If(filling & (fill != k - 1)):
                 m.d.sync += fill.eq(fill + 1)
             with m.Elif(chan != chan_last):
@@ -223,7 +229,7 @@ class SnakeWindow(wiring.Component):
                                   "y": len(y), "x": len(x), "pos": len(self.pos), "first": 1,
                                   "last_chan": 1, "last": 1, "line": len(line), "is_row": 1})
         p_, q, a, d = (Signal(step, name=f"step_{n}") for n in "pqad")
-        m.d.sync += [p_.valid.eq(self.busy), p_.emit.eq(self.busy & emit), p_.kind.eq(fetch_kind),
+        m.d.sync += [p_.valid.eq(fetching), p_.emit.eq(fetching & emit), p_.kind.eq(fetch_kind),
                      p_.skew.eq(skew), p_.chan.eq(chan), p_.y.eq(y), p_.x.eq(x), p_.first.eq(chan == chan_first),
                      p_.last_chan.eq(done_pos), p_.last.eq(done_pos & last_pos), p_.line.eq(line),
                      p_.is_row.eq(is_row),
@@ -247,7 +253,7 @@ class SnakeWindow(wiring.Component):
         m.d.comb += self.rd_en.eq(a.valid)
         with m.If(self.clear_reads):
             m.d.sync += self.reads.eq(0)
-        with m.Elif(self.busy):
+        with m.Elif(fetching):
             m.d.sync += self.reads.eq(self.reads + k)
 
         # -- data stage: shift the channel's window and insert the pixels -----------------
