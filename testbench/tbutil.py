@@ -64,3 +64,35 @@ class ClockedTB:
         """Advance one clock cycle, to the next falling edge."""
         await FallingEdge(self.dut.clk)
         self.cycle += 1
+
+
+class ReadWriteCollisionMonitor:
+    """Records every cycle in which a memory reads the word it writes in the same cycle.
+
+    The iCE40 flow lets such a read return anything (``fpga.ICE40_NO_COLLISION``); the
+    design promises never to do it, and this checks the promise in simulation for the
+    memories at ``paths`` (dotted instance paths below ``dut``).  Icarus only: Verilator
+    does not expose the design's inner modules to cocotb.
+    """
+
+    def __init__(self, dut, paths):
+        self.dut = dut
+        self.memories = []
+        if cocotb.SIM_NAME.lower().startswith("icarus"):
+            for path in paths:
+                handle = dut
+                for part in path.split("."):
+                    handle = getattr(handle, part)
+                self.memories.append(handle)
+        self.collisions = []
+        if self.memories:
+            cocotb.start_soon(self._watch())
+
+    async def _watch(self):
+        while True:
+            await FallingEdge(self.dut.clk)
+            for mem in self.memories:
+                w_en = mem.w_en.value
+                if w_en.is_resolvable and int(w_en) and int(mem.r_en.value) and \
+                        int(mem.r_addr.value) == int(mem.w_addr.value):
+                    self.collisions.append((mem._path, int(mem.w_addr.value)))

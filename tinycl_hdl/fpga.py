@@ -122,6 +122,12 @@ def tool_environment(build_dir) -> dict:
 
 _NAME = "tinycl_board"
 
+#: Yosys commands, run after reading the design, that let a block RAM's read of the word written
+#: in the same cycle return anything.  Amaranth asks for the old word, which the iCE40's RAM
+#: does not promise, so Yosys would add a bypass of about 27 LUTs and 42 flip-flops to every
+#: memory; the design never reads a word in the cycle it writes it (``Sram``), so none is needed.
+ICE40_NO_COLLISION = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2"
+
 
 def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     from .rtl.board import BoardTop
@@ -136,6 +142,7 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
     if tgt.family == "ice40":
         # Without -dsp the iCE40 flow leaves the SB_MAC16s unused, without -spram the SPRAMs.
         overrides["synth_opts"] = "-dsp -spram"
+        overrides["script_after_read"] = ICE40_NO_COLLISION
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)
 
 

@@ -17,7 +17,7 @@ of the plane, so any ``K`` consecutive pixels of a row or of a column fall in
 
 from typing import NamedTuple
 
-from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -314,11 +314,14 @@ class SampleMemory(wiring.Component):
         px_en, px_data = Signal(), Signal(8)
         px_bank = Signal(range(k))
         px_addr = Signal(self._addr_width)
+        # Residues and quotients by K from small tables: a ``%`` or ``//`` of a signal is a divider.
+        bank_of_sum = Array(Const(v % k, range(k)) for v in range(cfg.in_h + cfg.in_w - 1))
+        word_of_col = Array(Const(c // k, self._addr_width) for c in range(cfg.in_w))
         m.d.sync += [
             px_en.eq(self.px_en), px_data.eq(self.px_data),
-            px_bank.eq((self.px_row + self.px_col) % k),
+            px_bank.eq(bank_of_sum[self.px_row + self.px_col]),
             px_addr.eq(self.px_slot * lay["slot_words"] + self.px_chan * lay["plane_words"]
-                       + self.px_row * lay["row_words"] + self.px_col // k),
+                       + self.px_row * lay["row_words"] + word_of_col[self.px_col]),
         ]
         for b in range(k):
             bank = Sram.of(sample_bank_shape(cfg), blackbox=self._blackbox)

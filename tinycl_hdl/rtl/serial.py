@@ -39,7 +39,7 @@ Per training sample (``KK = kernel**2``, ``P = out_h * out_w``,
               slice (and the bias) from the accumulators.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,10 +52,13 @@ from .lfsr import Lfsr
 from .loss import LossGradient
 from .mac import Control, GradSource, Mode, _check_positive, _narrow_stages, _update_stages
 from .memory import MemoryShape, SampleMemory, Sram, sample_bank_shape, sample_layout
+from .counters import CounterBank
 from .window import SnakeWindow
 
-__all__ = ["SerialMac", "SerialTinyCL", "serial_memory_shapes"]
+__all__ = ["SerialMac", "SerialTinyCL", "serial_memory_shapes", "serial_dual_port_memories"]
 
+#: The performance counters, in register-map order.
+COUNTERS = ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "SAMPLE_READS", "TRAIN_SAMPLES"]
 #: Cycles INSERT waits for the registered class-balance test.
 INS_LOOKUP_CYCLES = 3
 
@@ -176,18 +179,34 @@ def serial_layout(cfg: TinyCLConfig) -> dict:
             "dense_words": cfg.classes * cfg.dense_in}
 
 
+def _param_width(cfg: TinyCLConfig) -> int:
+    """Bits of a word of the host's parameter copy: a data word or a class count."""
+    return max(cfg.data_width, cfg.slots.bit_length())
+
+
 def _memories(cfg: TinyCLConfig) -> dict:
     lay = serial_layout(cfg)
     dw = cfg.data_width
     return {"conv_w": MemoryShape(dw, lay["conv_words"]), "dense_w": MemoryShape(dw, lay["dense_words"]),
             "act": MemoryShape(dw, cfg.dense_in), "grad": MemoryShape(dw, cfg.dense_in),
-            "labels": MemoryShape(8, cfg.slots), "order": MemoryShape(16, cfg.slots)}
+            "labels": MemoryShape(8, cfg.slots), "order": MemoryShape(16, cfg.slots),
+            # Conv biases then dense biases, which the datapath reads; the host reads its own copy,
+            # which also mirrors the logits and the class counts (HOST_PARAMS), written together.
+            "biases": MemoryShape(dw, cfg.filters + cfg.classes),
+            "host_params": MemoryShape(_param_width(cfg), cfg.filters + 3 * cfg.classes)}
 
 
 def serial_memory_shapes(cfg: TinyCLConfig) -> list:
     """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory of the serial top."""
-    return (list(_memories(cfg).values()) + [MemoryShape(cfg.lane_acc_width, cfg.kernel ** 2 + 1)]
+    return (list(_memories(cfg).values()) + [MemoryShape(cfg.lane_acc_width, cfg.kernel ** 2 + 1),
+                                             MemoryShape(32, len(COUNTERS))]
             + [sample_bank_shape(cfg)] * cfg.kernel)
+
+
+def serial_dual_port_memories(cfg: TinyCLConfig) -> list:
+    """Instance paths, below :class:`~tinycl_hdl.rtl.top.TinyCL`, of the memories with a read
+    and a write port."""
+    return [f"serial.{name}" for name in _memories(cfg)] + ["serial.mac.lane_acc", "serial.counters.mem"]
 
 
 def times(value, constant: int):
@@ -248,6 +267,16 @@ class SerialTinyCL(wiring.Component):
             mems[name] = m.submodules[name] = Sram.of(shape, blackbox=bb)
         conv_w, dense_w, act, grad = mems["conv_w"], mems["dense_w"], mems["act"], mems["grad"]
         labels, order = mems["labels"], mems["order"]
+        biases, host_params = mems["biases"], mems["host_params"]
+        # Words of ``host_params``: conv biases, dense biases (also in ``biases``), logits, counts.
+        LOGIT_BASE, COUNT_BASE = F + NC, F + 2 * NC
+        param_w_en, param_w_addr = Signal(), Signal(index(F + 3 * NC))
+        param_w_data = Signal(_param_width(cfg))
+        m.d.comb += [host_params.w_en.eq(param_w_en), host_params.w_addr.eq(param_w_addr),
+                     host_params.w_data.eq(param_w_data),
+                     biases.w_en.eq(param_w_en & (param_w_addr < F + NC)), biases.w_addr.eq(param_w_addr),
+                     biases.w_data.eq(param_w_data)]
+        bias_value = biases.r_data.as_signed()
 
         KIND_NONE, KIND_ACT, KIND_LOGIT, KIND_GRAD, KIND_DW, KIND_CW, KIND_CB, KIND_DB = range(8)
         tag_layout = data.StructLayout({"kind": 3, "addr": index(max(lay["dense_words"], lay["conv_words"], D)),
@@ -267,14 +296,14 @@ class SerialTinyCL(wiring.Component):
         kept = Signal()
         size = Signal(range(cfg.slots + 1))
         counts = Array(Signal(range(cfg.slots + 1), name=f"count{c}") for c in range(NC))
-        conv_b = Array(Signal(signed(dw), name=f"conv_b{f}") for f in range(F))
-        dense_b = Array(Signal(signed(dw), name=f"dense_b{o}") for o in range(NC))
         logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(NC))
         busy = Signal()
         abort = Signal()
         phase = Signal(3, init=Phase.OTHER)
-        counters = {name: Signal(32, name=f"ctr_{name.lower()}") for name in
-                    ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "TRAIN_SAMPLES"]}
+        # The performance counters, in register-map order, in block RAM.
+        counter_names = COUNTERS
+        m.submodules.counters = counters = CounterBank(len(counter_names), K, blackbox=bb)
+        counter_inc = {name: counters.inc[i] for i, name in enumerate(counter_names)}
         clear_counters = Signal()
         start = Signal()
         start_cmd = Signal(4)
@@ -310,16 +339,15 @@ class SerialTinyCL(wiring.Component):
         tag = Signal(tag_layout)
         m.d.comb += [mac.valid.eq(iss.op != OP_NONE), mac.lane.eq(iss.lane), mac.tag.eq(tag),
                      tag.addr.eq(iss.addr)]
-        with m.If(iss.op != OP_NONE):
-            m.d.sync += counters["OPERAND_SETS"].eq(counters["OPERAND_SETS"] + 1)
+        m.d.comb += counter_inc["OPERAND_SETS"].eq(iss.op != OP_NONE)
         with m.Switch(iss.op):
             with m.Case(OP_CF):
                 m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(pixel_data(px)),
-                             mac.b.eq(conv_value), mac.init_bias.eq(conv_b[f]),
+                             mac.b.eq(conv_value), mac.init_bias.eq(bias_value),
                              tag.kind.eq(Mux(iss.last, KIND_ACT, KIND_NONE))]
             with m.Case(OP_DF):
                 m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(act_value),
-                             mac.b.eq(dense_value), mac.init_bias.eq(dense_b[iss_o]),
+                             mac.b.eq(dense_value), mac.init_bias.eq(bias_value),
                              tag.kind.eq(Mux(iss.last, KIND_LOGIT, KIND_NONE)), tag.addr.eq(iss_o)]
             with m.Case(OP_DB_GRAD):
                 # The first class's pair also brings the activation, held for the others.
@@ -333,7 +361,7 @@ class SerialTinyCL(wiring.Component):
                              mac.b.eq(delta), mac.w.eq(w_hold), tag.kind.eq(KIND_DW)]
             with m.Case(OP_DB_BIAS):
                 m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(delta),
-                             mac.b.eq(ONE), mac.w.eq(dense_b[iss_o]), tag.kind.eq(KIND_DB), tag.addr.eq(iss_o)]
+                             mac.b.eq(ONE), mac.w.eq(bias_value), tag.kind.eq(KIND_DB), tag.addr.eq(F + iss_o)]
             with m.Case(OP_CB):
                 # The position's gradient arrives with its first lane and is held for the rest.
                 g = Mux(iss.lane == 0, grad_value, g_hold)
@@ -347,7 +375,7 @@ class SerialTinyCL(wiring.Component):
                              tag.kind.eq(KIND_CW)]
             with m.Case(OP_CB_BUPD):
                 m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.ACC),
-                             mac.w.eq(conv_b[iss.addr[:len(f)]]), tag.kind.eq(KIND_CB)]
+                             mac.w.eq(bias_value), tag.kind.eq(KIND_CB)]
 
         # -- write-back ------------------------------------------------------------------------
         out_tag = Signal(tag_layout)
@@ -359,6 +387,8 @@ class SerialTinyCL(wiring.Component):
                                  act.w_data.eq(Mux(mac.dot_narrow > 0, mac.dot_narrow, 0))]
                 with m.Case(KIND_LOGIT):
                     m.d.sync += logits[out_tag.addr[:len(o)]].eq(mac.dot_narrow)
+                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(LOGIT_BASE + out_tag.addr),
+                                 param_w_data.eq(mac.dot_narrow)]
                 with m.Case(KIND_GRAD):
                     m.d.comb += [grad.w_en.eq(1), grad.w_addr.eq(out_tag.addr),
                                  grad.w_data.eq(Mux(out_tag.mask, mac.dot_narrow, 0))]
@@ -366,10 +396,8 @@ class SerialTinyCL(wiring.Component):
                     m.d.comb += [dense_w.w_en.eq(1), dense_w.w_addr.eq(out_tag.addr), dense_w.w_data.eq(mac.upd)]
                 with m.Case(KIND_CW):
                     m.d.comb += [conv_w.w_en.eq(1), conv_w.w_addr.eq(out_tag.addr), conv_w.w_data.eq(mac.upd)]
-                with m.Case(KIND_CB):
-                    m.d.sync += conv_b[out_tag.addr[:len(f)]].eq(mac.upd)
-                with m.Case(KIND_DB):
-                    m.d.sync += dense_b[out_tag.addr[:len(o)]].eq(mac.upd)
+                with m.Case(KIND_CB, KIND_DB):
+                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(out_tag.addr), param_w_data.eq(mac.upd)]
 
         # -- window sweeps: one fetch per ``beats`` cycles, ``beats`` pairs per window ----------
         sweep_fwd = Signal()              # the sweep feeds the conv forward pass (else the gradient)
@@ -407,6 +435,8 @@ class SerialTinyCL(wiring.Component):
             with m.Else():
                 m.d.sync += [walking.eq(1), lane.eq(walk_lane + 1)]
             with m.If(sweep_fwd):
+                with m.If(window.valid):
+                    m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(f)]
                 addr = Mux(window.valid & window.first_chan, f_conv_base, cw_addr)
                 m.d.comb += [conv_w.r_en.eq(1), conv_w.r_addr.eq(addr),
                              prep.op.eq(OP_CF), prep.lane.eq(walk_lane),
@@ -430,12 +460,12 @@ class SerialTinyCL(wiring.Component):
         k = Signal(range(D + 1))
         run_addr = Signal(index(lay["dense_words"] + 1))
         half = Signal()
-        vi, sh_i, sh_j = (Signal(16, name=n) for n in ("vi", "sh_i", "sh_j"))
+        vi, sh_i, sh_j = (Signal(index(cfg.slots), name=n) for n in ("vi", "sh_i", "sh_j"))
         target = Signal(index(cfg.slots))
         largest = Signal(index(NC))
         largest_count = Signal.like(counts[0])
-        victim = Signal(16)
-        matches = Signal(16)
+        victim = Signal(index(cfg.slots))
+        matches = Signal(index(cfg.slots))
         evict = Signal()
         scan_hit, scan_victim = Signal(), Signal()
         copy_w = Signal(index(slay["slot_words"]))
@@ -469,17 +499,12 @@ class SerialTinyCL(wiring.Component):
         def below(n):
             return ((lfsr.state >> 16) * n) >> 16
 
-        with m.If(clear_counters):
-            for ctr_sig in counters.values():
-                m.d.sync += ctr_sig.eq(0)
-            m.d.comb += window.clear_reads.eq(1)
-        with m.Elif(busy):
-            m.d.sync += counters["CYCLES"].eq(counters["CYCLES"] + 1)
-            with m.Switch(phase):
-                for ph in Phase:
-                    with m.Case(ph):
-                        key = f"CYC_{ph.name}"
-                        m.d.sync += counters[key].eq(counters[key] + 1)
+        # Busy cycles of a command (the clearing after reset is none); pixels fetched.
+        counting = Signal()
+        m.d.comb += [counters.clear.eq(clear_counters), counter_inc["CYCLES"].eq(counting),
+                     counter_inc["SAMPLE_READS"].eq(Mux(window.busy & window.advance, K, 0))]
+        for ph in Phase:
+            m.d.comb += counter_inc[f"CYC_{ph.name}"].eq(counting & (phase == ph))
 
         m.d.comb += loss.label.eq(sample_label)
 
@@ -517,7 +542,19 @@ class SerialTinyCL(wiring.Component):
             m.d.sync += pend_ctr.eq(pend_ctr - 1)
         m.d.comb += window_pending.eq(window.busy | (pend_ctr != 0))
 
-        with m.FSM(name="control") as control:
+        with m.FSM(name="control", init="PARAM_CLEAR") as control:
+            with m.State("PARAM_CLEAR"):
+                # Reset zeroes the parameter memories (biases, logit and count copies), TRAIN
+                # the biases, one word per cycle.
+                m.d.comb += [param_w_en.eq(1), param_w_addr.eq(ctr), param_w_data.eq(0)]
+                with m.If(ctr == Mux(from_scratch, F + NC - 1, F + 3 * NC - 1)):
+                    m.d.sync += ctr.eq(0)
+                    with m.If(from_scratch):
+                        m.next = "INIT"
+                    with m.Else():
+                        m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += ctr.eq(ctr + 1)
             with m.State("IDLE"):
                 with m.If(start):
                     m.d.sync += [ctr.eq(0), abort.eq(0)]
@@ -528,11 +565,7 @@ class SerialTinyCL(wiring.Component):
                             m.d.sync += [from_scratch.eq(start_cmd == Command.TRAIN), is_infer.eq(0),
                                          init_addr.eq(0), init_dense.eq(0), init_valid.eq(0)]
                             with m.If(start_cmd == Command.TRAIN):
-                                for fi in range(F):
-                                    m.d.sync += conv_b[fi].eq(0)
-                                for c in range(NC):
-                                    m.d.sync += dense_b[c].eq(0)
-                                m.next = "INIT"
+                                m.next = "PARAM_CLEAR"
                             with m.Else():
                                 m.next = "ORDER_INIT"
                         with m.Case(Command.INFER):
@@ -600,6 +633,16 @@ class SerialTinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += size.eq(size + 1)
                 m.d.sync += [counts[label_reg[:8]].eq(counts[label_reg[:8]] + 1), kept.eq(1), result.eq(target)]
+                m.next = "INS_COUNT_LABEL"
+            # The host's copies of the two counts that changed, one write each.
+            with m.State("INS_COUNT_LABEL"):
+                m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + label_reg[:8]),
+                             param_w_data.eq(count_of_label)]
+                m.next = "INS_COUNT_EVICTED"
+            with m.State("INS_COUNT_EVICTED"):
+                with m.If(evict):
+                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + largest),
+                                 param_w_data.eq(counts[largest])]
                 m.next = "DONE"
             # ---- TRAIN / INFER ---------------------------------------------------------------
             with m.State("INIT"):
@@ -695,6 +738,8 @@ class SerialTinyCL(wiring.Component):
             with m.State("DF_RUN"):
                 m.d.comb += [dense_w.r_en.eq(1), dense_w.r_addr.eq(run_addr), act.r_en.eq(1), act.r_addr.eq(k),
                              prep.op.eq(OP_DF), prep.first.eq(k == 0), prep.last.eq(k == D - 1)]
+                with m.If(k == 0):
+                    m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(F + o)]
                 m.d.sync += run_addr.eq(run_addr + 1)
                 with m.If(k == D - 1):
                     m.d.sync += k.eq(0)
@@ -750,7 +795,7 @@ class SerialTinyCL(wiring.Component):
                     with m.Else():
                         m.d.sync += [o.eq(o + 1), run_addr.eq(run_addr + D)]
             with m.State("DB_BIAS"):
-                m.d.comb += prep.op.eq(OP_DB_BIAS)
+                m.d.comb += [prep.op.eq(OP_DB_BIAS), biases.r_en.eq(1), biases.r_addr.eq(F + o)]
                 with m.If(o == NC - 1):
                     m.d.sync += ctr.eq(0)
                     m.next = "DB_DRAIN"
@@ -775,7 +820,8 @@ class SerialTinyCL(wiring.Component):
                 # The kernel slice of this channel (and the bias after channel 0), lane by lane;
                 # the lanes' last OUTER pairs were issued at least a window's beats ago.
                 with m.If(lane == KK):
-                    m.d.comb += [prep.op.eq(OP_CB_BUPD), prep.lane.eq(KK), prep.addr.eq(f)]
+                    m.d.comb += [prep.op.eq(OP_CB_BUPD), prep.lane.eq(KK), prep.addr.eq(f),
+                                 biases.r_en.eq(1), biases.r_addr.eq(f)]
                 with m.Else():
                     m.d.comb += [conv_w.r_en.eq(1), conv_w.r_addr.eq(cw_addr), prep.op.eq(OP_CB_UPD),
                                  prep.lane.eq(lane), prep.addr.eq(cw_addr)]
@@ -797,8 +843,8 @@ class SerialTinyCL(wiring.Component):
             with m.State("CB_DRAIN"):
                 drain("SAMPLE_NEXT")
             with m.State("SAMPLE_NEXT"):
-                m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.CONV_FWD),
-                             counters["TRAIN_SAMPLES"].eq(counters["TRAIN_SAMPLES"] + 1)]
+                m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.CONV_FWD)]
+                m.d.comb += counter_inc["TRAIN_SAMPLES"].eq(1)
                 m.next = "SAMPLE_FETCH"
             with m.State("ABORT_DRAIN"):
                 drain("DONE")
@@ -806,7 +852,8 @@ class SerialTinyCL(wiring.Component):
                 m.d.sync += [abort.eq(0), phase.eq(Phase.OTHER), sweep_fwd.eq(0), sweeping.eq(0)]
                 m.next = "IDLE"
 
-        m.d.comb += busy.eq(~control.ongoing("IDLE"))
+        m.d.comb += [busy.eq(~control.ongoing("IDLE")),
+                     counting.eq(busy & ~(control.ongoing("PARAM_CLEAR") & ~from_scratch))]
 
         # Weight initialisation writes (one cycle after each draw).
         with m.If(init_valid):
@@ -827,15 +874,8 @@ class SerialTinyCL(wiring.Component):
         readable = {
             "COMMAND": command, "STATUS": Cat(busy, Const(0, 3), command, kept), "ERROR": error,
             "LR_SHIFT": lr_shift, "EPOCHS": epochs, "SEED": seed, "LABEL": label_reg, "RESULT": result,
-            "MEM_SIZE": size, "SAMPLE_READS": window.reads,
+            "MEM_SIZE": size,
         }
-        readable.update(counters)
-        for c in range(NC):
-            readable[f"CLASS_COUNT{c}"] = counts[c]
-            readable[f"LOGIT{c}"] = logits[c]
-            readable[f"DENSE_B{c}"] = dense_b[c]
-        for f in range(F):
-            readable[f"CONV_B{f}"] = conv_b[f]
 
         def fields(window):
             out, shift = {}, 2
@@ -872,15 +912,46 @@ class SerialTinyCL(wiring.Component):
         decoding, decoded = Signal(), Signal()
         m.d.sync += [decoding.eq(axi.req_valid), decoded.eq(decoding & axi.req_valid)]
         # Cycle 1: which register, which window (in range), the dense position.
-        registers = list(rm.registers)
-        reg_sel = Signal(range(len(registers)))
+        # Registers sit in blocks of 256 words (the scalars, then one block per array), so the
+        # address splits into a block and a word: a block's value is a multiplexer indexed by
+        # the word, and whether a register is there a range test, not one comparator per register.
+        blocks = {}
+        for reg in rm.registers:
+            blocks.setdefault(reg.offset >> 10, {})[(reg.offset >> 2) & 0xFF] = reg
+        blk, word = Signal(range(max(blocks) + 1)), Signal(8)
         is_reg = Signal()
-        with m.Switch(addr):
-            for i, reg in enumerate(registers):
-                with m.Case(reg.offset):
-                    m.d.sync += [reg_sel.eq(i), is_reg.eq(1)]
-            with m.Default():
-                m.d.sync += [reg_sel.eq(0), is_reg.eq(0)]
+        present = Const(0)
+        for b, regs_in in blocks.items():
+            runs, start_w = [], None
+            for w in range(257):
+                if w in regs_in and start_w is None:
+                    start_w = w
+                elif w not in regs_in and start_w is not None:
+                    runs.append((start_w, w))
+                    start_w = None
+            w_bits = addr[2:10]
+            in_block = (addr >> 10) == b
+            present = present | (in_block & sum((((w_bits >= lo) & (w_bits < hi)) for lo, hi in runs), Const(0)).bool())
+        m.d.sync += [blk.eq(addr >> 10), word.eq(addr[2:10]), is_reg.eq(present & (addr[:2] == 0))]
+        # The counters are read from their bank.
+        first_counter = regs[counter_names[0]].offset
+        assert [regs[name].offset for name in counter_names] == [first_counter + 4 * i for i in range(len(counter_names))]
+        is_counter, counter_q = Signal(), Signal(range(len(counter_names)))
+        m.d.sync += [is_counter.eq((addr >= first_counter) & (addr < first_counter + 4 * len(counter_names))
+                                   & (addr[:2] == 0)),
+                     counter_q.eq((addr - first_counter)[2:])]
+        # CONV_B, DENSE_B, LOGIT and CLASS_COUNT are words of the host's parameter copy.
+        param_blocks = {regs[name].offset >> 10: (base, count, signed_)
+                        for name, base, count, signed_ in (("CONV_B0", 0, F, True), ("DENSE_B0", F, NC, True),
+                                                           ("LOGIT0", LOGIT_BASE, NC, True),
+                                                           ("CLASS_COUNT0", COUNT_BASE, NC, False))}
+        assert all(len(blocks[b]) == count for b, (_, count, _) in param_blocks.items())
+        is_param, param_addr_q, param_signed_q = Signal(), Signal(index(F + 3 * NC)), Signal()
+        m.d.sync += is_param.eq(0)
+        for b, (base, _, signed_) in param_blocks.items():
+            with m.If((addr >> 10) == b):
+                m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(base + addr[2:10]),
+                             param_signed_q.eq(signed_)]
         to_reg = {name: Signal(name=f"to_{name.lower()}") for name in
                   ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
         m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in to_reg.items()]
@@ -895,16 +966,27 @@ class SerialTinyCL(wiring.Component):
                      lr_ok.eq(value <= dw), epochs_ok.eq(value < 1 << 16)]
         # Cycle 2: the register's value, the weight windows' word addresses and lanes.
         reg_value = Signal(32)
-        with m.Switch(reg_sel):
-            for i, reg in enumerate(registers):
-                with m.Case(i):
-                    source = readable.get(reg.name)
-                    if source is None:
-                        m.d.sync += reg_value.eq(reg.reset)
-                    elif isinstance(source, Signal) and source.shape().signed:
-                        m.d.sync += reg_value.eq(source.as_signed())
-                    else:
-                        m.d.sync += reg_value.eq(source)
+
+        def reg_source(reg):
+            source = readable.get(reg.name)
+            return Const(reg.reset, 32) if source is None else Value.cast(source)
+
+        # Each block is multiplexed at the width of its widest register and extended after:
+        # a block of 16-bit signed values needs a 16-bit multiplexer, not a 32-bit one.
+        block_values = []
+        for b in range(max(blocks) + 1):
+            sources = {w: reg_source(reg) for w, reg in blocks.get(b, {}).items()}
+            signed_block = any(v.shape().signed for v in sources.values())
+            width = max((len(v) + (signed_block and not v.shape().signed) for v in sources.values()), default=1)
+            shape = signed(width) if signed_block else unsigned(width)
+            block_values.append(Array(sources[w].as_signed() if w in sources and signed_block else
+                                      sources.get(w, Const(0, shape)) for w in range(max(sources, default=0) + 1)))
+        block_value = Signal(signed(32))
+        with m.Switch(blk):
+            for b, values in enumerate(block_values):
+                with m.Case(b):
+                    m.d.comb += block_value.eq(values[word])
+        m.d.sync += reg_value.eq(block_value)
         # The golden model's index of a weight, which is its word: constant products as shifts and adds.
         cw_addr_q = Signal(index(lay["conv_words"]))
         dw_addr_q = Signal(index(lay["dense_words"]))
@@ -970,7 +1052,13 @@ class SerialTinyCL(wiring.Component):
                     with m.Else():
                         m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
                 with m.Else():
-                    with m.If(is_reg):
+                    with m.If(is_counter):
+                        m.next = "COUNTER_READ"
+                    with m.Elif(is_param):
+                        m.d.comb += [host_params.r_en.eq(1), host_params.r_addr.eq(param_addr_q)]
+                        m.d.sync += mem_kind.eq(3)
+                        m.next = "MEM_READ"
+                    with m.Elif(is_reg):
                         m.d.comb += [done_resp.eq(1), rdata.eq(reg_value)]
                     with m.Elif(~busy & to_labels):
                         m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
@@ -1002,7 +1090,19 @@ class SerialTinyCL(wiring.Component):
                         m.d.sync += mem_rdata.eq(conv_w.r_data.as_signed())
                     with m.Case(2):
                         m.d.sync += mem_rdata.eq(dense_w.r_data.as_signed())
+                    with m.Case(3):
+                        pw = len(host_params.r_data)
+                        m.d.sync += mem_rdata.eq(Mux(param_signed_q, host_params.r_data[:dw].as_signed(),
+                                                     host_params.r_data[:pw]))
                 m.next = "MEM_RESPOND"
+            with m.State("COUNTER_READ"):
+                m.d.comb += [counters.rd_en.eq(1), counters.rd_index.eq(counter_q)]
+                with m.If(counters.rd_ready):
+                    m.next = "COUNTER_WAIT"
+            with m.State("COUNTER_WAIT"):
+                with m.If(counters.rd_valid):
+                    m.d.comb += [done_resp.eq(1), rdata.eq(counters.rd_data)]
+                    m.next = "IDLE"
             with m.State("MEM_RESPOND"):
                 m.d.comb += [done_resp.eq(1), rdata.eq(mem_rdata)]
                 m.next = "IDLE"

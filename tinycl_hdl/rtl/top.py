@@ -35,10 +35,10 @@ from .lfsr import Lfsr
 from .loss import LossGradient
 from .mac import GradSource, Mode, ProcessingUnit
 from .memory import MemoryShape, SampleMemory, Sram, sample_bank_shape, sample_layout
-from .serial import SerialTinyCL, serial_memory_shapes
+from .serial import SerialTinyCL, serial_dual_port_memories, serial_memory_shapes
 from .window import SnakeWindow
 
-__all__ = ["TinyCL", "layout", "memory_shapes"]
+__all__ = ["TinyCL", "layout", "memory_shapes", "dual_port_memories"]
 
 #: Cycles from the processing units' dot outputs to the logit registers (round, then saturate).
 LOGIT_LATENCY = 2
@@ -74,6 +74,14 @@ def memory_shapes(cfg: TinyCLConfig) -> list:
     if cfg.datapath == "serial":
         return serial_memory_shapes(cfg)
     return _unit_memories(cfg) + [sample_bank_shape(cfg)] * cfg.kernel
+
+
+def dual_port_memories(cfg: TinyCLConfig) -> list:
+    """Instance paths (below the top) of the memories with a read and a write port."""
+    if cfg.datapath == "serial":
+        return serial_dual_port_memories(cfg)
+    return [f"{name}{p}" for p in range(cfg.n_pu) for name in ("conv_w", "dense_w", "act", "grad")] + \
+        ["labels", "order"]
 
 
 class TinyCL(wiring.Component):

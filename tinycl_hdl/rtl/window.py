@@ -219,7 +219,8 @@ class SnakeWindow(wiring.Component):
         is_row = fetch_kind == _ROW_UP
         # Bank of the first entering pixel; entering pixel i sits in bank (skew + i) % K.
         skew = Signal(range(k))
-        m.d.comb += skew.eq(Mux(is_row, line + x, y + line) % k)
+        residue = Array(Const(v % k, range(k)) for v in range(2 * max(cfg.in_h, cfg.in_w)))   # no divider
+        m.d.comb += skew.eq(residue[Mux(is_row, line + x, y + line)])
         # What a fetch means for the window, carried with it through the address stages
         # (P, Q, A), the memory read (D) and the registered pixels (E) to the window.  Each
         # address stage holds one short piece of index arithmetic: P the entering line and
