@@ -1,14 +1,15 @@
 """iCE40 logic of each block of the accelerator, synthesised on its own.
 
 nextpnr reports the whole design only, and Yosys's iCE40 flow cannot keep the
-hierarchy, so this runs ``synth_ice40 -dsp`` (YoWASP Yosys) on one MAC lane,
-the processing unit, the loss unit, the snake window and the ``tinycl`` top,
-and gives what is left of the top (control unit, host port, sample-memory
-glue) by difference.  Counts are Yosys cells before packing: a logic cell
+hierarchy, so this runs ``synth_ice40 -dsp`` (YoWASP Yosys) on each block and
+on the ``tinycl`` top, and gives what is left of the top (control unit, host
+port, sample-memory glue) by difference.  The blocks: with the lane array, one
+MAC lane and the processing unit; with ``--set datapath=serial``, the serial
+MAC and the counter bank; then the loss unit and the snake window.  Counts are Yosys cells before packing: a logic cell
 holds one LUT4 and one flip-flop, so a block needs at least max(LUT4, FF)
 cells.
 
-Usage: python scripts/ice40_blocks.py [--preset digits] [-o build/ice40-blocks]
+Usage: python scripts/ice40_blocks.py [--preset digits] [--set KEY=VALUE ...] [-o build/ice40-blocks]
 """
 
 import argparse
@@ -21,7 +22,9 @@ from amaranth.back import rtlil
 from tinycl_hdl.config import PRESETS
 from tinycl_hdl.fpga import ICE40_NO_COLLISION, TARGETS, parse_yosys_cells, tool_environment
 from tinycl_hdl.rtl.loss import LossGradient
+from tinycl_hdl.rtl.counters import CounterBank
 from tinycl_hdl.rtl.mac import MacLane, ProcessingUnit
+from tinycl_hdl.rtl.serial import COUNTERS, serial_mac
 from tinycl_hdl.rtl.top import TinyCL
 from tinycl_hdl.rtl.window import SnakeWindow
 
@@ -30,13 +33,14 @@ CELLS = {"LUT4": "SB_LUT4", "CARRY": "SB_CARRY", "DSP": "SB_MAC16", "EBR": "SB_R
 
 
 def blocks(cfg):
-    return {
-        "one MAC lane": MacLane(cfg.data_width, cfg.frac_bits, cfg.lane_acc_width),
-        "processing unit": ProcessingUnit(cfg),
-        "loss unit": LossGradient(cfg),
-        "snake window": SnakeWindow(cfg),
-        "tinycl top": TinyCL(cfg),
-    }
+    """``{title: component}``; the blocks before the top are the ones subtracted from it."""
+    if cfg.datapath == "serial":
+        datapath = {"serial MAC": serial_mac(cfg),
+                    "counter bank": CounterBank(len(COUNTERS), cfg.kernel)}
+    else:
+        datapath = {"one MAC lane": MacLane(cfg.data_width, cfg.frac_bits, cfg.lane_acc_width),
+                    "processing unit": ProcessingUnit(cfg)}
+    return {**datapath, "loss unit": LossGradient(cfg), "snake window": SnakeWindow(cfg), "tinycl top": TinyCL(cfg)}
 
 
 def synthesise(component, name, out):
@@ -58,17 +62,19 @@ def synthesise(component, name, out):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="digits", choices=sorted(PRESETS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("-o", "--out", default="build/ice40-blocks")
     args = parser.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = PRESETS[args.preset]
+    cfg = PRESETS[args.preset].with_overrides(args.overrides)
     rows = {}
     for title, component in blocks(cfg).items():
         rows[title] = synthesise(component, re.sub(r"\W+", "_", title), out)
         print(f"{title:18} " + "  ".join(f"{k} {v:6,}" for k, v in rows[title].items()), flush=True)
-    rest = {k: rows["tinycl top"][k] - sum(rows[b][k] for b in ("processing unit", "loss unit", "snake window"))
-            for k in rows["tinycl top"]}
+    # One lane is inside the processing unit: subtract the unit, not the lane.
+    parts = [t for t in rows if t not in ("tinycl top", "one MAC lane")]
+    rest = {k: rows["tinycl top"][k] - sum(rows[b][k] for b in parts) for k in rows["tinycl top"]}
     print(f"{'rest of the top':18} " + "  ".join(f"{k} {v:6,}" for k, v in rest.items()) +
           "   (control unit, host port, sample-memory glue)")
 

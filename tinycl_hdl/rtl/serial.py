@@ -39,28 +39,22 @@ Per training sample (``KK = kernel**2``, ``P = out_h * out_w``,
               slice (and the bias) from the accumulators.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
-from ..golden import init_bits
-from ..regmap import Command, ErrorCode, Phase, RegisterMap
-from .arith import index, round_shift, saturate
-from .axi import AxiLiteSlave, axi_lite_members
-from .lfsr import Lfsr
-from .loss import LossGradient
-from .mac import Control, GradSource, Mode, _check_positive, _narrow_stages, _update_stages
-from .memory import MemoryShape, SampleMemory, Sram, sample_bank_shape, sample_layout
+from ..regmap import Command, Phase
+from .arith import index
+from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data as pixel_value, shared_blocks
 from .counters import CounterBank
-from .window import SnakeWindow
+from .mac import Control, GradSource, Mode, _check_positive, _narrow_stages, _update_stages
+from .memory import MemoryShape, Sram, sample_bank_shape
 
-__all__ = ["SerialMac", "SerialTinyCL", "serial_memory_shapes", "serial_dual_port_memories"]
+__all__ = ["SerialMac", "SerialTinyCL", "serial_mac", "serial_memory_shapes", "serial_dual_port_memories"]
 
 #: The performance counters, in register-map order.
 COUNTERS = ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "SAMPLE_READS", "TRAIN_SAMPLES"]
-#: Cycles INSERT waits for the registered class-balance test.
-INS_LOOKUP_CYCLES = 3
 
 
 class SerialControl(data.Struct):
@@ -172,6 +166,19 @@ class SerialMac(wiring.Component):
         return m
 
 
+def _tag_layout(cfg: TinyCLConfig) -> data.StructLayout:
+    """What a pair carries to its write-back: a kind, a word address, the ReLU mask."""
+    lay = serial_layout(cfg)
+    return data.StructLayout({"kind": 3, "addr": index(max(lay["dense_words"], lay["conv_words"], cfg.dense_in)),
+                              "mask": 1})
+
+
+def serial_mac(cfg: TinyCLConfig, *, blackbox: bool = False) -> "SerialMac":
+    """The :class:`SerialMac` of the serial top for ``cfg``."""
+    return SerialMac(cfg.data_width, cfg.frac_bits, cfg.acc_width, cfg.lane_acc_width, cfg.kernel ** 2 + 1,
+                     _tag_layout(cfg).size, blackbox=blackbox)
+
+
 def serial_layout(cfg: TinyCLConfig) -> dict:
     kk = cfg.kernel ** 2
     positions = cfg.out_h * cfg.out_w
@@ -215,23 +222,9 @@ def times(value, constant: int):
     return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
-class SerialTinyCL(wiring.Component):
+class SerialTinyCL(AcceleratorBase):
     """The accelerator around :class:`SerialMac` (``datapath="serial"``); ports and register
     map as :class:`~tinycl_hdl.rtl.top.TinyCL`."""
-
-    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
-        if not isinstance(cfg, TinyCLConfig):
-            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
-        self._cfg = cfg
-        self._blackbox = blackbox
-        self._regmap = RegisterMap(cfg)
-        members = axi_lite_members(self._regmap.address_width)
-        members["busy"] = Out(1)
-        super().__init__(members)
-
-    @property
-    def regmap(self) -> RegisterMap:
-        return self._regmap
 
     def macros(self):
         return serial_memory_shapes(self._cfg)
@@ -244,24 +237,10 @@ class SerialTinyCL(wiring.Component):
         KK, P, D = lay["kk"], lay["positions"], lay["dense_in"]
         C, NC, F = cfg.in_c, cfg.classes, cfg.filters
         bb = self._blackbox
-        slay = sample_layout(cfg)
         ONE = Const(1 << frac, signed(dw))
 
         # -- submodules ------------------------------------------------------------------
-        m.submodules.axi = axi = AxiLiteSlave(regmap.address_width)
-        for name in axi_lite_members(regmap.address_width):
-            port, inner = getattr(self, name), getattr(axi, name)
-            if name in ("s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
-                        "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid"):
-                m.d.comb += port.eq(inner)
-            else:
-                m.d.comb += inner.eq(port)
-        m.submodules.samples = samples = SampleMemory(cfg, blackbox=bb)
-        m.submodules.window = window = SnakeWindow(cfg)
-        m.submodules.loss = loss = LossGradient(cfg)
-        m.submodules.lfsr = lfsr = Lfsr(cfg.seed)
-        m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
-                     window.rd_data.eq(samples.rd_data)]
+        axi, samples, window, loss, lfsr = shared_blocks(m, self)
         mems = {}
         for name, shape in _memories(cfg).items():
             mems[name] = m.submodules[name] = Sram.of(shape, blackbox=bb)
@@ -279,42 +258,27 @@ class SerialTinyCL(wiring.Component):
         bias_value = biases.r_data.as_signed()
 
         KIND_NONE, KIND_ACT, KIND_LOGIT, KIND_GRAD, KIND_DW, KIND_CW, KIND_CB, KIND_DB = range(8)
-        tag_layout = data.StructLayout({"kind": 3, "addr": index(max(lay["dense_words"], lay["conv_words"], D)),
-                                        "mask": 1})
-        m.submodules.mac = mac = SerialMac(dw, frac, cfg.acc_width, cfg.lane_acc_width, KK + 1,
-                                           tag_layout.size, blackbox=bb)
+        tag_layout = _tag_layout(cfg)
+        m.submodules.mac = mac = serial_mac(cfg, blackbox=bb)
         latency = mac.latency
 
         # -- architectural state -----------------------------------------------------------
-        lr_shift = Signal(range(dw + 1), init=cfg.lr_shift)
-        epochs = Signal(16, init=cfg.epochs)
-        seed = Signal(31, init=cfg.seed)
-        label_reg = Signal(32)
-        command = Signal(4)
-        error = Signal(4)
-        result = Signal(32)
-        kept = Signal()
-        size = Signal(range(cfg.slots + 1))
-        counts = Array(Signal(range(cfg.slots + 1), name=f"count{c}") for c in range(NC))
-        logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(NC))
-        busy = Signal()
-        abort = Signal()
-        phase = Signal(3, init=Phase.OTHER)
+        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3), samples.addr_width)
+        lr_shift, seed, label_reg, counts, logits = common.lr_shift, common.seed, common.label_reg, \
+            common.counts, common.logits
+        busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
+        start, start_cmd, ctr, o = common.start, common.start_cmd, common.ctr, common.o
+        slot, sample_label, idx = common.slot, common.sample_label, common.idx
         # The performance counters, in register-map order, in block RAM.
         counter_names = COUNTERS
         m.submodules.counters = counters = CounterBank(len(counter_names), K, blackbox=bb)
         counter_inc = {name: counters.inc[i] for i, name in enumerate(counter_names)}
-        clear_counters = Signal()
-        start = Signal()
-        start_cmd = Signal(4)
         m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed), mac.lr_shift.eq(lr_shift)]
         for c in range(NC):
             m.d.comb += loss.logits[c].eq(logits[c])
 
         def pixel_data(pixel):
-            if frac >= 8:
-                return (pixel << (frac - 8)).as_signed()
-            return saturate(round_shift(pixel, 8 - frac), dw)
+            return pixel_value(cfg, pixel)
 
         # -- operand issue ------------------------------------------------------------------
         # A *prepare* cycle drives the memory reads of one operand pair and registers what it
@@ -326,7 +290,6 @@ class SerialTinyCL(wiring.Component):
         prep = Signal(op_layout)          # driven combinationally by the phase that prepares
         iss = Signal(op_layout)           # the same, one cycle later
         m.d.sync += iss.eq(prep)
-        o = Signal(index(NC))             # class of the dense loops
         iss_o = Signal.like(o)
         m.d.sync += iss_o.eq(o)
         f = Signal(index(F))
@@ -451,53 +414,17 @@ class SerialTinyCL(wiring.Component):
                              prep.first.eq(Mux(window.valid, ~seen_output, w_first_out))]
 
         # -- control unit -----------------------------------------------------------------------
-        slot = Signal(index(cfg.slots + 1))
         m.d.comb += window.slot.eq(slot)
-        sample_label = Signal(8)
-        epoch = Signal(16)
-        idx = Signal(index(cfg.slots + 1))
-        ctr = Signal(range(max(cfg.slots, KK + 2, latency + 3, INS_LOOKUP_CYCLES) + 1))
         k = Signal(range(D + 1))
         run_addr = Signal(index(lay["dense_words"] + 1))
         half = Signal()
-        vi, sh_i, sh_j = (Signal(index(cfg.slots), name=n) for n in ("vi", "sh_i", "sh_j"))
-        target = Signal(index(cfg.slots))
-        largest = Signal(index(NC))
-        largest_count = Signal.like(counts[0])
-        victim = Signal(index(cfg.slots))
-        matches = Signal(index(cfg.slots))
-        evict = Signal()
-        scan_hit, scan_victim = Signal(), Signal()
-        copy_w = Signal(index(slay["slot_words"]))
-        copy_write = Signal()
-        copy_waddr = Signal(samples.addr_width)
-        best = Signal(signed(dw))
-        candidate, candidate_o, candidate_valid = Signal(signed(dw)), Signal.like(o), Signal()
-        from_scratch = Signal()
-        is_infer = Signal()
+        from_scratch, is_infer = common.from_scratch, common.is_infer
         init_addr = Signal(index(max(lay["dense_words"], lay["conv_words"]) + 1))
         init_valid, init_dense, init_waddr = Signal(), Signal(), Signal.like(init_addr)
         init_wdense = Signal()            # the draw being written is a dense weight
 
-        # GDumb's class-balance test over three registered steps (INS_LOOKUP_CYCLES).
-        seen_before, label_new = Signal(range(NC + 1)), Signal()
-        seen = Signal(range(NC + 2))
-        label_count = Signal.like(counts[0])
-        threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
-        label_full = Signal()
-        count_of_label = counts[label_reg[:8]]
-        m.d.sync += [seen_before.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))),
-                     label_count.eq(count_of_label), label_new.eq(count_of_label == 0),
-                     seen.eq(seen_before + label_new),
-                     label_full.eq(label_count >= threshold[seen])]
-        conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
-        drawn = Signal(signed(dw))
-        m.d.comb += drawn.eq(Mux(init_wdense,
-                                 lfsr.state[32 - dense_bits:] - (1 << (dense_bits - 1)),
-                                 lfsr.state[32 - conv_bits:] - (1 << (conv_bits - 1))))
-
-        def below(n):
-            return ((lfsr.state >> 16) * n) >> 16
+        common.balance_test(m)
+        drawn = common.initial_weight(m, lfsr, init_wdense)
 
         # Busy cycles of a command (the clearing after reset is none); pixels fetched.
         counting = Signal()
@@ -508,16 +435,9 @@ class SerialTinyCL(wiring.Component):
 
         m.d.comb += loss.label.eq(sample_label)
 
-        def wait(cycles, next_state):
-            with m.If(ctr == cycles - 1):
-                m.d.sync += ctr.eq(0)
-                m.next = next_state
-            with m.Else():
-                m.d.sync += ctr.eq(ctr + 1)
-
         def drain(next_state):
             """Wait until the pairs issued so far are written back."""
-            wait(latency + 2, next_state)
+            common.wait(m, latency + 2, next_state)
 
         def check_abort():
             with m.If(abort):
@@ -572,77 +492,16 @@ class SerialTinyCL(wiring.Component):
                             m.d.sync += [is_infer.eq(1), slot.eq(cfg.slots)]
                             m.next = "CF_START"
             # ---- INSERT -------------------------------------------------------------------
-            with m.State("INS_LOOKUP"):
-                wait(INS_LOOKUP_CYCLES, "INS_CHECK")
-            with m.State("INS_CHECK"):
-                m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
-                with m.If(size < cfg.slots):
-                    m.d.sync += [target.eq(size), copy_w.eq(0), copy_write.eq(0)]
-                    m.next = "INS_COPY"
-                with m.Elif(label_full):
-                    m.d.sync += [kept.eq(0), result.eq(0xFFFFFFFF)]
-                    m.next = "DONE"
-                with m.Else():
-                    m.d.sync += evict.eq(1)
-                    m.next = "INS_LARGEST"
-            with m.State("INS_LARGEST"):
-                with m.If(counts[o] > largest_count):
-                    m.d.sync += [largest.eq(o), largest_count.eq(counts[o])]
-                with m.If(o == NC - 1):
-                    m.d.comb += lfsr.draw.eq(1)
-                    m.next = "INS_VICTIM"
-                with m.Else():
-                    m.d.sync += o.eq(o + 1)
-            with m.State("INS_VICTIM"):
-                m.d.sync += [victim.eq(below(largest_count)), matches.eq(0), ctr.eq(0)]
-                m.next = "INS_SCAN_READ"
-            with m.State("INS_SCAN_READ"):
-                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(ctr)]
-                m.next = "INS_SCAN_COMPARE"
-            with m.State("INS_SCAN_COMPARE"):
-                m.d.sync += [scan_hit.eq(labels.r_data == largest), scan_victim.eq(matches == victim)]
-                m.next = "INS_SCAN_CHECK"
-            with m.State("INS_SCAN_CHECK"):
-                with m.If(scan_hit):
-                    with m.If(scan_victim):
-                        m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_write.eq(0)]
-                        m.next = "INS_COPY"
-                    with m.Else():
-                        m.d.sync += [matches.eq(matches + 1), ctr.eq(ctr + 1)]
-                        m.next = "INS_SCAN_READ"
-                with m.Else():
-                    m.d.sync += ctr.eq(ctr + 1)
-                    m.next = "INS_SCAN_READ"
-            with m.State("INS_COPY"):
-                with m.If(~copy_write):
-                    m.d.comb += samples.rd_en.eq(1)
-                    for b in range(K):
-                        m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + copy_w)
-                    m.d.sync += [copy_write.eq(1), copy_waddr.eq(target * slay["slot_words"] + copy_w)]
-                with m.Else():
-                    for b in range(K):
-                        m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(copy_waddr),
-                                     samples.wr_data[b].eq(samples.rd_data[b])]
-                    m.d.sync += [copy_write.eq(0), copy_w.eq(copy_w + 1)]
-                    with m.If(copy_w == slay["slot_words"] - 1):
-                        m.next = "INS_FINISH"
-            with m.State("INS_FINISH"):
-                m.d.comb += [labels.w_en.eq(1), labels.w_addr.eq(target), labels.w_data.eq(label_reg[:8])]
-                with m.If(evict):
-                    m.d.sync += counts[largest].eq(counts[largest] - 1)
-                with m.Else():
-                    m.d.sync += size.eq(size + 1)
-                m.d.sync += [counts[label_reg[:8]].eq(counts[label_reg[:8]] + 1), kept.eq(1), result.eq(target)]
-                m.next = "INS_COUNT_LABEL"
+            common.insert_states(m, samples, labels, lfsr, finish_next="INS_COUNT_LABEL")
             # The host's copies of the two counts that changed, one write each.
             with m.State("INS_COUNT_LABEL"):
                 m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + label_reg[:8]),
-                             param_w_data.eq(count_of_label)]
+                             param_w_data.eq(common.count_of_label)]
                 m.next = "INS_COUNT_EVICTED"
             with m.State("INS_COUNT_EVICTED"):
-                with m.If(evict):
-                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + largest),
-                                 param_w_data.eq(counts[largest])]
+                with m.If(common.evict):
+                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + common.largest),
+                                 param_w_data.eq(counts[common.largest])]
                 m.next = "DONE"
             # ---- TRAIN / INFER ---------------------------------------------------------------
             with m.State("INIT"):
@@ -659,62 +518,7 @@ class SerialTinyCL(wiring.Component):
             with m.State("INIT_LAST"):
                 m.d.sync += [init_valid.eq(0), ctr.eq(0)]
                 m.next = "ORDER_INIT"
-            with m.State("ORDER_INIT"):
-                m.d.sync += [epoch.eq(0), init_dense.eq(0)]
-                with m.If(ctr == size):
-                    m.d.sync += ctr.eq(0)
-                    m.next = "EPOCH_START"
-                with m.Else():
-                    m.d.comb += [order.w_en.eq(1), order.w_addr.eq(ctr), order.w_data.eq(ctr)]
-                    m.d.sync += ctr.eq(ctr + 1)
-            with m.State("EPOCH_START"):
-                check_abort()
-                with m.If(~abort):
-                    with m.If(epoch == epochs):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += [sh_i.eq(size - 1), epoch.eq(epoch + 1)]
-                        m.next = "SH_DRAW"
-            with m.State("SH_DRAW"):
-                with m.If((size <= 1) | (sh_i == 0)):
-                    m.d.sync += [idx.eq(0), phase.eq(Phase.CONV_FWD)]
-                    m.next = "SAMPLE_FETCH"
-                with m.Else():
-                    m.d.comb += lfsr.draw.eq(1)
-                    m.next = "SH_J"
-            with m.State("SH_J"):
-                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(sh_i)]
-                m.d.sync += sh_j.eq(below(sh_i + 1))
-                m.next = "SH_READ_J"
-            with m.State("SH_READ_J"):
-                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(sh_j)]
-                m.d.sync += vi.eq(order.r_data)
-                m.next = "SH_WRITE_I"
-            with m.State("SH_WRITE_I"):
-                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(sh_i), order.w_data.eq(order.r_data)]
-                m.next = "SH_WRITE_J"
-            with m.State("SH_WRITE_J"):
-                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(sh_j), order.w_data.eq(vi)]
-                m.d.sync += sh_i.eq(sh_i - 1)
-                m.next = "SH_DRAW"
-            with m.State("SAMPLE_FETCH"):
-                check_abort()
-                with m.If(~abort):
-                    with m.If(idx == size):
-                        m.d.sync += phase.eq(Phase.OTHER)
-                        m.next = "EPOCH_START"
-                    with m.Else():
-                        m.d.comb += [order.r_en.eq(1), order.r_addr.eq(idx)]
-                        m.next = "SAMPLE_SLOT"
-            with m.State("SAMPLE_SLOT"):
-                m.d.sync += slot.eq(order.r_data)
-                m.next = "SAMPLE_LABEL_READ"
-            with m.State("SAMPLE_LABEL_READ"):
-                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(slot)]
-                m.next = "SAMPLE_LABEL"
-            with m.State("SAMPLE_LABEL"):
-                m.d.sync += sample_label.eq(labels.r_data)
-                m.next = "CF_START"
+            common.epoch_states(m, order, labels, lfsr, check_abort, on_order=[init_dense.eq(0)])
             # ---- conv forward: one sweep per filter ------------------------------------------
             with m.State("CF_START"):
                 start_sweep(1, 0, C - 1)
@@ -751,26 +555,8 @@ class SerialTinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
             with m.State("DF_DRAIN"):
-                with m.If(ctr == latency + 2):
-                    m.d.sync += [ctr.eq(0), o.eq(0)]
-                    with m.If(is_infer):
-                        m.d.sync += [best.eq(logits[0]), result.eq(0), candidate_valid.eq(0),
-                                     phase.eq(Phase.OTHER)]
-                        m.next = "ARGMAX"
-                    with m.Else():
-                        m.d.comb += loss.start.eq(1)
-                        m.d.sync += phase.eq(Phase.LOSS)
-                        m.next = "LOSS_WAIT"
-                with m.Else():
-                    m.d.sync += ctr.eq(ctr + 1)
-            with m.State("ARGMAX"):
-                m.d.sync += [candidate.eq(logits[o]), candidate_o.eq(o), candidate_valid.eq(1)]
-                with m.If(o != NC - 1):
-                    m.d.sync += o.eq(o + 1)
-                with m.If(candidate_valid & (candidate > best)):
-                    m.d.sync += [best.eq(candidate), result.eq(candidate_o)]
-                with m.If(candidate_valid & (candidate_o == NC - 1)):
-                    m.next = "DONE"
+                common.logits_ready(m, loss, latency + 3)
+            common.argmax_state(m)
             with m.State("LOSS_WAIT"):
                 check_abort()
                 with m.If(~abort & loss.done):
@@ -865,52 +651,10 @@ class SerialTinyCL(wiring.Component):
         # -- host requests ------------------------------------------------------------------------
         rm = regmap
         regs = rm.by_name
-        addr = axi.req_addr
-        rdata = Signal(32)
-        error_resp = Signal()
-        done_resp = Signal()
-        m.d.comb += [axi.resp_rdata.eq(rdata), axi.resp_error.eq(error_resp), axi.resp_ready.eq(done_resp)]
-        value = axi.req_wdata
-        readable = {
-            "COMMAND": command, "STATUS": Cat(busy, Const(0, 3), command, kept), "ERROR": error,
-            "LR_SHIFT": lr_shift, "EPOCHS": epochs, "SEED": seed, "LABEL": label_reg, "RESULT": result,
-            "MEM_SIZE": size,
-        }
-
-        def fields(window):
-            out, shift = {}, 2
-            for name, bits, count in window.fields:
-                out[name] = (addr[shift:shift + bits], count)
-                shift += bits
-            return out
-
-        def in_window(window):
-            size_bits = (rm.window_size(window) - 1).bit_length()
-            return (addr >> size_bits) == (window.base >> size_bits)
-
-        def in_range(flds):
-            ok = Const(1)
-            for sig, count in flds.values():
-                if count != 1 << len(sig):
-                    ok = ok & (sig < count)
-            return ok
-
-        stage = fields(rm.staging)
-        lab = fields(rm.labels)
-        cw = fields(rm.conv_w)
-        dwf = fields(rm.dense_w)
-        stage_c = Signal(index(C))
-        stage_row, stage_col, stage_data = Signal.like(samples.px_row), Signal.like(samples.px_col), Signal(32)
-        mem_kind = Signal(2)
-        mem_rdata = Signal(32)
-        # Every request is decoded over two registered cycles before it acts, so that no
-        # address comparison, index product or read multiplexer shares a cycle with the
-        # response logic.  The AXI adapter holds the request until answered and leaves at least
-        # an idle cycle between requests, so ``req_valid`` registered once (``decoding``) and
-        # twice (``decoded``) marks the first and second cycles of the same request; ``decoded``
-        # outlives the request by one cycle, hence the ``req_valid`` beside it below.
-        decoding, decoded = Signal(), Signal()
-        m.d.sync += [decoding.eq(axi.req_valid), decoded.eq(decoding & axi.req_valid)]
+        host = HostRequests(m, common, axi, samples)
+        addr, rdata, done_resp = host.addr, host.rdata, host.done_resp
+        cw, dwf, mem_kind, mem_rdata = host.cw, host.dwf, host.mem_kind, host.mem_rdata
+        readable = host.readable
         # Cycle 1: which register, which window (in range), the dense position.
         # Registers sit in blocks of 256 words (the scalars, then one block per array), so the
         # address splits into a block and a word: a block's value is a multiplexer indexed by
@@ -952,18 +696,6 @@ class SerialTinyCL(wiring.Component):
             with m.If((addr >> 10) == b):
                 m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(base + addr[2:10]),
                              param_signed_q.eq(signed_)]
-        to_reg = {name: Signal(name=f"to_{name.lower()}") for name in
-                  ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
-        m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in to_reg.items()]
-        to_stage, to_labels, to_cw, to_dw = (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
-        m.d.sync += [to_stage.eq(in_window(rm.staging) & in_range(stage)),
-                     to_labels.eq(in_window(rm.labels) & in_range(lab)),
-                     to_cw.eq(in_window(rm.conv_w) & in_range(cw)),
-                     to_dw.eq(in_window(rm.dense_w) & in_range(dwf))]
-        # ... and the checks of the written value (32-bit comparisons).
-        bad_command, lr_ok, epochs_ok = Signal(), Signal(), Signal()
-        m.d.sync += [bad_command.eq((value > max(Command)) | (value == Command.NONE)),
-                     lr_ok.eq(value <= dw), epochs_ok.eq(value < 1 << 16)]
         # Cycle 2: the register's value, the weight windows' word addresses and lanes.
         reg_value = Signal(32)
 
@@ -994,93 +726,19 @@ class SerialTinyCL(wiring.Component):
                                   + cw["j"][0]),
                      dw_addr_q.eq(times(dwf["o"][0], D) + times(dwf["f"][0], P) + times(dwf["y"][0], cfg.out_w)
                                   + dwf["x"][0])]
-        # The pixel port's coordinates and data come straight from registers (only its enable
-        # from the state), so the sample memory's address arithmetic starts at a flip-flop.
-        m.d.comb += [samples.px_slot.eq(cfg.slots), samples.px_chan.eq(stage_c), samples.px_row.eq(stage_row),
-                     samples.px_col.eq(stage_col), samples.px_data.eq(stage_data.word_select(stage_c, 8))]
-        with m.FSM(name="host"):
-            with m.State("IDLE"):
-                with m.If(~(decoded & axi.req_valid)):
-                    pass                      # wait for the registered decode
-                with m.Elif(axi.req_write):
-                    with m.If(axi.req_wstrb != 0xF):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-                    with m.Elif(to_reg["COMMAND"]):
-                        m.d.comb += done_resp.eq(1)
-                        cmd = value[:4]
-                        running_abortable = (command == Command.TRAIN) | (command == Command.TRAIN_KEEP) | \
-                                            (command == Command.INFER)
-                        with m.If(bad_command):
-                            m.d.sync += error.eq(ErrorCode.BAD_COMMAND)
-                        with m.Elif(cmd == Command.ABORT):
-                            with m.If(busy & running_abortable):
-                                m.d.sync += abort.eq(1)
-                            m.d.sync += error.eq(ErrorCode.NONE)
-                        with m.Elif(busy):
-                            m.d.sync += error.eq(ErrorCode.BUSY)
-                        with m.Elif(cmd == Command.CLEAR_COUNTERS):
-                            m.d.comb += clear_counters.eq(1)
-                            m.d.sync += error.eq(ErrorCode.NONE)
-                        with m.Elif((cmd == Command.INSERT) & (label_reg >= NC)):
-                            m.d.sync += error.eq(ErrorCode.BAD_LABEL)
-                        with m.Elif(((cmd == Command.TRAIN) | (cmd == Command.TRAIN_KEEP)) & (epochs == 0)):
-                            m.d.sync += error.eq(ErrorCode.BAD_EPOCHS)
-                        with m.Else():
-                            m.d.comb += [start.eq(1), start_cmd.eq(cmd)]
-                            m.d.sync += [command.eq(cmd), error.eq(ErrorCode.NONE)]
-                    with m.Elif(to_reg["LR_SHIFT"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~lr_ok)]
-                        with m.If(~busy & lr_ok):
-                            m.d.sync += lr_shift.eq(value)
-                    with m.Elif(to_reg["EPOCHS"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~epochs_ok)]
-                        with m.If(~busy & epochs_ok):
-                            m.d.sync += epochs.eq(value)
-                    with m.Elif(to_reg["SEED"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | value[31])]
-                        with m.If(~busy & ~value[31]):
-                            m.d.sync += seed.eq(value)
-                            m.d.comb += [lfsr.load.eq(1), lfsr.seed_in.eq(value)]
-                    with m.Elif(to_reg["LABEL"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
-                        with m.If(~busy):
-                            m.d.sync += label_reg.eq(value)
-                    with m.Elif(to_stage & ~busy):
-                        m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
-                                     stage_data.eq(value)]
-                        m.next = "STAGE"
-                    with m.Else():
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-                with m.Else():
-                    with m.If(is_counter):
-                        m.next = "COUNTER_READ"
-                    with m.Elif(is_param):
-                        m.d.comb += [host_params.r_en.eq(1), host_params.r_addr.eq(param_addr_q)]
-                        m.d.sync += mem_kind.eq(3)
-                        m.next = "MEM_READ"
-                    with m.Elif(is_reg):
-                        m.d.comb += [done_resp.eq(1), rdata.eq(reg_value)]
-                    with m.Elif(~busy & to_labels):
-                        m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
-                        m.d.sync += mem_kind.eq(0)
-                        m.next = "MEM_READ"
-                    with m.Elif(~busy & to_cw):
-                        m.d.comb += [conv_w.r_en.eq(1), conv_w.r_addr.eq(cw_addr_q)]
-                        m.d.sync += mem_kind.eq(1)
-                        m.next = "MEM_READ"
-                    with m.Elif(~busy & to_dw):
-                        m.d.comb += [dense_w.r_en.eq(1), dense_w.r_addr.eq(dw_addr_q)]
-                        m.d.sync += mem_kind.eq(2)
-                        m.next = "MEM_READ"
-                    with m.Else():
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-            with m.State("STAGE"):
-                m.d.comb += samples.px_en.eq(1)
-                with m.If(stage_c == C - 1):
-                    m.d.comb += done_resp.eq(1)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += stage_c.eq(stage_c + 1)
+
+        def read_request(m):
+            with m.If(is_counter):
+                m.next = "COUNTER_READ"
+            with m.Elif(is_param):
+                m.d.comb += [host_params.r_en.eq(1), host_params.r_addr.eq(param_addr_q)]
+                m.d.sync += mem_kind.eq(3)
+                m.next = "MEM_READ"
+            with m.Elif(is_reg):
+                m.d.comb += [done_resp.eq(1), rdata.eq(reg_value)]
+            host.window_reads(m, labels, [(conv_w, cw_addr_q)], [(dense_w, dw_addr_q)])
+
+        def memory_states(m):
             with m.State("MEM_READ"):
                 # The word read is registered before it answers.
                 with m.Switch(mem_kind):
@@ -1103,7 +761,6 @@ class SerialTinyCL(wiring.Component):
                 with m.If(counters.rd_valid):
                     m.d.comb += [done_resp.eq(1), rdata.eq(counters.rd_data)]
                     m.next = "IDLE"
-            with m.State("MEM_RESPOND"):
-                m.d.comb += [done_resp.eq(1), rdata.eq(mem_rdata)]
-                m.next = "IDLE"
+
+        host.states(m, lfsr, read_request, memory_states)
         return m

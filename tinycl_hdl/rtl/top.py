@@ -23,27 +23,21 @@ weights in the golden model's order through the register map's windows.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import Out
 
 from ..config import TinyCLConfig
-from ..golden import init_bits
-from ..regmap import Command, ErrorCode, Phase, RegisterMap
+from ..regmap import Command, Phase
 from .arith import index, round_shift, saturate
-from .axi import AxiLiteSlave, axi_lite_members
-from .lfsr import Lfsr
-from .loss import LossGradient
+from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data as pixel_value, shared_blocks
 from .mac import GradSource, Mode, ProcessingUnit
-from .memory import MemoryShape, SampleMemory, Sram, sample_bank_shape, sample_layout
+from .memory import MemoryShape, Sram, sample_bank_shape
 from .serial import SerialTinyCL, serial_dual_port_memories, serial_memory_shapes
-from .window import SnakeWindow
 
 __all__ = ["TinyCL", "layout", "memory_shapes", "dual_port_memories"]
 
 #: Cycles from the processing units' dot outputs to the logit registers (round, then saturate).
 LOGIT_LATENCY = 2
-#: Cycles INSERT waits for the registered class-balance test.
-INS_LOOKUP_CYCLES = 3
 
 
 def layout(cfg: TinyCLConfig) -> dict:
@@ -84,36 +78,16 @@ def dual_port_memories(cfg: TinyCLConfig) -> list:
         ["labels", "order"]
 
 
-class TinyCL(wiring.Component):
-    """The accelerator top level (module ``tinycl``).
+class TinyCL(AcceleratorBase):
+    """The accelerator top level (module ``tinycl``); ports as :class:`~tinycl_hdl.rtl.control.AcceleratorBase`.
 
-    Parameters
-    ----------
-    cfg : TinyCLConfig
-    blackbox : bool
-        Instantiate the memories as SRAM macros (see :class:`~tinycl_hdl.rtl.memory.Sram`).
-
-    Members
-    -------
-    s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.regmap.RegisterMap`).
-    busy : Out(1)
-        A command is running (also STATUS bit 0).
+    With ``datapath="serial"`` it holds a :class:`~tinycl_hdl.rtl.serial.SerialTinyCL`;
+    otherwise the lane array described in this module.
     """
 
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
-        if not isinstance(cfg, TinyCLConfig):
-            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
-        self._cfg = cfg
-        self._blackbox = blackbox
-        self._regmap = RegisterMap(cfg)
+        super().__init__(cfg, blackbox=blackbox)
         self._layout = layout(cfg)
-        members = axi_lite_members(self._regmap.address_width)
-        members["busy"] = Out(1)
-        super().__init__(members)
-
-    @property
-    def regmap(self) -> RegisterMap:
-        return self._regmap
 
     def macros(self):
         """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory."""
@@ -139,24 +113,9 @@ class TinyCL(wiring.Component):
         L, P, PW, G, CH = lay["lanes"], lay["positions"], lay["plane_words"], lay["groups"], lay["chunks"]
         C, NC, NPU, F = cfg.in_c, cfg.classes, cfg.n_pu, cfg.filters
         bb = self._blackbox
-        slay = sample_layout(cfg)
 
         # -- submodules ------------------------------------------------------------------
-        m.submodules.axi = axi = AxiLiteSlave(regmap.address_width)
-        for name in axi_lite_members(regmap.address_width):
-            port, inner = getattr(self, name), getattr(axi, name)
-            if name in ("s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
-                        "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid"):
-                m.d.comb += port.eq(inner)
-            else:
-                m.d.comb += inner.eq(port)
-        m.submodules.samples = samples = SampleMemory(cfg, blackbox=bb)
-        m.submodules.window = window = SnakeWindow(cfg)
-        m.submodules.loss = loss = LossGradient(cfg)
-        m.submodules.lfsr = lfsr = Lfsr(cfg.seed)
-        # The window reads the sample memory unless the control unit copies a sample.
-        m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
-                     window.rd_data.eq(samples.rd_data)]
+        axi, samples, window, loss, lfsr = shared_blocks(m, self)
 
         tag_layout = data.StructLayout({
             "kind": 3, "addr": max(1, (max(NC * CH, G * C, CH) - 1).bit_length()), "lane": index(L),
@@ -182,27 +141,17 @@ class TinyCL(wiring.Component):
             return [word[i * dw:(i + 1) * dw].as_signed() for i in range(L)]
 
         # -- architectural state -----------------------------------------------------------
-        lr_shift = Signal(range(dw + 1), init=cfg.lr_shift)
-        epochs = Signal(16, init=cfg.epochs)
-        seed = Signal(31, init=cfg.seed)
-        label_reg = Signal(32)
-        command = Signal(4)
-        error = Signal(4)
-        result = Signal(32)
-        kept = Signal()
-        size = Signal(range(cfg.slots + 1))
-        counts = Array(Signal(range(cfg.slots + 1), name=f"count{c}") for c in range(NC))
+        # Generic loop counter ``ctr``, as wide as its longest count (slots scanned or ordered,
+        # chunks cleared, pipeline drains): a 32-bit one put its compare chains on the critical path.
+        common = ControlCommon(cfg, regmap, max(CH, latency + 2 + LOGIT_LATENCY), samples.addr_width)
+        lr_shift, seed, counts, logits = common.lr_shift, common.seed, common.counts, common.logits
+        busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
+        start, start_cmd, ctr, o = common.start, common.start_cmd, common.ctr, common.o
+        slot, sample_label, idx = common.slot, common.sample_label, common.idx
         conv_b = Array(Signal(signed(dw), name=f"conv_b{f}") for f in range(F))
         dense_b = Array(Signal(signed(dw), name=f"dense_b{o}") for o in range(NC))
-        logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(NC))
-        busy = Signal()
-        abort = Signal()
-        phase = Signal(3, init=Phase.OTHER)
         counters = {name: Signal(32, name=f"ctr_{name.lower()}") for name in
                     ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "TRAIN_SAMPLES"]}
-        clear_counters = Signal()
-        start = Signal()
-        start_cmd = Signal(4)
         m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed)]
         for c in range(NC):
             m.d.comb += loss.logits[c].eq(logits[c])
@@ -212,9 +161,7 @@ class TinyCL(wiring.Component):
         pos_lane = Array(Const(pos % L, index(L)) for pos in range(P))
 
         def pixel_data(pixel):
-            if frac >= 8:
-                return (pixel << (frac - 8)).as_signed()
-            return saturate(round_shift(pixel, 8 - frac), dw)
+            return pixel_value(cfg, pixel)
 
         # -- issue pipeline from the window to the processing units --------------------------
         # Window output (stage W) -> register + memory reads -> issue (stage I).
@@ -338,35 +285,13 @@ class TinyCL(wiring.Component):
                     m.d.sync += conv_b[out_tag.group * NPU + p].eq(pu.upd_bias)
 
         # -- control unit -----------------------------------------------------------------------
-        slot = Signal(index(cfg.slots + 1))
-        sample_label = Signal(8)
-        epoch = Signal(16)
-        idx = Signal(index(cfg.slots + 1))
-        # Generic loop counter, as wide as its longest count (slots scanned or ordered, chunks
-        # cleared, pipeline drains): a 32-bit one put its compare chains on the critical path.
-        ctr = Signal(range(max(cfg.slots, CH, latency + 2 + LOGIT_LATENCY, INS_LOOKUP_CYCLES) + 1))
-        o = Signal(index(NC))
         chunk = Signal(range(CH + 1))     # DENSE_BWD counts one past the last chunk
         run_addr = Signal(len(tag.addr))
         half = Signal()
         pending = Signal()            # dense backward: an UPDATE is due this cycle
         pend_o, pend_addr, pend_chunk = Signal.like(o), Signal.like(run_addr), Signal.like(chunk)
         pend_first, pend_last = Signal(), Signal()
-        vi, vj, sh_i, sh_j = (Signal(16, name=n) for n in ("vi", "vj", "sh_i", "sh_j"))
-        target = Signal(index(cfg.slots))
-        largest = Signal(index(NC))
-        largest_count = Signal.like(counts[0])
-        victim = Signal(16)
-        matches = Signal(16)
-        evict = Signal()
-        scan_hit, scan_victim = Signal(), Signal()
-        copy_w = Signal(index(slay["slot_words"]))
-        copy_write = Signal()
-        copy_waddr = Signal(samples.addr_width)
-        best = Signal(signed(dw))
-        candidate, candidate_o, candidate_valid = Signal(signed(dw)), Signal.like(o), Signal()
-        from_scratch = Signal()
-        is_infer = Signal()
+        from_scratch, is_infer = common.from_scratch, common.is_infer
         df_valid, df_first, df_last = Signal(), Signal(), Signal()
         df_o = Signal.like(o)
         init_f, init_c, init_i, init_j = Signal(index(F)), Signal(index(C)), Signal(index(K)), Signal(index(K))
@@ -378,27 +303,8 @@ class TinyCL(wiring.Component):
         init_p = Signal(index(NPU))
         o_base = Signal(len(run_addr))
 
-        # GDumb's class-balance test over three registered steps, which INS_LOOKUP waits out
-        # (INS_LOOKUP_CYCLES): the label's count and the classes seen so far; the classes seen
-        # with the label's; whether the label already holds its share.
-        seen_before, label_new = Signal(range(NC + 1)), Signal()
-        seen = Signal(range(NC + 2))
-        label_count = Signal.like(counts[0])
-        threshold = Array(Const(cfg.slots // max(1, s), range(cfg.slots + 1)) for s in range(NC + 2))
-        label_full = Signal()
-        count_of_label = counts[label_reg[:8]]
-        m.d.sync += [seen_before.eq(sum((c != 0 for c in counts), Const(0, range(NC + 1)))),
-                     label_count.eq(count_of_label), label_new.eq(count_of_label == 0),
-                     seen.eq(seen_before + label_new),
-                     label_full.eq(label_count >= threshold[seen])]
-        conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
-        drawn = Signal(signed(dw))     # Lfsr.signed_bits of the last draw
-        m.d.comb += drawn.eq(Mux(init_dense,
-                                 lfsr.state[32 - dense_bits:] - (1 << (dense_bits - 1)),
-                                 lfsr.state[32 - conv_bits:] - (1 << (conv_bits - 1))))
-
-        def below(n):
-            return ((lfsr.state >> 16) * n) >> 16
+        common.balance_test(m)
+        drawn = common.initial_weight(m, lfsr, init_dense)     # Lfsr.signed_bits of the last draw
 
         with m.If(clear_counters):
             for ctr_sig in counters.values():
@@ -414,17 +320,9 @@ class TinyCL(wiring.Component):
 
         m.d.comb += [window.slot.eq(slot), loss.label.eq(sample_label)]
 
-        def wait(cycles, next_state):
-            """Stay ``cycles`` cycles in this state (counting with ``ctr``), then go on."""
-            with m.If(ctr == cycles - 1):
-                m.d.sync += ctr.eq(0)
-                m.next = next_state
-            with m.Else():
-                m.d.sync += ctr.eq(ctr + 1)
-
         def drain(next_state):
             """Wait until results issued so far are written back."""
-            wait(latency + 2, next_state)
+            common.wait(m, latency + 2, next_state)
 
         def check_abort():
             with m.If(abort):
@@ -446,72 +344,7 @@ class TinyCL(wiring.Component):
                             m.d.sync += [is_infer.eq(1), slot.eq(cfg.slots)]
                             m.next = "ACT_CLEAR"
             # ---- INSERT -------------------------------------------------------------------
-            with m.State("INS_LOOKUP"):
-                wait(INS_LOOKUP_CYCLES, "INS_CHECK")
-            with m.State("INS_CHECK"):
-                m.d.sync += [evict.eq(0), o.eq(0), largest.eq(0), largest_count.eq(0)]
-                with m.If(size < cfg.slots):
-                    m.d.sync += [target.eq(size), copy_w.eq(0), copy_write.eq(0)]
-                    m.next = "INS_COPY"
-                with m.Elif(label_full):
-                    m.d.sync += [kept.eq(0), result.eq(0xFFFFFFFF)]
-                    m.next = "DONE"
-                with m.Else():
-                    m.d.sync += evict.eq(1)
-                    m.next = "INS_LARGEST"
-            with m.State("INS_LARGEST"):
-                with m.If(counts[o] > largest_count):
-                    m.d.sync += [largest.eq(o), largest_count.eq(counts[o])]
-                with m.If(o == NC - 1):
-                    m.d.comb += lfsr.draw.eq(1)
-                    m.next = "INS_VICTIM"
-                with m.Else():
-                    m.d.sync += o.eq(o + 1)
-            with m.State("INS_VICTIM"):
-                m.d.sync += [victim.eq(below(largest_count)), matches.eq(0), ctr.eq(0)]
-                m.next = "INS_SCAN_READ"
-            with m.State("INS_SCAN_READ"):
-                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(ctr)]
-                m.next = "INS_SCAN_COMPARE"
-            with m.State("INS_SCAN_COMPARE"):
-                # Compare the label read into a register: the memory's output goes no further.
-                m.d.sync += [scan_hit.eq(labels.r_data == largest), scan_victim.eq(matches == victim)]
-                m.next = "INS_SCAN_CHECK"
-            with m.State("INS_SCAN_CHECK"):
-                with m.If(scan_hit):
-                    with m.If(scan_victim):
-                        m.d.sync += [target.eq(ctr), copy_w.eq(0), copy_write.eq(0)]
-                        m.next = "INS_COPY"
-                    with m.Else():
-                        m.d.sync += [matches.eq(matches + 1), ctr.eq(ctr + 1)]
-                        m.next = "INS_SCAN_READ"
-                with m.Else():
-                    m.d.sync += ctr.eq(ctr + 1)
-                    m.next = "INS_SCAN_READ"
-            with m.State("INS_COPY"):
-                # The banks are single-port (SPRAM on an iCE40): read a staging word, then write
-                # it into the slot, never both in one cycle.
-                with m.If(~copy_write):
-                    m.d.comb += samples.rd_en.eq(1)
-                    for b in range(K):
-                        m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + copy_w)
-                    m.d.sync += [copy_write.eq(1), copy_waddr.eq(target * slay["slot_words"] + copy_w)]
-                with m.Else():
-                    for b in range(K):
-                        m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(copy_waddr),
-                                     samples.wr_data[b].eq(samples.rd_data[b])]
-                    m.d.sync += [copy_write.eq(0), copy_w.eq(copy_w + 1)]
-                    with m.If(copy_w == slay["slot_words"] - 1):
-                        m.next = "INS_FINISH"
-            with m.State("INS_FINISH"):
-                m.d.comb += [labels.w_en.eq(1), labels.w_addr.eq(target),
-                             labels.w_data.eq(label_reg[:8])]
-                with m.If(evict):
-                    m.d.sync += counts[largest].eq(counts[largest] - 1)
-                with m.Else():
-                    m.d.sync += size.eq(size + 1)
-                m.d.sync += [counts[label_reg[:8]].eq(counts[label_reg[:8]] + 1), kept.eq(1), result.eq(target)]
-                m.next = "DONE"
+            common.insert_states(m, samples, labels, lfsr)
             # ---- TRAIN / INFER ---------------------------------------------------------------
             with m.State("ACT_CLEAR"):
                 for p in range(NPU):
@@ -587,63 +420,8 @@ class TinyCL(wiring.Component):
             with m.State("INIT_LAST"):
                 m.d.sync += [init_valid.eq(0), ctr.eq(0)]
                 m.next = "ORDER_INIT"
-            with m.State("ORDER_INIT"):
-                m.d.sync += [epoch.eq(0), init_dense.eq(0)]
-                with m.If(ctr == size):
-                    m.d.sync += ctr.eq(0)
-                    m.next = "EPOCH_START"
-                with m.Else():
-                    m.d.comb += [order.w_en.eq(1), order.w_addr.eq(ctr), order.w_data.eq(ctr)]
-                    m.d.sync += ctr.eq(ctr + 1)
-            with m.State("EPOCH_START"):
-                check_abort()
-                with m.If(~abort):
-                    with m.If(epoch == epochs):
-                        m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += [sh_i.eq(size - 1), epoch.eq(epoch + 1)]
-                        m.next = "SH_DRAW"
-            with m.State("SH_DRAW"):
-                with m.If((size <= 1) | (sh_i == 0)):
-                    m.d.sync += [idx.eq(0), phase.eq(Phase.CONV_FWD)]
-                    m.next = "SAMPLE_FETCH"
-                with m.Else():
-                    m.d.comb += lfsr.draw.eq(1)
-                    m.next = "SH_J"
-            with m.State("SH_J"):
-                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(sh_i)]
-                m.d.sync += sh_j.eq(below(sh_i + 1))
-                m.next = "SH_READ_J"
-            with m.State("SH_READ_J"):
-                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(sh_j)]
-                m.d.sync += vi.eq(order.r_data)
-                m.next = "SH_WRITE_I"
-            with m.State("SH_WRITE_I"):
-                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(sh_i), order.w_data.eq(order.r_data)]
-                m.next = "SH_WRITE_J"
-            with m.State("SH_WRITE_J"):
-                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(sh_j), order.w_data.eq(vi)]
-                m.d.sync += sh_i.eq(sh_i - 1)
-                m.next = "SH_DRAW"
-            with m.State("SAMPLE_FETCH"):
-                check_abort()
-                with m.If(~abort):
-                    with m.If(idx == size):
-                        m.d.sync += phase.eq(Phase.OTHER)
-                        m.next = "EPOCH_START"
-                    with m.Else():
-                        m.d.comb += [order.r_en.eq(1), order.r_addr.eq(idx)]
-                        m.next = "SAMPLE_SLOT"
-            with m.State("SAMPLE_SLOT"):
-                m.d.sync += slot.eq(order.r_data)
-                m.next = "SAMPLE_LABEL_READ"
-            with m.State("SAMPLE_LABEL_READ"):
-                # From the registered slot: one memory's output never drives another's address.
-                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(slot)]
-                m.next = "SAMPLE_LABEL"
-            with m.State("SAMPLE_LABEL"):
-                m.d.sync += [sample_label.eq(labels.r_data), group.eq(0)]
-                m.next = "CF_START"
+            common.epoch_states(m, order, labels, lfsr, check_abort, on_order=[init_dense.eq(0)],
+                                on_label=[group.eq(0)])
             with m.State("CF_START"):
                 m.d.comb += [window.start.eq(1), window.chan_first.eq(0), window.chan_last.eq(C - 1)]
                 m.d.sync += [sweep_fwd.eq(1), phase.eq(Phase.CONV_FWD)]
@@ -678,28 +456,8 @@ class TinyCL(wiring.Component):
                     m.d.sync += chunk.eq(chunk + 1)
             with m.State("DF_DRAIN"):
                 m.d.sync += df_valid.eq(0)
-                with m.If(ctr == latency + 1 + LOGIT_LATENCY):
-                    m.d.sync += [ctr.eq(0), o.eq(0)]
-                    with m.If(is_infer):
-                        m.d.sync += [best.eq(logits[0]), result.eq(0), candidate_valid.eq(0),
-                                     phase.eq(Phase.OTHER)]
-                        m.next = "ARGMAX"
-                    with m.Else():
-                        m.d.comb += loss.start.eq(1)
-                        m.d.sync += phase.eq(Phase.LOSS)
-                        m.next = "LOSS_WAIT"
-                with m.Else():
-                    m.d.sync += ctr.eq(ctr + 1)
-            # The logit multiplexer and the comparison get a cycle each: a candidate is
-            # registered, then compared while the next one is selected.
-            with m.State("ARGMAX"):
-                m.d.sync += [candidate.eq(logits[o]), candidate_o.eq(o), candidate_valid.eq(1)]
-                with m.If(o != NC - 1):
-                    m.d.sync += o.eq(o + 1)
-                with m.If(candidate_valid & (candidate > best)):
-                    m.d.sync += [best.eq(candidate), result.eq(candidate_o)]
-                with m.If(candidate_valid & (candidate_o == NC - 1)):
-                    m.next = "DONE"
+                common.logits_ready(m, loss, latency + 2 + LOGIT_LATENCY)
+            common.argmax_state(m)
             with m.State("LOSS_WAIT"):
                 check_abort()
                 with m.If(~abort & loss.done):
@@ -800,18 +558,11 @@ class TinyCL(wiring.Component):
 
         # -- host requests ------------------------------------------------------------------------
         rm = regmap
-        regs = rm.by_name
-        addr = axi.req_addr
-        rdata = Signal(32)
-        error_resp = Signal()
-        done_resp = Signal()
-        m.d.comb += [axi.resp_rdata.eq(rdata), axi.resp_error.eq(error_resp), axi.resp_ready.eq(done_resp)]
-        value = axi.req_wdata
-        readable = {
-            "COMMAND": command, "STATUS": Cat(busy, Const(0, 3), command, kept), "ERROR": error,
-            "LR_SHIFT": lr_shift, "EPOCHS": epochs, "SEED": seed, "LABEL": label_reg, "RESULT": result,
-            "MEM_SIZE": size, "SAMPLE_READS": window.reads,
-        }
+        host = HostRequests(m, common, axi, samples)
+        addr, rdata, done_resp = host.addr, host.rdata, host.done_resp
+        cw, dwf, mem_kind, mem_rdata = host.cw, host.dwf, host.mem_kind, host.mem_rdata
+        readable = host.readable
+        readable["SAMPLE_READS"] = window.reads
         readable.update(counters)
         for c in range(NC):
             readable[f"CLASS_COUNT{c}"] = counts[c]
@@ -819,47 +570,13 @@ class TinyCL(wiring.Component):
             readable[f"DENSE_B{c}"] = dense_b[c]
         for f in range(F):
             readable[f"CONV_B{f}"] = conv_b[f]
-
-        def fields(window):
-            out, shift = {}, 2
-            for name, bits, count in window.fields:
-                out[name] = (addr[shift:shift + bits], count)
-                shift += bits
-            return out
-
-        def in_window(window):
-            size_bits = (rm.window_size(window) - 1).bit_length()
-            return (addr >> size_bits) == (window.base >> size_bits)
-
-        def in_range(flds):
-            ok = Const(1)
-            for sig, count in flds.values():
-                if count != 1 << len(sig):
-                    ok = ok & (sig < count)
-            return ok
-
-        stage = fields(rm.staging)
-        lab = fields(rm.labels)
-        cw = fields(rm.conv_w)
-        dwf = fields(rm.dense_w)
-        stage_c = Signal(index(C))
-        stage_row, stage_col, stage_data = Signal.like(samples.px_row), Signal.like(samples.px_col), Signal(32)
-        mem_kind = Signal(2)
-        mem_word, mem_rdata = Signal(L * dw), Signal(32)
+        mem_word = Signal(L * dw)
         mem_lane = Signal(index(L))
         mem_p = Signal(index(NPU))
         cw_f, dw_f = cw["f"][0], dwf["f"][0]
         cw_p = cw_f % NPU if NPU > 1 else Const(0)
         dw_p = dw_f % NPU if NPU > 1 else Const(0)
-        # Every request is decoded over two registered cycles before it acts, so that no
-        # address comparison, index product or read multiplexer shares a cycle with the
-        # response logic.  The AXI adapter holds the request until answered and leaves at least
-        # an idle cycle between requests, so ``req_valid`` registered once (``decoding``) and
-        # twice (``decoded``) marks the first and second cycles of the same request; ``decoded``
-        # outlives the request by one cycle, hence the ``req_valid`` beside it below.
-        decoding, decoded = Signal(), Signal()
-        m.d.sync += [decoding.eq(axi.req_valid), decoded.eq(decoding & axi.req_valid)]
-        # Cycle 1: which register, which window (in range), the dense position.
+        # Cycle 1: which register, the dense position.
         registers = list(rm.registers)
         reg_sel = Signal(range(len(registers)))
         is_reg = Signal()
@@ -869,20 +586,8 @@ class TinyCL(wiring.Component):
                     m.d.sync += [reg_sel.eq(i), is_reg.eq(1)]
             with m.Default():
                 m.d.sync += [reg_sel.eq(0), is_reg.eq(0)]
-        to_reg = {name: Signal(name=f"to_{name.lower()}") for name in
-                  ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
-        m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in to_reg.items()]
-        to_stage, to_labels, to_cw, to_dw = (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
-        m.d.sync += [to_stage.eq(in_window(rm.staging) & in_range(stage)),
-                     to_labels.eq(in_window(rm.labels) & in_range(lab)),
-                     to_cw.eq(in_window(rm.conv_w) & in_range(cw)),
-                     to_dw.eq(in_window(rm.dense_w) & in_range(dwf))]
         dw_pos = Signal(index(P))
         m.d.sync += dw_pos.eq(dwf["y"][0] * cfg.out_w + dwf["x"][0])
-        # ... and the checks of the written value (32-bit comparisons).
-        bad_command, lr_ok, epochs_ok = Signal(), Signal(), Signal()
-        m.d.sync += [bad_command.eq((value > max(Command)) | (value == Command.NONE)),
-                     lr_ok.eq(value <= dw), epochs_ok.eq(value < 1 << 16)]
         # Cycle 2: the register's value, the weight windows' word addresses and lanes.
         reg_value = Signal(32)
         with m.Switch(reg_sel):
@@ -901,89 +606,15 @@ class TinyCL(wiring.Component):
         m.d.sync += [cw_addr_q.eq((cw_f // NPU) * C + cw["c"][0]), cw_lane_q.eq(cw["i"][0] * K + cw["j"][0]),
                      dw_addr_q.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW + pos_word[dw_pos]),
                      dw_lane_q.eq(pos_lane[dw_pos])]
-        # The pixel port's coordinates and data come straight from registers (only its enable
-        # from the state), so the sample memory's address arithmetic starts at a flip-flop.
-        m.d.comb += [samples.px_slot.eq(cfg.slots), samples.px_chan.eq(stage_c), samples.px_row.eq(stage_row),
-                     samples.px_col.eq(stage_col), samples.px_data.eq(stage_data.word_select(stage_c, 8))]
-        with m.FSM(name="host"):
-            with m.State("IDLE"):
-                with m.If(~(decoded & axi.req_valid)):
-                    pass                      # wait for the registered decode
-                with m.Elif(axi.req_write):
-                    with m.If(axi.req_wstrb != 0xF):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-                    with m.Elif(to_reg["COMMAND"]):
-                        m.d.comb += done_resp.eq(1)
-                        cmd = value[:4]
-                        running_abortable = (command == Command.TRAIN) | (command == Command.TRAIN_KEEP) | \
-                                            (command == Command.INFER)
-                        with m.If(bad_command):
-                            m.d.sync += error.eq(ErrorCode.BAD_COMMAND)
-                        with m.Elif(cmd == Command.ABORT):
-                            with m.If(busy & running_abortable):
-                                m.d.sync += abort.eq(1)
-                            m.d.sync += error.eq(ErrorCode.NONE)
-                        with m.Elif(busy):
-                            m.d.sync += error.eq(ErrorCode.BUSY)
-                        with m.Elif(cmd == Command.CLEAR_COUNTERS):
-                            m.d.comb += clear_counters.eq(1)
-                            m.d.sync += error.eq(ErrorCode.NONE)
-                        with m.Elif((cmd == Command.INSERT) & (label_reg >= NC)):
-                            m.d.sync += error.eq(ErrorCode.BAD_LABEL)
-                        with m.Elif(((cmd == Command.TRAIN) | (cmd == Command.TRAIN_KEEP)) & (epochs == 0)):
-                            m.d.sync += error.eq(ErrorCode.BAD_EPOCHS)
-                        with m.Else():
-                            m.d.comb += [start.eq(1), start_cmd.eq(cmd)]
-                            m.d.sync += [command.eq(cmd), error.eq(ErrorCode.NONE)]
-                    with m.Elif(to_reg["LR_SHIFT"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~lr_ok)]
-                        with m.If(~busy & lr_ok):
-                            m.d.sync += lr_shift.eq(value)
-                    with m.Elif(to_reg["EPOCHS"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~epochs_ok)]
-                        with m.If(~busy & epochs_ok):
-                            m.d.sync += epochs.eq(value)
-                    with m.Elif(to_reg["SEED"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy | value[31])]
-                        with m.If(~busy & ~value[31]):
-                            m.d.sync += seed.eq(value)
-                            m.d.comb += [lfsr.load.eq(1), lfsr.seed_in.eq(value)]
-                    with m.Elif(to_reg["LABEL"]):
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
-                        with m.If(~busy):
-                            m.d.sync += label_reg.eq(value)
-                    with m.Elif(to_stage & ~busy):
-                        m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
-                                     stage_data.eq(value)]
-                        m.next = "STAGE"
-                    with m.Else():
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-                with m.Else():
-                    with m.If(is_reg):
-                        m.d.comb += [done_resp.eq(1), rdata.eq(reg_value)]
-                    with m.Elif(~busy & to_labels):
-                        m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(lab["slot"][0])]
-                        m.d.sync += mem_kind.eq(0)
-                        m.next = "MEM_READ"
-                    with m.Elif(~busy & to_cw):
-                        for p in range(NPU):
-                            m.d.comb += [conv_w[p].r_en.eq(1), conv_w[p].r_addr.eq(cw_addr_q)]
-                        m.d.sync += [mem_kind.eq(1), mem_p.eq(cw_p), mem_lane.eq(cw_lane_q)]
-                        m.next = "MEM_READ"
-                    with m.Elif(~busy & to_dw):
-                        for p in range(NPU):
-                            m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(dw_addr_q)]
-                        m.d.sync += [mem_kind.eq(2), mem_p.eq(dw_p), mem_lane.eq(dw_lane_q)]
-                        m.next = "MEM_READ"
-                    with m.Else():
-                        m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
-            with m.State("STAGE"):
-                m.d.comb += samples.px_en.eq(1)
-                with m.If(stage_c == C - 1):
-                    m.d.comb += done_resp.eq(1)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += stage_c.eq(stage_c + 1)
+
+        def read_request(m):
+            with m.If(is_reg):
+                m.d.comb += [done_resp.eq(1), rdata.eq(reg_value)]
+            host.window_reads(m, labels, [(mem, cw_addr_q) for mem in conv_w], [(mem, dw_addr_q) for mem in dense_w],
+                              conv_extra=[mem_p.eq(cw_p), mem_lane.eq(cw_lane_q)],
+                              dense_extra=[mem_p.eq(dw_p), mem_lane.eq(dw_lane_q)])
+
+        def memory_states(m):
             with m.State("MEM_READ"):
                 # The word read is registered, then its lane, before it answers: a block RAM's
                 # output, the unit multiplexer and the lane multiplexer take two cycles.
@@ -1005,7 +636,6 @@ class TinyCL(wiring.Component):
                 with m.Else():
                     m.d.sync += mem_rdata.eq(Array(lanes_of(mem_word))[mem_lane])
                 m.next = "MEM_RESPOND"
-            with m.State("MEM_RESPOND"):
-                m.d.comb += [done_resp.eq(1), rdata.eq(mem_rdata)]
-                m.next = "IDLE"
+
+        host.states(m, lfsr, read_request, memory_states)
         return m

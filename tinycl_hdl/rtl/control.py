@@ -1,0 +1,552 @@
+"""What the control units of both datapaths share.
+
+:class:`~tinycl_hdl.rtl.top.TinyCL` (the lane array) and
+:class:`~tinycl_hdl.rtl.serial.SerialTinyCL` (one lane) differ in how they
+compute a training step, not in how they keep the GDumb memory, order an epoch
+or talk to the host.  :class:`ControlCommon` holds that common state and emits
+its logic: the class-balance test and the ``INSERT`` states, the epoch loop
+with its shuffle, the host's register writes and staging writes.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import Out
+
+from ..config import TinyCLConfig
+from ..golden import init_bits
+from ..regmap import Command, ErrorCode, Phase, RegisterMap
+from .arith import index, round_shift, saturate
+from .axi import AxiLiteSlave, axi_lite_members
+from .lfsr import Lfsr
+from .loss import LossGradient
+from .memory import SampleMemory, sample_layout
+from .window import SnakeWindow
+
+__all__ = ["AcceleratorBase", "ControlCommon", "HostRequests", "INS_LOOKUP_CYCLES", "connect_axi",
+           "shared_blocks", "pixel_data"]
+
+#: Cycles INSERT waits for the registered class-balance test.
+INS_LOOKUP_CYCLES = 3
+
+#: The AXI4-Lite signals a slave drives.
+_SLAVE_OUTPUTS = ("s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
+                  "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid")
+
+
+class AcceleratorBase(wiring.Component):
+    """Ports of an accelerator top: an AXI4-Lite slave and ``busy``.
+
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+    blackbox : bool
+        Instantiate the memories as SRAM macros (see :class:`~tinycl_hdl.rtl.memory.Sram`).
+
+    Members
+    -------
+    s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.regmap.RegisterMap`).
+    busy : Out(1)
+        A command is running (also STATUS bit 0).
+    """
+
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+        if not isinstance(cfg, TinyCLConfig):
+            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        self._cfg = cfg
+        self._blackbox = blackbox
+        self._regmap = RegisterMap(cfg)
+        members = axi_lite_members(self._regmap.address_width)
+        members["busy"] = Out(1)
+        super().__init__(members)
+
+    @property
+    def regmap(self) -> RegisterMap:
+        return self._regmap
+
+
+def shared_blocks(m, top):
+    """The AXI4-Lite slave (joined to ``top``'s ports), the sample memory with the snake window
+    reading it, the loss unit and the LFSR, as submodules of ``m``."""
+    cfg, regmap = top._cfg, top.regmap
+    m.submodules.axi = axi = AxiLiteSlave(regmap.address_width)
+    connect_axi(m, top, axi, regmap.address_width)
+    m.submodules.samples = samples = SampleMemory(cfg, blackbox=top._blackbox)
+    m.submodules.window = window = SnakeWindow(cfg)
+    m.submodules.loss = loss = LossGradient(cfg)
+    m.submodules.lfsr = lfsr = Lfsr(cfg.seed)
+    # The window reads the sample memory unless the control unit copies a sample.
+    m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
+                 window.rd_data.eq(samples.rd_data)]
+    return axi, samples, window, loss, lfsr
+
+
+def pixel_data(cfg: TinyCLConfig, pixel):
+    """An 8-bit pixel ``p`` as the data value ``p * 2**-8`` (``FixedFormat.from_pixels``)."""
+    if cfg.frac_bits >= 8:
+        return (pixel << (cfg.frac_bits - 8)).as_signed()
+    return saturate(round_shift(pixel, 8 - cfg.frac_bits), cfg.data_width)
+
+
+def connect_axi(m, top, axi, address_width: int):
+    """Join ``top``'s AXI4-Lite ports to the :class:`~tinycl_hdl.rtl.axi.AxiLiteSlave` ``axi``."""
+    for name in axi_lite_members(address_width):
+        port, inner = getattr(top, name), getattr(axi, name)
+        if name in _SLAVE_OUTPUTS:
+            m.d.comb += port.eq(inner)
+        else:
+            m.d.comb += inner.eq(port)
+
+
+class ControlCommon:
+    """Architectural state and logic common to both control units.
+
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+    regmap : RegisterMap
+    ctr_limit : int
+        Largest count of the generic loop counter ``ctr`` (the caller's longest wait too).
+    sample_addr_width : int
+        Word address width of a sample bank.
+    """
+
+    def __init__(self, cfg: TinyCLConfig, regmap: RegisterMap, ctr_limit: int, sample_addr_width: int):
+        self.cfg, self.regmap = cfg, regmap
+        dw, nc, slots = cfg.data_width, cfg.classes, cfg.slots
+        # Host-visible registers.
+        self.lr_shift = Signal(range(dw + 1), init=cfg.lr_shift, name="lr_shift")
+        self.epochs = Signal(16, init=cfg.epochs, name="epochs")
+        self.seed = Signal(31, init=cfg.seed, name="seed")
+        self.label_reg = Signal(32, name="label_reg")
+        self.command = Signal(4, name="command")
+        self.error = Signal(4, name="error")
+        self.result = Signal(32, name="result")
+        self.kept = Signal(name="kept")
+        self.size = Signal(range(slots + 1), name="size")
+        self.counts = Array(Signal(range(slots + 1), name=f"count{c}") for c in range(nc))
+        self.logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(nc))
+        self.busy, self.abort = Signal(name="busy"), Signal(name="abort")
+        self.phase = Signal(3, init=Phase.OTHER, name="phase")
+        self.clear_counters, self.start, self.start_cmd = Signal(name="clear_counters"), Signal(name="start"), \
+            Signal(4, name="start_cmd")
+        # The sample loop and INSERT.
+        self.ctr = Signal(range(max(slots, ctr_limit, INS_LOOKUP_CYCLES) + 1), name="ctr")
+        self.o = Signal(index(nc), name="o")
+        self.slot = Signal(index(slots + 1), name="slot")
+        self.sample_label = Signal(8, name="sample_label")
+        self.epoch = Signal(16, name="epoch")
+        self.idx = Signal(index(slots + 1), name="idx")
+        self.vi, self.sh_i, self.sh_j = (Signal(index(slots), name=n) for n in ("vi", "sh_i", "sh_j"))
+        self.target = Signal(index(slots), name="target")
+        self.largest = Signal(index(nc), name="largest")
+        self.largest_count = Signal(range(slots + 1), name="largest_count")
+        self.victim, self.matches = Signal(index(slots), name="victim"), Signal(index(slots), name="matches")
+        self.evict, self.scan_hit, self.scan_victim = Signal(name="evict"), Signal(name="scan_hit"), \
+            Signal(name="scan_victim")
+        self.copy_w = Signal(index(sample_layout(cfg)["slot_words"]), name="copy_w")
+        self.copy_write = Signal(name="copy_write")
+        self.copy_waddr = Signal(sample_addr_width, name="copy_waddr")
+        self.label_full = Signal(name="label_full")
+        self.count_of_label = self.counts[self.label_reg[:8]]
+        # TRAIN and INFER.
+        self.from_scratch, self.is_infer = Signal(name="from_scratch"), Signal(name="is_infer")
+        self.best, self.candidate = Signal(signed(dw), name="best"), Signal(signed(dw), name="candidate")
+        self.candidate_o, self.candidate_valid = Signal(index(nc), name="candidate_o"), Signal(name="candidate_valid")
+
+    # -- GDumb ------------------------------------------------------------------------------
+
+    def balance_test(self, m):
+        """GDumb's class-balance test over three registered steps, which ``INS_LOOKUP`` waits
+        out (:data:`INS_LOOKUP_CYCLES`): the label's count and the classes seen so far; the
+        classes seen with the label's; whether the label already holds its share."""
+        nc, slots = self.cfg.classes, self.cfg.slots
+        seen_before, label_new = Signal(range(nc + 1), name="seen_before"), Signal(name="label_new")
+        seen = Signal(range(nc + 2), name="seen")
+        label_count = Signal(range(slots + 1), name="label_count")
+        threshold = Array(Const(slots // max(1, s), range(slots + 1)) for s in range(nc + 2))
+        m.d.sync += [seen_before.eq(sum((c != 0 for c in self.counts), Const(0, range(nc + 1)))),
+                     label_count.eq(self.count_of_label), label_new.eq(self.count_of_label == 0),
+                     seen.eq(seen_before + label_new),
+                     self.label_full.eq(label_count >= threshold[seen])]
+
+    @staticmethod
+    def below(lfsr, n):
+        """``Lfsr.below(n)`` of the last draw."""
+        return ((lfsr.state >> 16) * n) >> 16
+
+    def initial_weight(self, m, lfsr, dense):
+        """``Lfsr.signed_bits`` of the last draw, for a dense (``dense``) or a conv weight."""
+        cfg = self.cfg
+        conv_bits, dense_bits = init_bits(cfg, cfg.conv_fan_in), init_bits(cfg, cfg.dense_in)
+        drawn = Signal(signed(cfg.data_width), name="drawn")
+        m.d.comb += drawn.eq(Mux(dense,
+                                 lfsr.state[32 - dense_bits:] - (1 << (dense_bits - 1)),
+                                 lfsr.state[32 - conv_bits:] - (1 << (conv_bits - 1))))
+        return drawn
+
+    def wait(self, m, cycles, next_state):
+        """Stay ``cycles`` cycles in this state (counting with ``ctr``), then go on."""
+        with m.If(self.ctr == cycles - 1):
+            m.d.sync += self.ctr.eq(0)
+            m.next = next_state
+        with m.Else():
+            m.d.sync += self.ctr.eq(self.ctr + 1)
+
+    def insert_states(self, m, samples, labels, lfsr, finish_next="DONE"):
+        """``INS_LOOKUP`` .. ``INS_FINISH``: GDumb's greedy class-balanced insertion of the
+        staged sample (ARCHITECTURE 4.4); ``INS_FINISH`` goes on to ``finish_next``."""
+        s, cfg, k = self, self.cfg, self.cfg.kernel
+        slay = sample_layout(cfg)
+        with m.State("INS_LOOKUP"):
+            s.wait(m, INS_LOOKUP_CYCLES, "INS_CHECK")
+        with m.State("INS_CHECK"):
+            m.d.sync += [s.evict.eq(0), s.o.eq(0), s.largest.eq(0), s.largest_count.eq(0)]
+            with m.If(s.size < cfg.slots):
+                m.d.sync += [s.target.eq(s.size), s.copy_w.eq(0), s.copy_write.eq(0)]
+                m.next = "INS_COPY"
+            with m.Elif(s.label_full):
+                m.d.sync += [s.kept.eq(0), s.result.eq(0xFFFFFFFF)]
+                m.next = "DONE"
+            with m.Else():
+                m.d.sync += s.evict.eq(1)
+                m.next = "INS_LARGEST"
+        with m.State("INS_LARGEST"):
+            with m.If(s.counts[s.o] > s.largest_count):
+                m.d.sync += [s.largest.eq(s.o), s.largest_count.eq(s.counts[s.o])]
+            with m.If(s.o == cfg.classes - 1):
+                m.d.comb += lfsr.draw.eq(1)
+                m.next = "INS_VICTIM"
+            with m.Else():
+                m.d.sync += s.o.eq(s.o + 1)
+        with m.State("INS_VICTIM"):
+            m.d.sync += [s.victim.eq(s.below(lfsr, s.largest_count)), s.matches.eq(0), s.ctr.eq(0)]
+            m.next = "INS_SCAN_READ"
+        with m.State("INS_SCAN_READ"):
+            m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(s.ctr)]
+            m.next = "INS_SCAN_COMPARE"
+        with m.State("INS_SCAN_COMPARE"):
+            # Compare the label read into a register: the memory's output goes no further.
+            m.d.sync += [s.scan_hit.eq(labels.r_data == s.largest), s.scan_victim.eq(s.matches == s.victim)]
+            m.next = "INS_SCAN_CHECK"
+        with m.State("INS_SCAN_CHECK"):
+            with m.If(s.scan_hit):
+                with m.If(s.scan_victim):
+                    m.d.sync += [s.target.eq(s.ctr), s.copy_w.eq(0), s.copy_write.eq(0)]
+                    m.next = "INS_COPY"
+                with m.Else():
+                    m.d.sync += [s.matches.eq(s.matches + 1), s.ctr.eq(s.ctr + 1)]
+                    m.next = "INS_SCAN_READ"
+            with m.Else():
+                m.d.sync += s.ctr.eq(s.ctr + 1)
+                m.next = "INS_SCAN_READ"
+        with m.State("INS_COPY"):
+            # The banks are single-port (SPRAM on an iCE40): read a staging word, then write
+            # it into the slot, never both in one cycle.
+            with m.If(~s.copy_write):
+                m.d.comb += samples.rd_en.eq(1)
+                for b in range(k):
+                    m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + s.copy_w)
+                m.d.sync += [s.copy_write.eq(1), s.copy_waddr.eq(s.target * slay["slot_words"] + s.copy_w)]
+            with m.Else():
+                for b in range(k):
+                    m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(s.copy_waddr),
+                                 samples.wr_data[b].eq(samples.rd_data[b])]
+                m.d.sync += [s.copy_write.eq(0), s.copy_w.eq(s.copy_w + 1)]
+                with m.If(s.copy_w == slay["slot_words"] - 1):
+                    m.next = "INS_FINISH"
+        with m.State("INS_FINISH"):
+            m.d.comb += [labels.w_en.eq(1), labels.w_addr.eq(s.target), labels.w_data.eq(s.label_reg[:8])]
+            with m.If(s.evict):
+                m.d.sync += s.counts[s.largest].eq(s.counts[s.largest] - 1)
+            with m.Else():
+                m.d.sync += s.size.eq(s.size + 1)
+            m.d.sync += [s.counts[s.label_reg[:8]].eq(s.counts[s.label_reg[:8]] + 1), s.kept.eq(1),
+                         s.result.eq(s.target)]
+            m.next = finish_next
+
+    # -- the epoch loop ----------------------------------------------------------------------
+
+    def epoch_states(self, m, order, labels, lfsr, check_abort, on_order=(), on_label=()):
+        """``ORDER_INIT`` .. ``SAMPLE_LABEL``: the identity order, per epoch a Fisher-Yates
+        shuffle from the LFSR, then per sample its slot and label; ``SAMPLE_LABEL`` also runs
+        ``on_label`` and goes to ``CF_START``; ``ORDER_INIT`` runs ``on_order``.  ``SAMPLE_NEXT`` (the caller's) returns to
+        ``SAMPLE_FETCH``; the last sample of the last epoch leads to ``DONE``."""
+        s = self
+        with m.State("ORDER_INIT"):
+            m.d.sync += [s.epoch.eq(0), *on_order]
+            with m.If(s.ctr == s.size):
+                m.d.sync += s.ctr.eq(0)
+                m.next = "EPOCH_START"
+            with m.Else():
+                m.d.comb += [order.w_en.eq(1), order.w_addr.eq(s.ctr), order.w_data.eq(s.ctr)]
+                m.d.sync += s.ctr.eq(s.ctr + 1)
+        with m.State("EPOCH_START"):
+            check_abort()
+            with m.If(~s.abort):
+                with m.If(s.epoch == s.epochs):
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += [s.sh_i.eq(s.size - 1), s.epoch.eq(s.epoch + 1)]
+                    m.next = "SH_DRAW"
+        with m.State("SH_DRAW"):
+            with m.If((s.size <= 1) | (s.sh_i == 0)):
+                m.d.sync += [s.idx.eq(0), s.phase.eq(Phase.CONV_FWD)]
+                m.next = "SAMPLE_FETCH"
+            with m.Else():
+                m.d.comb += lfsr.draw.eq(1)
+                m.next = "SH_J"
+        with m.State("SH_J"):
+            m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.sh_i)]
+            m.d.sync += s.sh_j.eq(s.below(lfsr, s.sh_i + 1))
+            m.next = "SH_READ_J"
+        with m.State("SH_READ_J"):
+            m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.sh_j)]
+            m.d.sync += s.vi.eq(order.r_data)
+            m.next = "SH_WRITE_I"
+        with m.State("SH_WRITE_I"):
+            m.d.comb += [order.w_en.eq(1), order.w_addr.eq(s.sh_i), order.w_data.eq(order.r_data)]
+            m.next = "SH_WRITE_J"
+        with m.State("SH_WRITE_J"):
+            m.d.comb += [order.w_en.eq(1), order.w_addr.eq(s.sh_j), order.w_data.eq(s.vi)]
+            m.d.sync += s.sh_i.eq(s.sh_i - 1)
+            m.next = "SH_DRAW"
+        with m.State("SAMPLE_FETCH"):
+            check_abort()
+            with m.If(~s.abort):
+                with m.If(s.idx == s.size):
+                    m.d.sync += s.phase.eq(Phase.OTHER)
+                    m.next = "EPOCH_START"
+                with m.Else():
+                    m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.idx)]
+                    m.next = "SAMPLE_SLOT"
+        with m.State("SAMPLE_SLOT"):
+            m.d.sync += s.slot.eq(order.r_data)
+            m.next = "SAMPLE_LABEL_READ"
+        with m.State("SAMPLE_LABEL_READ"):
+            # From the registered slot: one memory's output never drives another's address.
+            m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(s.slot)]
+            m.next = "SAMPLE_LABEL"
+        with m.State("SAMPLE_LABEL"):
+            m.d.sync += [s.sample_label.eq(labels.r_data), *on_label]
+            m.next = "CF_START"
+
+    # -- after the logits -------------------------------------------------------------------
+
+    def logits_ready(self, m, loss, cycles):
+        """After ``cycles`` cycles (counted with ``ctr``) the logits are written: ``INFER``
+        goes on to ``ARGMAX``, a training step to ``LOSS_WAIT`` with the loss unit started."""
+        s = self
+        with m.If(s.ctr != cycles - 1):
+            m.d.sync += s.ctr.eq(s.ctr + 1)
+        with m.Else():
+            m.d.sync += [s.ctr.eq(0), s.o.eq(0)]
+            with m.If(s.is_infer):
+                m.d.sync += [s.best.eq(s.logits[0]), s.result.eq(0), s.candidate_valid.eq(0),
+                             s.phase.eq(Phase.OTHER)]
+                m.next = "ARGMAX"
+            with m.Else():
+                m.d.comb += loss.start.eq(1)
+                m.d.sync += s.phase.eq(Phase.LOSS)
+                m.next = "LOSS_WAIT"
+
+    def argmax_state(self, m):
+        """``ARGMAX``: the first largest logit's class into ``RESULT``.  The logit multiplexer
+        and the comparison get a cycle each: a candidate is registered, then compared while
+        the next one is selected."""
+        s = self
+        with m.State("ARGMAX"):
+            m.d.sync += [s.candidate.eq(s.logits[s.o]), s.candidate_o.eq(s.o), s.candidate_valid.eq(1)]
+            with m.If(s.o != s.cfg.classes - 1):
+                m.d.sync += s.o.eq(s.o + 1)
+            with m.If(s.candidate_valid & (s.candidate > s.best)):
+                m.d.sync += [s.best.eq(s.candidate), s.result.eq(s.candidate_o)]
+            with m.If(s.candidate_valid & (s.candidate_o == s.cfg.classes - 1)):
+                m.next = "DONE"
+
+    # -- the host port -----------------------------------------------------------------------
+
+    def window_fields(self, addr, window):
+        """``{field: (address bits, count)}`` of a register-map window."""
+        out, shift = {}, 2
+        for name, bits, count in window.fields:
+            out[name] = (addr[shift:shift + bits], count)
+            shift += bits
+        return out
+
+    def in_window(self, addr, window, flds):
+        """``addr`` falls in ``window`` and every field is below its count."""
+        size_bits = (self.regmap.window_size(window) - 1).bit_length()
+        ok = (addr >> size_bits) == (window.base >> size_bits)
+        for sig, count in flds.values():
+            if count != 1 << len(sig):
+                ok = ok & (sig < count)
+        return ok
+
+    def decode_writes(self, m, addr, value):
+        """First decode cycle of a request: which writable register, and the value checks
+        (32-bit comparisons).  Returns the registered flags."""
+        regs, dw = self.regmap.by_name, self.cfg.data_width
+        flags = {name: Signal(name=f"to_{name.lower()}") for name in
+                 ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
+        m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in flags.items()]
+        for name in ("bad_command", "lr_ok", "epochs_ok"):
+            flags[name] = Signal(name=name)
+        m.d.sync += [flags["bad_command"].eq((value > max(Command)) | (value == Command.NONE)),
+                     flags["lr_ok"].eq(value <= dw), flags["epochs_ok"].eq(value < 1 << 16)]
+        return flags
+
+    def write_request(self, m, axi, lfsr, flags, to_stage, stage, stage_regs, done_resp, error_resp):
+        """Inside the host port's ``IDLE`` state, for a decoded write: command, register and
+        staging writes; a staging write goes on to ``STAGE``."""
+        s = self
+        busy, value = s.busy, axi.req_wdata
+        stage_c, stage_row, stage_col, stage_data = stage_regs
+        with m.If(axi.req_wstrb != 0xF):
+            m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
+        with m.Elif(flags["COMMAND"]):
+            m.d.comb += done_resp.eq(1)
+            cmd = value[:4]
+            running_abortable = (s.command == Command.TRAIN) | (s.command == Command.TRAIN_KEEP) | \
+                                (s.command == Command.INFER)
+            with m.If(flags["bad_command"]):
+                m.d.sync += s.error.eq(ErrorCode.BAD_COMMAND)
+            with m.Elif(cmd == Command.ABORT):
+                with m.If(busy & running_abortable):
+                    m.d.sync += s.abort.eq(1)
+                m.d.sync += s.error.eq(ErrorCode.NONE)
+            with m.Elif(busy):
+                m.d.sync += s.error.eq(ErrorCode.BUSY)
+            with m.Elif(cmd == Command.CLEAR_COUNTERS):
+                m.d.comb += s.clear_counters.eq(1)
+                m.d.sync += s.error.eq(ErrorCode.NONE)
+            with m.Elif((cmd == Command.INSERT) & (s.label_reg >= s.cfg.classes)):
+                m.d.sync += s.error.eq(ErrorCode.BAD_LABEL)
+            with m.Elif(((cmd == Command.TRAIN) | (cmd == Command.TRAIN_KEEP)) & (s.epochs == 0)):
+                m.d.sync += s.error.eq(ErrorCode.BAD_EPOCHS)
+            with m.Else():
+                m.d.comb += [s.start.eq(1), s.start_cmd.eq(cmd)]
+                m.d.sync += [s.command.eq(cmd), s.error.eq(ErrorCode.NONE)]
+        with m.Elif(flags["LR_SHIFT"]):
+            m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~flags["lr_ok"])]
+            with m.If(~busy & flags["lr_ok"]):
+                m.d.sync += s.lr_shift.eq(value)
+        with m.Elif(flags["EPOCHS"]):
+            m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~flags["epochs_ok"])]
+            with m.If(~busy & flags["epochs_ok"]):
+                m.d.sync += s.epochs.eq(value)
+        with m.Elif(flags["SEED"]):
+            m.d.comb += [done_resp.eq(1), error_resp.eq(busy | value[31])]
+            with m.If(~busy & ~value[31]):
+                m.d.sync += s.seed.eq(value)
+                m.d.comb += [lfsr.load.eq(1), lfsr.seed_in.eq(value)]
+        with m.Elif(flags["LABEL"]):
+            m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
+            with m.If(~busy):
+                m.d.sync += s.label_reg.eq(value)
+        with m.Elif(to_stage & ~busy):
+            m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
+                         stage_data.eq(value)]
+            m.next = "STAGE"
+        with m.Else():
+            m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
+
+    def stage_state(self, m, samples, stage_regs, done_resp):
+        """``STAGE``: write the staged pixel's channels, one per cycle, then answer."""
+        stage_c, stage_row, stage_col, stage_data = stage_regs
+        # The pixel port's coordinates and data come straight from registers (only its enable
+        # from the state), so the sample memory's address arithmetic starts at a flip-flop.
+        m.d.comb += [samples.px_slot.eq(self.cfg.slots), samples.px_chan.eq(stage_c),
+                     samples.px_row.eq(stage_row), samples.px_col.eq(stage_col),
+                     samples.px_data.eq(stage_data.word_select(stage_c, 8))]
+        with m.State("STAGE"):
+            m.d.comb += samples.px_en.eq(1)
+            with m.If(stage_c == self.cfg.in_c - 1):
+                m.d.comb += done_resp.eq(1)
+                m.next = "IDLE"
+            with m.Else():
+                m.d.sync += stage_c.eq(stage_c + 1)
+
+
+class HostRequests:
+    """The host port's request handling that both tops share.
+
+    Every request is decoded over two registered cycles before it acts, so that no address
+    comparison, index product or read multiplexer shares a cycle with the response logic.
+    The AXI adapter holds the request until answered and leaves at least an idle cycle
+    between requests, so ``req_valid`` registered once (``decoding``) and twice
+    (``decoded``) marks the first and second cycles of the same request; ``decoded`` outlives
+    the request by one cycle, hence the ``req_valid`` beside it.
+
+    Members (all :class:`~amaranth.hdl.Signal` unless said)
+    -------
+    addr, value : the request's address and write data
+    rdata, error_resp, done_resp : the response (driven by the caller's states)
+    readable : dict, the registers read from signals, by name (the caller adds its own)
+    stage, lab, cw, dwf : dict, address fields of the staging, label and weight windows
+    to_reg : dict, decoded writable registers and value checks (:meth:`ControlCommon.decode_writes`)
+    to_stage, to_labels, to_cw, to_dw : the request falls in a window (cycle 1)
+    mem_kind, mem_rdata : the memory a ``MEM_READ`` reads, and the word it answers
+    """
+
+    def __init__(self, m, common, axi, samples):
+        s, rm = common, common.regmap
+        self._common, self._axi, self._samples = common, axi, samples
+        self.addr, self.value = axi.req_addr, axi.req_wdata
+        self.rdata, self.error_resp, self.done_resp = Signal(32, name="rdata"), Signal(name="error_resp"), \
+            Signal(name="done_resp")
+        m.d.comb += [axi.resp_rdata.eq(self.rdata), axi.resp_error.eq(self.error_resp),
+                     axi.resp_ready.eq(self.done_resp)]
+        self.readable = {
+            "COMMAND": s.command, "STATUS": Cat(s.busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
+            "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": s.result,
+            "MEM_SIZE": s.size,
+        }
+        self.stage, self.lab = s.window_fields(self.addr, rm.staging), s.window_fields(self.addr, rm.labels)
+        self.cw, self.dwf = s.window_fields(self.addr, rm.conv_w), s.window_fields(self.addr, rm.dense_w)
+        self.stage_regs = (Signal(index(s.cfg.in_c), name="stage_c"), Signal.like(samples.px_row, name="stage_row"),
+                           Signal.like(samples.px_col, name="stage_col"), Signal(32, name="stage_data"))
+        self.mem_kind, self.mem_rdata = Signal(2, name="mem_kind"), Signal(32, name="mem_rdata")
+        self.decoding, self.decoded = Signal(name="decoding"), Signal(name="decoded")
+        m.d.sync += [self.decoding.eq(axi.req_valid), self.decoded.eq(self.decoding & axi.req_valid)]
+        self.to_reg = s.decode_writes(m, self.addr, self.value)
+        self.to_stage, self.to_labels, self.to_cw, self.to_dw = \
+            (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
+        m.d.sync += [self.to_stage.eq(s.in_window(self.addr, rm.staging, self.stage)),
+                     self.to_labels.eq(s.in_window(self.addr, rm.labels, self.lab)),
+                     self.to_cw.eq(s.in_window(self.addr, rm.conv_w, self.cw)),
+                     self.to_dw.eq(s.in_window(self.addr, rm.dense_w, self.dwf))]
+
+    def window_reads(self, m, labels, conv_w, dense_w, conv_extra=(), dense_extra=()):
+        """The rest of a read request's ``If``/``Elif`` chain: the label and weight windows,
+        read while idle into ``MEM_READ`` (``mem_kind`` 0, 1, 2), else ``SLVERR``.  ``conv_w``
+        and ``dense_w`` are ``(memory, word address)`` pairs; the ``*_extra`` statements run
+        with their reads."""
+        busy = self._common.busy
+        for kind, flag, reads, extra in ((0, self.to_labels, [(labels, self.lab["slot"][0])], ()),
+                                         (1, self.to_cw, conv_w, conv_extra), (2, self.to_dw, dense_w, dense_extra)):
+            with m.Elif(~busy & flag):
+                for mem, word in reads:
+                    m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(word)]
+                m.d.sync += [self.mem_kind.eq(kind), *extra]
+                m.next = "MEM_READ"
+        with m.Else():
+            m.d.comb += [self.done_resp.eq(1), self.error_resp.eq(1)]
+
+    def states(self, m, lfsr, read_request, extra_states):
+        """The host port's FSM: ``IDLE`` waits for the decode, serves writes itself and reads
+        through ``read_request(m)``; ``STAGE``, the caller's ``extra_states(m)``, and
+        ``MEM_RESPOND`` (answers ``mem_rdata``)."""
+        with m.FSM(name="host"):
+            with m.State("IDLE"):
+                with m.If(~(self.decoded & self._axi.req_valid)):
+                    pass                      # wait for the registered decode
+                with m.Elif(self._axi.req_write):
+                    self._common.write_request(m, self._axi, lfsr, self.to_reg, self.to_stage, self.stage,
+                                               self.stage_regs, self.done_resp, self.error_resp)
+                with m.Else():
+                    read_request(m)
+            self._common.stage_state(m, self._samples, self.stage_regs, self.done_resp)
+            extra_states(m)
+            with m.State("MEM_RESPOND"):
+                m.d.comb += [self.done_resp.eq(1), self.rdata.eq(self.mem_rdata)]
+                m.next = "IDLE"
