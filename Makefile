@@ -34,12 +34,12 @@ asic: install
 # and make carries on to the next.
 synth: install
 	-$(BIN)/tinycl synth --preset digits --target ecp5-85f --json build/synth_ecp5-85f.json
-	-$(BIN)/tinycl synth --preset digits --target ice40-up5k --json build/synth_ice40-up5k.json
+	-$(BIN)/tinycl synth --preset digits --set datapath=serial --target ice40-up5k --json build/synth_ice40-up5k.json
 
 # Board bitstreams (not programmed): ULX3S-85F (.bit) and ICEBreaker (.bin).
 bitstream: install
 	$(BIN)/tinycl bitstream --preset digits --board ulx3s-85f
-	-$(BIN)/tinycl bitstream --preset digits --board icebreaker
+	-$(BIN)/tinycl bitstream --preset digits --set datapath=serial --board icebreaker
 
 # Cycles per sample and reads per sweep from the RTL counters (Verilator).
 report: install
