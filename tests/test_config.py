@@ -28,6 +28,9 @@ def test_serial_datapath_is_validated():
         TinyCLConfig(datapath="systolic")
     with pytest.raises(ConfigError, match="n_pu"):
         TinyCLConfig(datapath="serial", n_pu=2)
+    with pytest.raises(ConfigError, match="frac_bits"):
+        TinyCLConfig(datapath="serial", data_width=12, frac_bits=11)
+    assert TinyCLConfig(datapath="serial", data_width=12, frac_bits=10).lanes == 1
     assert TinyCLConfig(datapath="serial").lanes == 1
 
 

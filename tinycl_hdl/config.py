@@ -133,6 +133,10 @@ class TinyCLConfig:
             raise ConfigError(f"datapath must be one of {', '.join(_DATAPATHS)}, not {self.datapath!r}")
         if self.datapath == "serial" and self.n_pu != 1:
             raise ConfigError(f"n_pu must be 1 with datapath 'serial' (one MAC lane), not {self.n_pu!r}")
+        if self.datapath == "serial" and self.frac_bits > self.data_width - 2:
+            raise ConfigError(
+                f"frac_bits ({self.frac_bits}) must be at most data_width - 2 ({self.data_width - 2}) with "
+                f"datapath 'serial': biases enter its multiplier as products with 1.0, a data word")
         if not 0 <= self.lr_shift <= self.data_width:
             raise ConfigError(
                 f"lr_shift must be between 0 and data_width ({self.data_width}), not {self.lr_shift!r}")

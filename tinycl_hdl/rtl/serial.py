@@ -169,8 +169,8 @@ class SerialMac(wiring.Component):
 def _tag_layout(cfg: TinyCLConfig) -> data.StructLayout:
     """What a pair carries to its write-back: a kind, a word address, the ReLU mask."""
     lay = serial_layout(cfg)
-    return data.StructLayout({"kind": 3, "addr": index(max(lay["dense_words"], lay["conv_words"], cfg.dense_in)),
-                              "mask": 1})
+    words = max(lay["dense_words"], lay["conv_words"], cfg.dense_in, cfg.filters + cfg.classes)
+    return data.StructLayout({"kind": 3, "addr": index(words), "mask": 1})
 
 
 def serial_mac(cfg: TinyCLConfig, *, blackbox: bool = False) -> "SerialMac":
@@ -263,7 +263,8 @@ class SerialTinyCL(AcceleratorBase):
         latency = mac.latency
 
         # -- architectural state -----------------------------------------------------------
-        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3), samples.addr_width)
+        # ``ctr`` also walks the parameter memory when it is cleared (F + 3*NC words).
+        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, F + 3 * NC), samples.addr_width)
         lr_shift, seed, label_reg, counts, logits = common.lr_shift, common.seed, common.label_reg, \
             common.counts, common.logits
         busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
