@@ -46,7 +46,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import TinyCLConfig
 from ..regmap import Command, Phase
 from .arith import index
-from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data as pixel_value, shared_blocks
+from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
 from .mac import Control, GradSource, Mode, _check_positive, _narrow_stages, _update_stages
 from .memory import MemoryShape, Sram, sample_bank_shape
@@ -55,12 +55,6 @@ __all__ = ["SerialMac", "SerialTinyCL", "serial_mac", "serial_memory_shapes", "s
 
 #: The performance counters, in register-map order.
 COUNTERS = ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "SAMPLE_READS", "TRAIN_SAMPLES"]
-
-
-class SerialControl(data.Struct):
-    """Control of one operand pair: :class:`~tinycl_hdl.rtl.mac.Control` and the lane it uses."""
-    ctl: Control
-    lane: 8
 
 
 class SerialMac(wiring.Component):
@@ -278,9 +272,6 @@ class SerialTinyCL(AcceleratorBase):
         for c in range(NC):
             m.d.comb += loss.logits[c].eq(logits[c])
 
-        def pixel_data(pixel):
-            return pixel_value(cfg, pixel)
-
         # -- operand issue ------------------------------------------------------------------
         # A *prepare* cycle drives the memory reads of one operand pair and registers what it
         # is (``prep``); the next cycle, *issue*, selects the operands from the memories'
@@ -306,7 +297,7 @@ class SerialTinyCL(AcceleratorBase):
         m.d.comb += counter_inc["OPERAND_SETS"].eq(iss.op != OP_NONE)
         with m.Switch(iss.op):
             with m.Case(OP_CF):
-                m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(pixel_data(px)),
+                m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(pixel_data(cfg, px)),
                              mac.b.eq(conv_value), mac.init_bias.eq(bias_value),
                              tag.kind.eq(Mux(iss.last, KIND_ACT, KIND_NONE))]
             with m.Case(OP_DF):
@@ -329,7 +320,7 @@ class SerialTinyCL(AcceleratorBase):
             with m.Case(OP_CB):
                 # The position's gradient arrives with its first lane and is held for the rest.
                 g = Mux(iss.lane == 0, grad_value, g_hold)
-                m.d.comb += [mac.mode.eq(Mode.OUTER), mac.first.eq(iss.first), mac.a.eq(pixel_data(px)),
+                m.d.comb += [mac.mode.eq(Mode.OUTER), mac.first.eq(iss.first), mac.a.eq(pixel_data(cfg, px)),
                              mac.b.eq(g)]
                 m.d.sync += g_hold.eq(g)
             with m.Case(OP_CB_BIAS):
@@ -393,6 +384,7 @@ class SerialTinyCL(AcceleratorBase):
                          w_pos.eq(window.pos), w_first_out.eq(~seen_output), seen_output.eq(1)]
         first_lane_first = Mux(window.valid, window.first_chan, w_first)
         with m.If(walk):
+            # The bias lane (KK) uses no pixel: whatever this yields for it goes unread.
             m.d.sync += px.eq(Array(window.window[j] for j in range(KK))[walk_lane])
             with m.If(walk_lane == lane_count - 1):
                 m.d.sync += [walking.eq(0), lane.eq(0)]

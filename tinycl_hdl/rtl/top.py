@@ -29,7 +29,7 @@ from amaranth.lib.wiring import Out
 from ..config import TinyCLConfig
 from ..regmap import Command, Phase
 from .arith import index, round_shift, saturate
-from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data as pixel_value, shared_blocks
+from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .mac import GradSource, Mode, ProcessingUnit
 from .memory import MemoryShape, Sram, sample_bank_shape
 from .serial import SerialTinyCL, serial_dual_port_memories, serial_memory_shapes
@@ -160,9 +160,6 @@ class TinyCL(AcceleratorBase):
         pos_word = Array(Const(pos // L, index(PW)) for pos in range(P))
         pos_lane = Array(Const(pos % L, index(L)) for pos in range(P))
 
-        def pixel_data(pixel):
-            return pixel_value(cfg, pixel)
-
         # -- issue pipeline from the window to the processing units --------------------------
         # Window output (stage W) -> register + memory reads -> issue (stage I).
         sweep_fwd = Signal()          # sweeps feed the conv forward pass (else the weight gradient)
@@ -227,7 +224,7 @@ class TinyCL(AcceleratorBase):
             for p in range(NPU):
                 m.d.comb += pu_a[p].eq(Const(0))
                 for i in range(L):
-                    m.d.comb += pu_a[p][i].eq(pixel_data(w_pixels[i]))
+                    m.d.comb += pu_a[p][i].eq(pixel_data(cfg, w_pixels[i]))
             with m.If(sweep_fwd):
                 m.d.comb += [pu_mode.eq(Mode.DOT), pu_first.eq(w_first),
                              tag.kind.eq(Mux(w_last_chan, KIND_ACT, KIND_NONE)), tag.addr.eq(w_word),
