@@ -3,13 +3,39 @@
 import cocotb
 import numpy as np
 
-from tbutil import ClockedTB, config_from_env, pack, unpack
+from tbutil import ClockedTB, config_from_env
+from tinycl_hdl.rtl.loss import LossGradient
 from tinycl_hdl.softmax import loss_gradient
 
 
-async def compute(tb, logits, label):
+def to_signed(value, width):
+    value = int(value)
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+async def read_words(tb, delta):
+    """Every class's gradient (``delta``) or logit, through the read port, one per cycle."""
     dut, cfg = tb.dut, tb.cfg
-    dut.logits.value = pack(logits, cfg.data_width)
+    words = []
+    # Inputs change at a falling edge: a read issued before tick k shows after tick k + latency - 1.
+    for c in range(cfg.classes + tb.read_latency - 1):
+        dut.rd_en.value = int(c < cfg.classes)
+        dut.rd_delta.value = int(delta)
+        dut.rd_index.value = min(c, cfg.classes - 1)
+        await tb.tick()
+        if c >= tb.read_latency - 1:
+            words.append(to_signed(dut.rd_data.value, cfg.data_width))
+    dut.rd_en.value = 0
+    return words
+
+
+async def compute(tb, logits, label):
+    """Write the logits, run the unit, read the gradient; also checks the logits read back."""
+    dut, cfg = tb.dut, tb.cfg
+    for c, z in enumerate(logits):
+        dut.z_en.value, dut.z_index.value, dut.z_data.value = 1, c, int(z) & ((1 << cfg.data_width) - 1)
+        await tb.tick()
+    dut.z_en.value = 0
     dut.label.value = label
     dut.start.value = 1
     await tb.tick()
@@ -19,15 +45,18 @@ async def compute(tb, logits, label):
         await tb.tick()
         assert tb.cycle - start < 100 * cfg.classes * cfg.data_width
     await tb.tick()
-    return unpack(int(dut.delta.value), cfg.data_width, cfg.classes), tb.cycle - start
+    cycles = tb.cycle - start
+    assert await read_words(tb, False) == [int(z) for z in logits], "logits changed by the unit"
+    return await read_words(tb, True), cycles
 
 
 @cocotb.test()
 async def random_and_extreme_logits(dut):
     tb = ClockedTB(dut)
     tb.cfg = cfg = config_from_env()
-    dut.start.value = 0
-    dut.cancel.value = 0
+    tb.read_latency = LossGradient.read_latency
+    for name in ("start", "cancel", "z_en", "rd_en", "rd_delta"):
+        getattr(dut, name).value = 0
     await tb.reset()
     rng = np.random.default_rng(8)
     lo, hi = -(1 << (cfg.data_width - 1)), (1 << (cfg.data_width - 1)) - 1

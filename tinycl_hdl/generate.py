@@ -28,7 +28,7 @@ MODULES = {
     "tinycl_uart": lambda cfg, blackbox, uart_divisor=DEFAULT_UART_DIVISOR, **_:
         UartTinyCL(cfg, uart_divisor, blackbox=blackbox),
     "processing_unit": lambda cfg, blackbox, **_: ProcessingUnit(cfg),
-    "loss_gradient": lambda cfg, blackbox, **_: LossGradient(cfg),
+    "loss_gradient": lambda cfg, blackbox, **_: LossGradient(cfg, blackbox=blackbox),
     "snake_window": lambda cfg, blackbox, **_: SnakeWindow(cfg),
     "sample_memory": lambda cfg, blackbox, **_: SampleMemory(cfg, blackbox=blackbox),
     "sample_window": lambda cfg, blackbox, **_: SampleWindow(cfg, blackbox=blackbox),

@@ -72,7 +72,7 @@ def shared_blocks(m, top):
     connect_axi(m, top, axi, regmap.address_width)
     m.submodules.samples = samples = SampleMemory(cfg, blackbox=top._blackbox)
     m.submodules.window = window = SnakeWindow(cfg)
-    m.submodules.loss = loss = LossGradient(cfg)
+    m.submodules.loss = loss = LossGradient(cfg, blackbox=top._blackbox)
     m.submodules.lfsr = lfsr = Lfsr(cfg.seed)
     # The window reads the sample memory unless the control unit copies a sample.
     m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
@@ -124,7 +124,6 @@ class ControlCommon:
         self.kept = Signal(name="kept")
         self.size = Signal(range(slots + 1), name="size")
         self.counts = Array(Signal(range(slots + 1), name=f"count{c}") for c in range(nc))
-        self.logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(nc))
         self.busy, self.abort = Signal(name="busy"), Signal(name="abort")
         self.phase = Signal(3, init=Phase.OTHER, name="phase")
         self.clear_counters, self.start, self.start_cmd = Signal(name="clear_counters"), Signal(name="start"), \
@@ -150,7 +149,7 @@ class ControlCommon:
         self.count_of_label = self.counts[self.label_reg[:8]]
         # TRAIN and INFER.
         self.from_scratch, self.is_infer = Signal(name="from_scratch"), Signal(name="is_infer")
-        self.best, self.candidate = Signal(signed(dw), name="best"), Signal(signed(dw), name="candidate")
+        self.best = Signal(signed(dw), name="best")
         self.candidate_o, self.candidate_valid = Signal(index(nc), name="candidate_o"), Signal(name="candidate_valid")
 
     # -- GDumb ------------------------------------------------------------------------------
@@ -341,26 +340,26 @@ class ControlCommon:
         with m.Else():
             m.d.sync += [s.ctr.eq(0), s.o.eq(0)]
             with m.If(s.is_infer):
-                m.d.sync += [s.best.eq(s.logits[0]), s.result.eq(0), s.candidate_valid.eq(0),
-                             s.phase.eq(Phase.OTHER)]
+                m.d.sync += [s.result.eq(0), s.candidate_valid.eq(0), s.phase.eq(Phase.OTHER)]
                 m.next = "ARGMAX"
             with m.Else():
                 m.d.comb += loss.start.eq(1)
                 m.d.sync += s.phase.eq(Phase.LOSS)
                 m.next = "LOSS_WAIT"
 
-    def argmax_state(self, m):
-        """``ARGMAX``: the first largest logit's class into ``RESULT``.  The logit multiplexer
-        and the comparison get a cycle each: a candidate is registered, then compared while
-        the next one is selected."""
-        s = self
+    def argmax_state(self, m, loss):
+        """``ARGMAX``: the first largest logit's class into ``RESULT``.  The logits are read
+        from the loss unit's memory one per cycle, each compared as the next is read."""
+        s, nc = self, self.cfg.classes
         with m.State("ARGMAX"):
-            m.d.sync += [s.candidate.eq(s.logits[s.o]), s.candidate_o.eq(s.o), s.candidate_valid.eq(1)]
-            with m.If(s.o != s.cfg.classes - 1):
+            m.d.comb += [loss.rd_en.eq(1), loss.rd_delta.eq(0), loss.rd_index.eq(s.o)]
+            candidate = loss.rd_data              # logit ``candidate_o``, read the cycle before
+            m.d.sync += [s.candidate_o.eq(s.o), s.candidate_valid.eq(1)]
+            with m.If(s.o != nc - 1):
                 m.d.sync += s.o.eq(s.o + 1)
-            with m.If(s.candidate_valid & (s.candidate > s.best)):
-                m.d.sync += [s.best.eq(s.candidate), s.result.eq(s.candidate_o)]
-            with m.If(s.candidate_valid & (s.candidate_o == s.cfg.classes - 1)):
+            with m.If(s.candidate_valid & ((s.candidate_o == 0) | (candidate > s.best))):
+                m.d.sync += [s.best.eq(candidate), s.result.eq(s.candidate_o)]
+            with m.If(s.candidate_valid & (s.candidate_o == nc - 1)):
                 m.next = "DONE"
 
     # -- the host port -----------------------------------------------------------------------

@@ -1,68 +1,113 @@
 """Sequential softmax cross-entropy gradient unit (see :mod:`tinycl_hdl.softmax`).
 
+The logits and the gradient live in a small memory of the unit (:attr:`LossGradient.memory_shape`):
+the datapath writes each logit as it is produced, and reads the gradient (and
+the arg-max the logits) back one word per cycle, so no class needs a register
+and no class index a wide multiplexer.
+
 ``MAX`` scans the logits, ``EXP`` pipelines one ``exp(z_i - max)`` per cycle
-from the two power-of-two tables (:attr:`LossGradient.exp_latency` stages), and ``DIV`` divides each by the sum with a
-restoring divider (one quotient bit per cycle), then subtracts the one-hot
-label and saturates.  About ``classes * (frac_bits + 4)`` cycles.
+from the two power-of-two tables (:attr:`LossGradient.exp_latency` stages) and
+sums them, and ``DIV`` divides each by the sum with a restoring divider (one
+quotient bit per cycle), then subtracts the one-hot label and saturates.  The
+exponentials are not kept: while class ``i`` divides, the pipeline computes
+class ``i + 1``'s again.  About ``classes * (frac_bits + 4)`` cycles.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, MAX_EXP_SHIFT, exp2_tables
 from .arith import index, round_shift, saturate
+from .memory import MemoryShape, Sram
 
-__all__ = ["LossGradient"]
+__all__ = ["LossGradient", "loss_memory_shape"]
+
+
+def loss_memory_shape(cfg: TinyCLConfig) -> MemoryShape:
+    """The memory of :class:`LossGradient`: the logits at words ``0 ..``, the gradient at
+    ``2**len(index(classes)) ..`` (an address is the class with one bit above it)."""
+    return MemoryShape(cfg.data_width, 2 << index(cfg.classes).width)
 
 
 class LossGradient(wiring.Component):
     """``delta = softmax(logits) - onehot(label)``, bit-exact with the golden model.
 
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+    blackbox : bool
+        The unit's memory as an SRAM macro.
+
     Members
     -------
     start : In(1)
-        Begin with the current ``logits`` and ``label``.
+        Begin with the logits written so far and ``label``.
     cancel : In(1)
         Return to idle.
-    logits : In(ArrayLayout(signed(data_width), classes))
     label : In(index(classes))
     busy, done : Out(1)
-        ``done`` pulses when ``delta`` is complete.
-    delta : Out(ArrayLayout(signed(data_width), classes))
+        ``done`` pulses when every ``delta`` is written.
+    z_en, z_index, z_data : In
+        Write logit ``z_index`` (while not busy).
+    rd_en, rd_delta, rd_index : In
+        Read ``delta[rd_index]`` (``rd_delta``) or logit ``rd_index`` (while not busy).
+    rd_data : Out(signed(data_width))
+        The word read, :attr:`read_latency` cycles after ``rd_en``; it holds while ``rd_en`` is low.
     """
-
-    def __init__(self, cfg: TinyCLConfig):
-        self._cfg = cfg
-        vec = data.ArrayLayout(signed(cfg.data_width), cfg.classes)
-        super().__init__({"start": In(1), "cancel": In(1), "logits": In(vec), "label": In(index(cfg.classes)),
-                          "busy": Out(1), "done": Out(1), "delta": Out(vec)})
 
     #: register stages of the exp pipeline (``EXP`` takes ``classes + exp_latency`` cycles)
     exp_latency = 5
+    #: cycles from ``rd_en`` to ``rd_data``
+    read_latency = 1
+
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+        if not isinstance(cfg, TinyCLConfig):
+            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        self._cfg, self._blackbox = cfg, bool(blackbox)
+        dw, cls = signed(cfg.data_width), index(cfg.classes)
+        super().__init__({"start": In(1), "cancel": In(1), "label": In(cls), "busy": Out(1), "done": Out(1),
+                          "z_en": In(1), "z_index": In(cls), "z_data": In(dw),
+                          "rd_en": In(1), "rd_delta": In(1), "rd_index": In(cls), "rd_data": Out(dw)})
 
     @property
     def quotient_bits(self) -> int:
         return self._cfg.frac_bits + 1
 
+    @property
+    def memory_shape(self) -> MemoryShape:
+        """See :func:`loss_memory_shape`."""
+        return loss_memory_shape(self._cfg)
+
+    def macros(self):
+        return [self.memory_shape]
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         dw, frac, n = cfg.data_width, cfg.frac_bits, cfg.classes
+        m.submodules.mem = mem = Sram.of(self.memory_shape, blackbox=self._blackbox)
         hi, lo, lo_bits = exp2_tables(frac)
         hi_rom = Array(Const(v, unsigned(EXP_FRAC + 1)) for v in hi)
         lo_rom = Array(Const(v, unsigned(EXP_FRAC + 1)) for v in lo)
-        logits = Array(Signal(signed(dw), name=f"z{k}") for k in range(n))
-        exps = Array(Signal(unsigned(EXP_FRAC + 1), name=f"e{k}") for k in range(n))
-        deltas = Array(Signal(signed(dw), name=f"delta{k}") for k in range(n))
-        for k in range(n):
-            m.d.comb += [logits[k].eq(self.logits[k]), self.delta[k].eq(deltas[k])]
         i = Signal(index(n))
+        z = mem.r_data.as_signed()            # the word read the cycle before
         zmax = Signal(signed(dw))
         total = Signal(unsigned(EXP_FRAC + 1 + n.bit_length()))
         label = Signal.like(self.label)
-        issued = Signal()               # every class has entered the exp pipeline
+        issued = Signal()                     # every class has entered the exp pipeline
+
+        # The host side of the memory while idle; the states below take it over while busy.
+        internal = Signal()
+        read_z, read_index = Signal(), Signal.like(i)    # the unit's own read of a logit
+        write_delta, delta_value = Signal(), Signal(signed(dw))
+        m.d.comb += [mem.r_en.eq(Mux(internal, read_z, self.rd_en)),
+                     mem.r_addr.eq(Mux(internal, read_index, Cat(self.rd_index, self.rd_delta))),
+                     self.rd_data.eq(mem.r_data),
+                     mem.w_en.eq(write_delta | self.z_en),
+                     mem.w_addr.eq(Mux(write_delta, Cat(i, Const(1, 1)), self.z_index)),
+                     mem.w_data.eq(Mux(write_delta, delta_value, self.z_data))]
 
         # exp(z_i - max) (steps 2-5) as a pipeline taking one class per cycle; each stage has
         # at most one multiplier or one wide adder, so the unit does not limit the clock.
@@ -79,7 +124,7 @@ class LossGradient(wiring.Component):
         shift = Signal(range(MAX_EXP_SHIFT + 1))
         mant = Signal(unsigned(EXP_FRAC + 1))
         shift_m = Signal.like(shift)
-        m.d.sync += [d.eq(logits[i] - zmax),                                     # stage 1
+        m.d.sync += [d.eq(z - zmax),                                             # stage 1
                      t.eq(round_shift(d * LOG2E_Q, LOG2E_FRAC))]                 # stage 2
         whole = Signal(signed(dw + 2))
         part = Signal(unsigned(frac))
@@ -93,15 +138,26 @@ class LossGradient(wiring.Component):
             m.d.sync += e.eq(mant)
         with m.Else():
             m.d.sync += e.eq(round_shift(mant, shift_m))
+        # The exponential the next division starts from: the first to leave the pipeline
+        # after the last was taken (class 0's in EXP, then class i + 1's during DIV of i).
+        e_next, e_ready = Signal.like(e), Signal()
+        with m.If(valid[depth] & ~e_ready):
+            m.d.sync += [e_next.eq(e), e_ready.eq(1)]
 
-        # Restoring division of (e_i << frac) + S//2 by S (step 7).
+        # Restoring division of N = (e_i << frac) + S//2 by S (step 7), one quotient bit per
+        # cycle with the divisor fixed: the partial remainder ``rem`` (below S) shifts left
+        # through ``low``, N's low bits, which the quotient bits replace.  N < S << qbits
+        # (e_i <= S), so the quotient fits and ``rem`` starts as N >> qbits < S.
         qbits = self.quotient_bits
-        rem = Signal(unsigned(EXP_FRAC + 1 + frac + n.bit_length() + 1))
-        quot = Signal(unsigned(qbits))
+        rem = Signal.like(total)
+        low = Signal(unsigned(qbits))
         bit = Signal(range(qbits + 1))
-        trial = Signal(unsigned(len(rem) + qbits))
-        bit_less_one = Signal(range(qbits))
-        m.d.comb += [bit_less_one.eq(bit - 1), trial.eq(total << bit_less_one)]
+        dividend = Signal(unsigned(len(e) + frac + 1))
+        shifted = Signal(unsigned(len(total) + 1))
+        fits = Signal()
+        m.d.comb += [dividend.eq((e_next << frac) + (total >> 1)), shifted.eq(Cat(low[-1], rem)),
+                     fits.eq(shifted >= total)]
+        m.d.comb += delta_value.eq(saturate(low - Mux(i == label, 1 << frac, 0), dw))
 
         def abortable():
             with m.If(self.cancel):
@@ -111,12 +167,16 @@ class LossGradient(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [v.eq(0) for v in valid[1:]]      # nothing of a cancelled run lands later
                 with m.If(self.start):
-                    m.d.sync += [i.eq(0), zmax.eq(logits[0]), label.eq(self.label), total.eq(0)]
+                    # Logit 0 is read as the unit starts.
+                    m.d.comb += [internal.eq(1), read_z.eq(1), read_index.eq(0)]
+                    m.d.sync += [i.eq(0), label.eq(self.label), total.eq(0), e_ready.eq(0)]
                     m.next = "MAX"
             with m.State("MAX"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(logits[i] > zmax):
-                    m.d.sync += zmax.eq(logits[i])
+                # ``z`` is logit ``i``; the next is read (logit 0 again after the last, for EXP).
+                m.d.comb += [self.busy.eq(1), internal.eq(1), read_z.eq(1),
+                             read_index.eq(Mux(i == n - 1, 0, i + 1))]
+                with m.If((i == 0) | (z > zmax)):
+                    m.d.sync += zmax.eq(z)
                 with m.If(i == n - 1):
                     m.d.sync += [i.eq(0), issued.eq(0)]
                     m.next = "EXP"
@@ -124,27 +184,34 @@ class LossGradient(wiring.Component):
                     m.d.sync += i.eq(i + 1)
                 abortable()
             with m.State("EXP"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), internal.eq(1), read_z.eq(1), read_index.eq(i + 1)]
                 with m.If(i != n - 1):
                     m.d.sync += i.eq(i + 1)
                 m.d.comb += valid[0].eq(~issued)
                 m.d.sync += issued.eq(issued | (i == n - 1))
                 with m.If(valid[depth]):
-                    m.d.sync += [exps[which[depth]].eq(e), total.eq(total + e)]
+                    m.d.sync += total.eq(total + e)
                     with m.If(which[depth] == n - 1):
                         m.d.sync += i.eq(0)
                         m.next = "DIV_START"
                 abortable()
             with m.State("DIV_START"):
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += [rem.eq((exps[i] << frac) + (total >> 1)), quot.eq(0), bit.eq(qbits)]
-                m.next = "DIV"
+                # Class i + 1's logit is read now and enters the pipeline next cycle; its
+                # exponential is ready before this class's division ends (unless the
+                # quotient is shorter than the pipeline, when DIV_START waits for it).
+                m.d.comb += [self.busy.eq(1), internal.eq(1)]
+                with m.If(e_ready):
+                    m.d.comb += [read_z.eq(1), read_index.eq(i + 1)]
+                    m.d.sync += [rem.eq(dividend >> qbits), low.eq(dividend[:qbits]), bit.eq(qbits),
+                                 e_ready.eq(0)]
+                    m.next = "DIV"
                 abortable()
             with m.State("DIV"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), internal.eq(1)]
+                # The cycle after DIV_START: the next class's logit enters the pipeline.
+                m.d.comb += valid[0].eq((bit == qbits) & (i != n - 1))
                 with m.If(bit == 0):
-                    one_hot = Mux(i == label, 1 << frac, 0)
-                    m.d.sync += deltas[i].eq(saturate(quot - one_hot, dw))
+                    m.d.comb += write_delta.eq(1)
                     with m.If(i == n - 1):
                         m.d.comb += self.done.eq(1)
                         m.next = "IDLE"
@@ -152,8 +219,7 @@ class LossGradient(wiring.Component):
                         m.d.sync += i.eq(i + 1)
                         m.next = "DIV_START"
                 with m.Else():
-                    with m.If(rem >= trial):
-                        m.d.sync += [rem.eq(rem - trial), quot.eq(quot | (Const(1, 1) << bit_less_one))]
-                    m.d.sync += bit.eq(bit - 1)
+                    m.d.sync += [rem.eq(Mux(fits, shifted - total, shifted)), low.eq(Cat(fits, low[:-1])),
+                                 bit.eq(bit - 1)]
                 abortable()
         return m

@@ -48,6 +48,7 @@ from ..regmap import Command, Phase
 from .arith import index
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
+from .loss import loss_memory_shape
 from .mac import Control, GradSource, Mode, _check_positive, _narrow_stages, _update_stages
 from .memory import MemoryShape, Sram, sample_bank_shape
 
@@ -200,14 +201,15 @@ def _memories(cfg: TinyCLConfig) -> dict:
 def serial_memory_shapes(cfg: TinyCLConfig) -> list:
     """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory of the serial top."""
     return (list(_memories(cfg).values()) + [MemoryShape(cfg.lane_acc_width, cfg.kernel ** 2 + 1),
-                                             MemoryShape(32, len(COUNTERS))]
+                                             MemoryShape(32, len(COUNTERS)), loss_memory_shape(cfg)]
             + [sample_bank_shape(cfg)] * cfg.kernel)
 
 
 def serial_dual_port_memories(cfg: TinyCLConfig) -> list:
     """Instance paths, below :class:`~tinycl_hdl.rtl.top.TinyCL`, of the memories with a read
     and a write port."""
-    return [f"serial.{name}" for name in _memories(cfg)] + ["serial.mac.lane_acc", "serial.counters.mem"]
+    return [f"serial.{name}" for name in _memories(cfg)] + ["serial.mac.lane_acc", "serial.counters.mem",
+                                                                      "serial.loss.mem"]
 
 
 def times(value, constant: int):
@@ -259,8 +261,7 @@ class SerialTinyCL(AcceleratorBase):
         # -- architectural state -----------------------------------------------------------
         # ``ctr`` also walks the parameter memory when it is cleared (F + 3*NC words).
         common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, F + 3 * NC), samples.addr_width)
-        lr_shift, seed, label_reg, counts, logits = common.lr_shift, common.seed, common.label_reg, \
-            common.counts, common.logits
+        lr_shift, seed, label_reg, counts = common.lr_shift, common.seed, common.label_reg, common.counts
         busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
         start, start_cmd, ctr, o = common.start, common.start_cmd, common.ctr, common.o
         slot, sample_label, idx = common.slot, common.sample_label, common.idx
@@ -269,8 +270,6 @@ class SerialTinyCL(AcceleratorBase):
         m.submodules.counters = counters = CounterBank(len(counter_names), K, blackbox=bb)
         counter_inc = {name: counters.inc[i] for i, name in enumerate(counter_names)}
         m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed), mac.lr_shift.eq(lr_shift)]
-        for c in range(NC):
-            m.d.comb += loss.logits[c].eq(logits[c])
 
         # -- operand issue ------------------------------------------------------------------
         # A *prepare* cycle drives the memory reads of one operand pair and registers what it
@@ -287,8 +286,7 @@ class SerialTinyCL(AcceleratorBase):
         f = Signal(index(F))
         px = Signal(8)                    # the window pixel of the prepared pair
         w_hold, act_hold, g_hold = Signal(signed(dw)), Signal(signed(dw)), Signal(signed(dw))
-        delta = Signal(signed(dw))
-        m.d.comb += delta.eq(loss.delta[iss_o])
+        delta = loss.rd_data              # delta[o], read by the prepare cycle
         act_value, dense_value = act.r_data.as_signed(), dense_w.r_data.as_signed()
         conv_value, grad_value = conv_w.r_data.as_signed(), grad.r_data.as_signed()
         tag = Signal(tag_layout)
@@ -341,7 +339,7 @@ class SerialTinyCL(AcceleratorBase):
                     m.d.comb += [act.w_en.eq(1), act.w_addr.eq(out_tag.addr),
                                  act.w_data.eq(Mux(mac.dot_narrow > 0, mac.dot_narrow, 0))]
                 with m.Case(KIND_LOGIT):
-                    m.d.sync += logits[out_tag.addr[:len(o)]].eq(mac.dot_narrow)
+                    m.d.comb += [loss.z_en.eq(1), loss.z_index.eq(out_tag.addr), loss.z_data.eq(mac.dot_narrow)]
                     m.d.comb += [param_w_en.eq(1), param_w_addr.eq(LOGIT_BASE + out_tag.addr),
                                  param_w_data.eq(mac.dot_narrow)]
                 with m.Case(KIND_GRAD):
@@ -549,7 +547,7 @@ class SerialTinyCL(AcceleratorBase):
                     m.d.sync += k.eq(k + 1)
             with m.State("DF_DRAIN"):
                 common.logits_ready(m, loss, latency + 3)
-            common.argmax_state(m)
+            common.argmax_state(m, loss)
             with m.State("LOSS_WAIT"):
                 check_abort()
                 with m.If(~abort & loss.done):
@@ -559,7 +557,9 @@ class SerialTinyCL(AcceleratorBase):
             with m.State("DB_RUN"):
                 m.d.sync += half.eq(~half)
                 with m.If(~half):
+                    # delta[o] stays on the loss unit's output for both pairs of (k, o).
                     m.d.comb += [dense_w.r_en.eq(1), dense_w.r_addr.eq(run_addr),
+                                 loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o),
                                  prep.op.eq(OP_DB_GRAD), prep.first.eq(o == 0), prep.last.eq(o == NC - 1),
                                  prep.addr.eq(k)]
                     with m.If(o == 0):
@@ -574,7 +574,8 @@ class SerialTinyCL(AcceleratorBase):
                     with m.Else():
                         m.d.sync += [o.eq(o + 1), run_addr.eq(run_addr + D)]
             with m.State("DB_BIAS"):
-                m.d.comb += [prep.op.eq(OP_DB_BIAS), biases.r_en.eq(1), biases.r_addr.eq(F + o)]
+                m.d.comb += [prep.op.eq(OP_DB_BIAS), biases.r_en.eq(1), biases.r_addr.eq(F + o),
+                             loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
                 with m.If(o == NC - 1):
                     m.d.sync += ctr.eq(0)
                     m.next = "DB_DRAIN"

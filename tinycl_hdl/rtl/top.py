@@ -30,6 +30,7 @@ from ..config import TinyCLConfig
 from ..regmap import Command, Phase
 from .arith import index, round_shift, saturate
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
+from .loss import loss_memory_shape
 from .mac import GradSource, Mode, ProcessingUnit
 from .memory import MemoryShape, Sram, sample_bank_shape
 from .serial import SerialTinyCL, serial_dual_port_memories, serial_memory_shapes
@@ -67,7 +68,7 @@ def memory_shapes(cfg: TinyCLConfig) -> list:
     """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory instance of the top."""
     if cfg.datapath == "serial":
         return serial_memory_shapes(cfg)
-    return _unit_memories(cfg) + [sample_bank_shape(cfg)] * cfg.kernel
+    return _unit_memories(cfg) + [loss_memory_shape(cfg)] + [sample_bank_shape(cfg)] * cfg.kernel
 
 
 def dual_port_memories(cfg: TinyCLConfig) -> list:
@@ -75,7 +76,7 @@ def dual_port_memories(cfg: TinyCLConfig) -> list:
     if cfg.datapath == "serial":
         return serial_dual_port_memories(cfg)
     return [f"{name}{p}" for p in range(cfg.n_pu) for name in ("conv_w", "dense_w", "act", "grad")] + \
-        ["labels", "order"]
+        ["labels", "order", "loss.mem"]
 
 
 class TinyCL(AcceleratorBase):
@@ -144,7 +145,9 @@ class TinyCL(AcceleratorBase):
         # Generic loop counter ``ctr``, as wide as its longest count (slots scanned or ordered,
         # chunks cleared, pipeline drains): a 32-bit one put its compare chains on the critical path.
         common = ControlCommon(cfg, regmap, max(CH, latency + 2 + LOGIT_LATENCY), samples.addr_width)
-        lr_shift, seed, counts, logits = common.lr_shift, common.seed, common.counts, common.logits
+        lr_shift, seed, counts = common.lr_shift, common.seed, common.counts
+        # The logits as the host reads them; the loss unit keeps its own copy.
+        logits = Array(Signal(signed(dw), name=f"logit{o}") for o in range(NC))
         busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
         start, start_cmd, ctr, o = common.start, common.start_cmd, common.ctr, common.o
         slot, sample_label, idx = common.slot, common.sample_label, common.idx
@@ -153,8 +156,6 @@ class TinyCL(AcceleratorBase):
         counters = {name: Signal(32, name=f"ctr_{name.lower()}") for name in
                     ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "TRAIN_SAMPLES"]}
         m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed)]
-        for c in range(NC):
-            m.d.comb += loss.logits[c].eq(logits[c])
 
         # pos -> (word, lane) within a filter plane
         pos_word = Array(Const(pos // L, index(PW)) for pos in range(P))
@@ -260,8 +261,10 @@ class TinyCL(AcceleratorBase):
         logit_rounded = Signal(total_rounded.shape())
         m.d.sync += [logit_valid.eq(out_valid & (out_tag.kind == KIND_LOGIT)), logit_cls.eq(out_tag.cls),
                      logit_rounded.eq(total_rounded)]
+        logit = saturate(logit_rounded, dw)
         with m.If(logit_valid):
-            m.d.sync += logits[logit_cls].eq(saturate(logit_rounded, dw))
+            m.d.sync += logits[logit_cls].eq(logit)
+            m.d.comb += [loss.z_en.eq(1), loss.z_index.eq(logit_cls), loss.z_data.eq(logit)]
         with m.If(out_valid & (out_tag.kind == KIND_DW)):
             for p, pu in enumerate(pus):
                 m.d.comb += [dense_w[p].w_addr.eq(out_tag.addr), dense_w[p].w_data.eq(pu.upd),
@@ -454,7 +457,7 @@ class TinyCL(AcceleratorBase):
             with m.State("DF_DRAIN"):
                 m.d.sync += df_valid.eq(0)
                 common.logits_ready(m, loss, latency + 2 + LOGIT_LATENCY)
-            common.argmax_state(m)
+            common.argmax_state(m, loss)
             with m.State("LOSS_WAIT"):
                 check_abort()
                 with m.If(~abort & loss.done):
@@ -474,7 +477,7 @@ class TinyCL(AcceleratorBase):
                             a_lanes = lanes_of(act[p].r_data)
                             m.d.comb += [pu_w[p].eq(dense_w[p].r_data), pu_wb[p].eq(dense_b[pend_o])]
                             for i in range(L):
-                                m.d.comb += [pu_a[p][i].eq(a_lanes[i]), pu_b[p][i].eq(loss.delta[pend_o])]
+                                m.d.comb += [pu_a[p][i].eq(a_lanes[i]), pu_b[p][i].eq(loss.rd_data)]
                             m.d.comb += pu_mask[p].eq(Cat(*[a > 0 for a in a_lanes]))
                     with m.If(chunk == CH):
                         m.d.sync += [pending.eq(0), ctr.eq(0)]
@@ -484,6 +487,8 @@ class TinyCL(AcceleratorBase):
                             m.d.comb += [dense_w[p].r_en.eq(1), dense_w[p].r_addr.eq(run_addr + chunk)]
                             with m.If(o == 0):
                                 m.d.comb += [act[p].r_en.eq(1), act[p].r_addr.eq(chunk)]
+                        # delta[o] stays on the loss unit's output for both operations of the pair.
+                        m.d.comb += [loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
                         m.d.sync += [pend_o.eq(o), pend_addr.eq(run_addr + chunk), pend_chunk.eq(chunk),
                                      pend_first.eq(chunk == 0), pend_last.eq(o == NC - 1), pending.eq(1)]
                 with m.Else():
@@ -491,7 +496,7 @@ class TinyCL(AcceleratorBase):
                     for p in range(NPU):
                         w_lanes = lanes_of(dense_w[p].r_data)
                         for i in range(L):
-                            m.d.comb += [pu_a[p][i].eq(w_lanes[i]), pu_b[p][i].eq(loss.delta[pend_o])]
+                            m.d.comb += [pu_a[p][i].eq(w_lanes[i]), pu_b[p][i].eq(loss.rd_data)]
                     with m.If(o == NC - 1):
                         m.d.sync += [o.eq(0), run_addr.eq(0), chunk.eq(chunk + 1)]
                     with m.Else():
