@@ -45,11 +45,11 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..regmap import Command, Phase
-from .arith import index
+from .arith import index, round_shift, saturate, update_apply, update_clamp
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
 from .loss import loss_memory_shape
-from .mac import Control, GradSource, Mode, _check_positive, _narrow_stages, _update_stages
+from .mac import Control, GradSource, Mode, _check_positive
 from .memory import MemoryShape, Sram, sample_bank_shape
 
 __all__ = ["SerialMac", "SerialTinyCL", "serial_mac", "serial_memory_shapes", "serial_dual_port_memories"]
@@ -97,8 +97,9 @@ class SerialMac(wiring.Component):
     after: pairs that name the same lane must be at least three cycles apart.
     """
 
-    #: input registers, product, accumulate, round (or clamp), saturate (or apply)
-    latency = 5
+    #: input registers, product, accumulate (or shift), narrow (or clamp and apply): the
+    #: serial datapath runs at the UP5K's 30 MHz, so rounding and saturation share a stage
+    latency = 4
 
     def __init__(self, data_width: int, frac_bits: int, acc_width: int, lane_acc_width: int, lanes: int,
                  tag_width: int = 8, *, blackbox: bool = False):
@@ -129,35 +130,41 @@ class SerialMac(wiring.Component):
         m = Module()
         dw, frac = self._dw, self._frac
         m.submodules.lane_acc = lane_acc = Sram.of(self.accumulator_shape, blackbox=self._blackbox)
-        # v1: registered inputs; the lane accumulator is read from them.
-        ctl1, ctl2, ctl3, ctl4 = (Signal(Control, name=f"ctl{s}") for s in range(1, 5))
+        # v1: registered inputs; the lane accumulator is read from them.  ``w`` (UPDATE) and
+        # ``init_bias`` (DOT) never meet in one pair, so one register chain carries either.
+        ctl1, ctl2, ctl3 = (Signal(Control, name=f"ctl{s}") for s in range(1, 4))
         lane1, lane2 = Signal.like(self.lane, name="lane1"), Signal.like(self.lane, name="lane2")
         a1, b1 = Signal(signed(dw)), Signal(signed(dw))
-        w1, w2, w3, w4 = (Signal(signed(dw), name=f"w{s}") for s in range(1, 5))
-        init1, init2 = Signal(signed(dw)), Signal(signed(dw))
-        tags = [Signal(self._tag_width, name=f"tag{s}") for s in range(1, 5)]
+        wi1, wi2, wi3 = (Signal(signed(dw), name=f"w_or_init{s}") for s in range(1, 4))
+        tags = [Signal(self._tag_width, name=f"tag{s}") for s in range(1, 4)]
         m.d.sync += [ctl1.valid.eq(self.valid), ctl1.mode.eq(self.mode), ctl1.first.eq(self.first),
                      ctl1.source.eq(self.source), lane1.eq(self.lane), a1.eq(self.a), b1.eq(self.b),
-                     w1.eq(self.w), init1.eq(self.init_bias), tags[0].eq(self.tag)]
+                     wi1.eq(Mux(self.mode == Mode.DOT, self.init_bias, self.w)), tags[0].eq(self.tag)]
         m.d.comb += [lane_acc.r_en.eq(1), lane_acc.r_addr.eq(lane1)]
         # v2: the registered product (a DSP with its output register) and the lane's accumulator.
         product = Signal(signed(2 * dw))
-        m.d.sync += [product.eq(a1 * b1), ctl2.eq(ctl1), lane2.eq(lane1), w2.eq(w1), init2.eq(init1),
-                     ctl3.eq(ctl2), w3.eq(w2), ctl4.eq(ctl3), w4.eq(w3),
-                     tags[1].eq(tags[0]), tags[2].eq(tags[1]), tags[3].eq(tags[2])]
+        m.d.sync += [product.eq(a1 * b1), ctl2.eq(ctl1), lane2.eq(lane1), wi2.eq(wi1), ctl3.eq(ctl2), wi3.eq(wi2),
+                     tags[1].eq(tags[0]), tags[2].eq(tags[1])]
         lane_value = lane_acc.r_data.as_signed()
+        # v3: accumulate; the UPDATE gradient shifted by frac - 1 + lr_shift (the shift of
+        # _update_stages; lr_shift registered first, so a new value applies two cycles on).
         dot = Signal(signed(self._aw))
         with m.If(ctl2.valid & (ctl2.mode == Mode.DOT)):
-            m.d.sync += dot.eq(Mux(ctl2.first, init2 << frac, dot) + product)
+            m.d.sync += dot.eq(Mux(ctl2.first, wi2 << frac, dot) + product)
         with m.If(ctl2.valid & (ctl2.mode == Mode.OUTER)):
             m.d.comb += [lane_acc.w_en.eq(1), lane_acc.w_addr.eq(lane2),
                          lane_acc.w_data.eq(Mux(ctl2.first, 0, lane_value) + product)]
         grad = Signal(signed(max(self._law, 2 * dw)))
         m.d.comb += grad.eq(Mux(ctl2.source == GradSource.ACC, lane_value, product))
-        # v3 .. v5: shift, clamp, apply (UPDATE); round, saturate (the dot accumulator).
-        _update_stages(m, grad, self.lr_shift, frac, w4, ctl4.valid & (ctl4.mode == Mode.UPDATE), self.upd)
-        _narrow_stages(m, dot, self.dot_narrow, frac)
-        m.d.sync += [self.out_valid.eq(ctl4.valid), self.out_mode.eq(ctl4.mode), self.out_tag.eq(tags[3])]
+        lr = Signal.like(self.lr_shift, name="lr_shift_reg")
+        pre = grad >> (frac - 1)
+        shifted = Signal(pre.shape())
+        m.d.sync += [lr.eq(self.lr_shift), shifted.eq(pre >> lr)]
+        # v4: the UPDATE result (clamp and apply) and the dot accumulator narrowed.
+        with m.If(ctl3.valid & (ctl3.mode == Mode.UPDATE)):
+            m.d.sync += self.upd.eq(update_apply(wi3, update_clamp(shifted, dw), dw))
+        m.d.sync += [self.dot_narrow.eq(saturate(round_shift(dot, frac), dw)),
+                     self.out_valid.eq(ctl3.valid), self.out_mode.eq(ctl3.mode), self.out_tag.eq(tags[2])]
         return m
 
 
