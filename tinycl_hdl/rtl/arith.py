@@ -6,9 +6,9 @@ dropped low bits can never carry into the kept ones), so a run-time shift
 needs one shifter and no wide constant adder.
 """
 
-from amaranth.hdl import Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Array, Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "index", "update_clamp", "update_apply"]
+__all__ = ["round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -66,3 +66,26 @@ def update_clamp(shifted: Value, width: int) -> Value:
 def update_apply(w: Value, shifted: Value, width: int) -> Value:
     """Second half: ``saturate(w - ((shifted + 1) >> 1), width)``."""
     return saturate(w - ((shifted + 1) >> 1), width)
+
+
+def shift_saturate(value: Value, shift: Value, width: int) -> Value:
+    """``saturate(value >> shift, width)`` for a signed ``value`` and an unsigned run-time
+    ``shift``, without shifting the bits that saturation discards.
+
+    ``value >> shift`` fits ``width`` bits when ``value``'s bits from ``shift + width - 1`` up
+    all equal its sign: a suffix test of ``value`` selected by ``shift``.  Only ``width``
+    bits go through the shifter, instead of all of ``value``'s.
+    """
+    value = Value.cast(value).as_signed()
+    n = len(value)
+    sign = value[n - 1]
+    # differs[j]: some bit of value from j up differs from the sign (built as a chain).
+    differs = [Const(0, 1)] * (n + 1)
+    for j in range(n - 2, -1, -1):
+        differs[j] = differs[j + 1] | (value[j] ^ sign)
+    max_shift = (1 << len(shift)) - 1
+    fits = Array(~differs[min(s + width - 1, n - 1)] for s in range(max_shift + 1))[shift]
+    low = (value >> shift)[:width].as_signed()
+    hi = Const((1 << (width - 1)) - 1, signed(width))
+    lo = Const(-(1 << (width - 1)), signed(width))
+    return Mux(fits, low, Mux(sign, lo, hi))

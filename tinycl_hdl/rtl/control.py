@@ -108,10 +108,19 @@ class ControlCommon:
         Largest count of the generic loop counter ``ctr`` (the caller's longest wait too).
     sample_addr_width : int
         Word address width of a sample bank.
+    count_memory : (callable, Value) or None
+        ``None``: the class counts are registers (:attr:`counts`).  Otherwise they are words
+        of a memory, ``(read, data)``: ``read(m, index)`` drives a read of class ``index``'s
+        count, which ``data`` (the memory's output) shows the next cycle; the caller writes the
+        two counts that an INSERT changes (:attr:`label_count` ``+ 1``, and when
+        :attr:`evict`, :attr:`largest_count` ``- 1``) in the states after ``INS_FINISH``.
     """
 
-    def __init__(self, cfg: TinyCLConfig, regmap: RegisterMap, ctr_limit: int, sample_addr_width: int):
+    def __init__(self, cfg: TinyCLConfig, regmap: RegisterMap, ctr_limit: int, sample_addr_width: int,
+                 count_memory=None):
         self.cfg, self.regmap = cfg, regmap
+        self._count_read, self._count_data = count_memory or (None, None)
+        self._looking_up = Signal(name="looking_up")
         dw, nc, slots = cfg.data_width, cfg.classes, cfg.slots
         # Host-visible registers.
         self.lr_shift = Signal(range(dw + 1), init=cfg.lr_shift, name="lr_shift")
@@ -123,7 +132,12 @@ class ControlCommon:
         self.result = Signal(32, name="result")
         self.kept = Signal(name="kept")
         self.size = Signal(range(slots + 1), name="size")
-        self.counts = Array(Signal(range(slots + 1), name=f"count{c}") for c in range(nc))
+        if count_memory is None:
+            self.counts = Array(Signal(range(slots + 1), name=f"count{c}") for c in range(nc))
+        else:
+            self.counts = None
+            # Classes with a nonzero count, kept as the counts change.
+            self.seen_classes = Signal(range(nc + 1), name="seen_classes")
         self.busy, self.abort = Signal(name="busy"), Signal(name="abort")
         self.phase = Signal(3, init=Phase.OTHER, name="phase")
         self.clear_counters, self.start, self.start_cmd = Signal(name="clear_counters"), Signal(name="start"), \
@@ -146,27 +160,38 @@ class ControlCommon:
         self.copy_write = Signal(name="copy_write")
         self.copy_waddr = Signal(sample_addr_width, name="copy_waddr")
         self.label_full = Signal(name="label_full")
-        self.count_of_label = self.counts[self.label_reg[:8]]
+        self.label_count, self.label_new = Signal(range(slots + 1), name="label_count"), Signal(name="label_new")
         # TRAIN and INFER.
         self.from_scratch, self.is_infer = Signal(name="from_scratch"), Signal(name="is_infer")
         self.best = Signal(signed(dw), name="best")
+        # Scans for the first largest word of a memory (INS_LARGEST, ARGMAX): the index of
+        # the word read the cycle before, and whether there is one.
         self.candidate_o, self.candidate_valid = Signal(index(nc), name="candidate_o"), Signal(name="candidate_valid")
 
     # -- GDumb ------------------------------------------------------------------------------
 
     def balance_test(self, m):
         """GDumb's class-balance test over three registered steps, which ``INS_LOOKUP`` waits
-        out (:data:`INS_LOOKUP_CYCLES`): the label's count and the classes seen so far; the
-        classes seen with the label's; whether the label already holds its share."""
+        out (:data:`INS_LOOKUP_CYCLES`).  With registered counts: the label's count and the
+        classes seen so far; the classes seen with the label's; whether the label already
+        holds its share.  With counts in memory: the read; the label's count; the share test
+        against :attr:`seen_classes`."""
         nc, slots = self.cfg.classes, self.cfg.slots
-        seen_before, label_new = Signal(range(nc + 1), name="seen_before"), Signal(name="label_new")
-        seen = Signal(range(nc + 2), name="seen")
-        label_count = Signal(range(slots + 1), name="label_count")
         threshold = Array(Const(slots // max(1, s), range(slots + 1)) for s in range(nc + 2))
+        if self.counts is None:
+            # The memory shows the label's count from INS_LOOKUP's second cycle; it is kept
+            # after, when the memory shows other counts.
+            with m.If(self._looking_up):
+                m.d.sync += [self.label_count.eq(self._count_data), self.label_new.eq(self._count_data == 0)]
+            m.d.sync += self.label_full.eq(self.label_count >= threshold[self.seen_classes + self.label_new])
+            return
+        seen_before = Signal(range(nc + 1), name="seen_before")
+        seen = Signal(range(nc + 2), name="seen")
+        count_of_label = self.counts[self.label_reg[:8]]
         m.d.sync += [seen_before.eq(sum((c != 0 for c in self.counts), Const(0, range(nc + 1)))),
-                     label_count.eq(self.count_of_label), label_new.eq(self.count_of_label == 0),
-                     seen.eq(seen_before + label_new),
-                     self.label_full.eq(label_count >= threshold[seen])]
+                     self.label_count.eq(count_of_label), self.label_new.eq(count_of_label == 0),
+                     seen.eq(seen_before + self.label_new),
+                     self.label_full.eq(self.label_count >= threshold[seen])]
 
     @staticmethod
     def below(lfsr, n):
@@ -197,9 +222,13 @@ class ControlCommon:
         s, cfg, k = self, self.cfg, self.cfg.kernel
         slay = sample_layout(cfg)
         with m.State("INS_LOOKUP"):
+            if s.counts is None:
+                s._count_read(m, s.label_reg[:8])
+                m.d.comb += s._looking_up.eq(1)
             s.wait(m, INS_LOOKUP_CYCLES, "INS_CHECK")
         with m.State("INS_CHECK"):
-            m.d.sync += [s.evict.eq(0), s.o.eq(0), s.largest.eq(0), s.largest_count.eq(0)]
+            m.d.sync += [s.evict.eq(0), s.o.eq(0), s.largest.eq(0), s.largest_count.eq(0),
+                         s.candidate_valid.eq(0)]
             with m.If(s.size < cfg.slots):
                 m.d.sync += [s.target.eq(s.size), s.copy_w.eq(0), s.copy_write.eq(0)]
                 m.next = "INS_COPY"
@@ -210,13 +239,21 @@ class ControlCommon:
                 m.d.sync += s.evict.eq(1)
                 m.next = "INS_LARGEST"
         with m.State("INS_LARGEST"):
-            with m.If(s.counts[s.o] > s.largest_count):
-                m.d.sync += [s.largest.eq(s.o), s.largest_count.eq(s.counts[s.o])]
-            with m.If(s.o == cfg.classes - 1):
+            if s.counts is None:
+                # The counts are read one per cycle, each compared as the next is read.
+                s._count_read(m, s.o)
+                count, last = s._scan(m, s._count_data)
+                with m.If(s.candidate_valid & (count > s.largest_count)):
+                    m.d.sync += [s.largest.eq(s.candidate_o), s.largest_count.eq(count)]
+            else:
+                with m.If(s.counts[s.o] > s.largest_count):
+                    m.d.sync += [s.largest.eq(s.o), s.largest_count.eq(s.counts[s.o])]
+                last = s.o == cfg.classes - 1
+                with m.If(~last):
+                    m.d.sync += s.o.eq(s.o + 1)
+            with m.If(last):
                 m.d.comb += lfsr.draw.eq(1)
                 m.next = "INS_VICTIM"
-            with m.Else():
-                m.d.sync += s.o.eq(s.o + 1)
         with m.State("INS_VICTIM"):
             m.d.sync += [s.victim.eq(s.below(lfsr, s.largest_count)), s.matches.eq(0), s.ctr.eq(0)]
             m.next = "INS_SCAN_READ"
@@ -255,12 +292,17 @@ class ControlCommon:
                     m.next = "INS_FINISH"
         with m.State("INS_FINISH"):
             m.d.comb += [labels.w_en.eq(1), labels.w_addr.eq(s.target), labels.w_data.eq(s.label_reg[:8])]
-            with m.If(s.evict):
-                m.d.sync += s.counts[s.largest].eq(s.counts[s.largest] - 1)
-            with m.Else():
+            with m.If(~s.evict):
                 m.d.sync += s.size.eq(s.size + 1)
-            m.d.sync += [s.counts[s.label_reg[:8]].eq(s.counts[s.label_reg[:8]] + 1), s.kept.eq(1),
-                         s.result.eq(s.target)]
+            if s.counts is None:
+                # The caller writes the counts; the classes seen change with them.
+                gone = s.evict & (s.largest_count == 1)
+                m.d.sync += s.seen_classes.eq(s.seen_classes + s.label_new - gone)
+            else:
+                with m.If(s.evict):
+                    m.d.sync += s.counts[s.largest].eq(s.counts[s.largest] - 1)
+                m.d.sync += s.counts[s.label_reg[:8]].eq(s.counts[s.label_reg[:8]] + 1)
+            m.d.sync += [s.kept.eq(1), s.result.eq(s.target)]
             m.next = finish_next
 
     # -- the epoch loop ----------------------------------------------------------------------
@@ -350,17 +392,24 @@ class ControlCommon:
     def argmax_state(self, m, loss):
         """``ARGMAX``: the first largest logit's class into ``RESULT``.  The logits are read
         from the loss unit's memory one per cycle, each compared as the next is read."""
-        s, nc = self, self.cfg.classes
+        s = self
         with m.State("ARGMAX"):
             m.d.comb += [loss.rd_en.eq(1), loss.rd_delta.eq(0), loss.rd_index.eq(s.o)]
-            candidate = loss.rd_data              # logit ``candidate_o``, read the cycle before
-            m.d.sync += [s.candidate_o.eq(s.o), s.candidate_valid.eq(1)]
-            with m.If(s.o != nc - 1):
-                m.d.sync += s.o.eq(s.o + 1)
+            candidate, last = s._scan(m, loss.rd_data)
             with m.If(s.candidate_valid & ((s.candidate_o == 0) | (candidate > s.best))):
                 m.d.sync += [s.best.eq(candidate), s.result.eq(s.candidate_o)]
-            with m.If(s.candidate_valid & (s.candidate_o == nc - 1)):
+            with m.If(last):
                 m.next = "DONE"
+
+    def _scan(self, m, word):
+        """One step of a scan over the classes (``o`` from 0, ``candidate_valid`` clear at the
+        start): ``word``, a memory output, is class ``candidate_o``'s word when
+        ``candidate_valid``.  Returns it and whether it is the last class's."""
+        s, nc = self, self.cfg.classes
+        m.d.sync += [s.candidate_o.eq(s.o), s.candidate_valid.eq(1)]
+        with m.If(s.o != nc - 1):
+            m.d.sync += s.o.eq(s.o + 1)
+        return word, s.candidate_valid & (s.candidate_o == nc - 1)
 
     # -- the host port -----------------------------------------------------------------------
 

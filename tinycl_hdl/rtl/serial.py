@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..regmap import Command, Phase
-from .arith import index, round_shift, saturate, update_apply, update_clamp
+from .arith import index, round_shift, saturate, shift_saturate, update_apply
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
 from .loss import loss_memory_shape
@@ -146,8 +146,8 @@ class SerialMac(wiring.Component):
         m.d.sync += [product.eq(a1 * b1), ctl2.eq(ctl1), lane2.eq(lane1), wi2.eq(wi1), ctl3.eq(ctl2), wi3.eq(wi2),
                      tags[1].eq(tags[0]), tags[2].eq(tags[1])]
         lane_value = lane_acc.r_data.as_signed()
-        # v3: accumulate; the UPDATE gradient shifted by frac - 1 + lr_shift (the shift of
-        # _update_stages; lr_shift registered first, so a new value applies two cycles on).
+        # v3: accumulate; the UPDATE gradient shifted by frac - 1 + lr_shift and clamped (as
+        # _update_stages does; lr_shift registered first, so a new value applies two cycles on).
         dot = Signal(signed(self._aw))
         with m.If(ctl2.valid & (ctl2.mode == Mode.DOT)):
             m.d.sync += dot.eq(Mux(ctl2.first, wi2 << frac, dot) + product)
@@ -157,12 +157,11 @@ class SerialMac(wiring.Component):
         grad = Signal(signed(max(self._law, 2 * dw)))
         m.d.comb += grad.eq(Mux(ctl2.source == GradSource.ACC, lane_value, product))
         lr = Signal.like(self.lr_shift, name="lr_shift_reg")
-        pre = grad >> (frac - 1)
-        shifted = Signal(pre.shape())
-        m.d.sync += [lr.eq(self.lr_shift), shifted.eq(pre >> lr)]
-        # v4: the UPDATE result (clamp and apply) and the dot accumulator narrowed.
+        clamped = Signal(signed(dw + 3))
+        m.d.sync += [lr.eq(self.lr_shift), clamped.eq(shift_saturate(grad >> (frac - 1), lr, dw + 3))]
+        # v4: the UPDATE result and the dot accumulator narrowed.
         with m.If(ctl3.valid & (ctl3.mode == Mode.UPDATE)):
-            m.d.sync += self.upd.eq(update_apply(wi3, update_clamp(shifted, dw), dw))
+            m.d.sync += self.upd.eq(update_apply(wi3, clamped, dw))
         m.d.sync += [self.dot_narrow.eq(saturate(round_shift(dot, frac), dw)),
                      self.out_valid.eq(ctl3.valid), self.out_mode.eq(ctl3.mode), self.out_tag.eq(tags[2])]
         return m
@@ -199,9 +198,9 @@ def _memories(cfg: TinyCLConfig) -> dict:
     return {"conv_w": MemoryShape(dw, lay["conv_words"]), "dense_w": MemoryShape(dw, lay["dense_words"]),
             "act": MemoryShape(dw, cfg.dense_in), "grad": MemoryShape(dw, cfg.dense_in),
             "labels": MemoryShape(8, cfg.slots), "order": MemoryShape(16, cfg.slots),
-            # Conv biases then dense biases, which the datapath reads; the host reads its own copy,
-            # which also mirrors the logits and the class counts (HOST_PARAMS), written together.
-            "biases": MemoryShape(dw, cfg.filters + cfg.classes),
+            # Conv biases, dense biases, logits and class counts, in two copies written together:
+            # the datapath and the control unit read ``biases``, the host ``host_params``.
+            "biases": MemoryShape(_param_width(cfg), cfg.filters + 3 * cfg.classes),
             "host_params": MemoryShape(_param_width(cfg), cfg.filters + 3 * cfg.classes)}
 
 
@@ -250,15 +249,15 @@ class SerialTinyCL(AcceleratorBase):
         conv_w, dense_w, act, grad = mems["conv_w"], mems["dense_w"], mems["act"], mems["grad"]
         labels, order = mems["labels"], mems["order"]
         biases, host_params = mems["biases"], mems["host_params"]
-        # Words of ``host_params``: conv biases, dense biases (also in ``biases``), logits, counts.
+        # Words of ``biases`` and ``host_params``: conv biases, dense biases, logits, counts.
         LOGIT_BASE, COUNT_BASE = F + NC, F + 2 * NC
         param_w_en, param_w_addr = Signal(), Signal(index(F + 3 * NC))
         param_w_data = Signal(_param_width(cfg))
         m.d.comb += [host_params.w_en.eq(param_w_en), host_params.w_addr.eq(param_w_addr),
                      host_params.w_data.eq(param_w_data),
-                     biases.w_en.eq(param_w_en & (param_w_addr < F + NC)), biases.w_addr.eq(param_w_addr),
+                     biases.w_en.eq(param_w_en), biases.w_addr.eq(param_w_addr),
                      biases.w_data.eq(param_w_data)]
-        bias_value = biases.r_data.as_signed()
+        bias_value = biases.r_data[:dw].as_signed()
 
         KIND_NONE, KIND_ACT, KIND_LOGIT, KIND_GRAD, KIND_DW, KIND_CW, KIND_CB, KIND_DB = range(8)
         tag_layout = _tag_layout(cfg)
@@ -267,8 +266,12 @@ class SerialTinyCL(AcceleratorBase):
 
         # -- architectural state -----------------------------------------------------------
         # ``ctr`` also walks the parameter memory when it is cleared (F + 3*NC words).
-        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, F + 3 * NC), samples.addr_width)
-        lr_shift, seed, label_reg, counts = common.lr_shift, common.seed, common.label_reg, common.counts
+        def read_count(m, c):
+            m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(COUNT_BASE + c)]
+
+        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, F + 3 * NC), samples.addr_width,
+                               count_memory=(read_count, biases.r_data))
+        lr_shift, seed, label_reg = common.lr_shift, common.seed, common.label_reg
         busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
         start, start_cmd, ctr, o = common.start, common.start_cmd, common.ctr, common.o
         slot, sample_label, idx = common.slot, common.sample_label, common.idx
@@ -491,15 +494,15 @@ class SerialTinyCL(AcceleratorBase):
                             m.next = "CF_START"
             # ---- INSERT -------------------------------------------------------------------
             common.insert_states(m, samples, labels, lfsr, finish_next="INS_COUNT_LABEL")
-            # The host's copies of the two counts that changed, one write each.
+            # The two counts that changed, one write each (to both copies).
             with m.State("INS_COUNT_LABEL"):
                 m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + label_reg[:8]),
-                             param_w_data.eq(common.count_of_label)]
+                             param_w_data.eq(common.label_count + 1)]
                 m.next = "INS_COUNT_EVICTED"
             with m.State("INS_COUNT_EVICTED"):
                 with m.If(common.evict):
                     m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + common.largest),
-                                 param_w_data.eq(counts[common.largest])]
+                                 param_w_data.eq(common.largest_count - 1)]
                 m.next = "DONE"
             # ---- TRAIN / INFER ---------------------------------------------------------------
             with m.State("INIT"):
