@@ -64,7 +64,7 @@ class AcceleratorBase(wiring.Component):
         return self._regmap
 
 
-def shared_blocks(m, top):
+def shared_blocks(m, top, lfsr_steps_per_cycle: int = 32):
     """The AXI4-Lite slave (joined to ``top``'s ports), the sample memory with the snake window
     reading it, the loss unit and the LFSR, as submodules of ``m``."""
     cfg, regmap = top._cfg, top.regmap
@@ -73,7 +73,7 @@ def shared_blocks(m, top):
     m.submodules.samples = samples = SampleMemory(cfg, blackbox=top._blackbox)
     m.submodules.window = window = SnakeWindow(cfg)
     m.submodules.loss = loss = LossGradient(cfg, blackbox=top._blackbox)
-    m.submodules.lfsr = lfsr = Lfsr(cfg.seed)
+    m.submodules.lfsr = lfsr = Lfsr(cfg.seed, lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.
     m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
                  window.rd_data.eq(samples.rd_data)]
@@ -255,8 +255,9 @@ class ControlCommon:
                 m.d.comb += lfsr.draw.eq(1)
                 m.next = "INS_VICTIM"
         with m.State("INS_VICTIM"):
-            m.d.sync += [s.victim.eq(s.below(lfsr, s.largest_count)), s.matches.eq(0), s.ctr.eq(0)]
-            m.next = "INS_SCAN_READ"
+            with m.If(lfsr.ready):
+                m.d.sync += [s.victim.eq(s.below(lfsr, s.largest_count)), s.matches.eq(0), s.ctr.eq(0)]
+                m.next = "INS_SCAN_READ"
         with m.State("INS_SCAN_READ"):
             m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(s.ctr)]
             m.next = "INS_SCAN_COMPARE"
@@ -337,9 +338,10 @@ class ControlCommon:
                 m.d.comb += lfsr.draw.eq(1)
                 m.next = "SH_J"
         with m.State("SH_J"):
-            m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.sh_i)]
-            m.d.sync += s.sh_j.eq(s.below(lfsr, s.sh_i + 1))
-            m.next = "SH_READ_J"
+            with m.If(lfsr.ready):
+                m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.sh_i)]
+                m.d.sync += s.sh_j.eq(s.below(lfsr, s.sh_i + 1))
+                m.next = "SH_READ_J"
         with m.State("SH_READ_J"):
             m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.sh_j)]
             m.d.sync += s.vi.eq(order.r_data)
@@ -544,6 +546,9 @@ class HostRequests:
             Signal(name="done_resp")
         m.d.comb += [axi.resp_rdata.eq(self.rdata), axi.resp_error.eq(self.error_resp),
                      axi.resp_ready.eq(self.done_resp)]
+        self.mem_kind, self.mem_rdata = Signal(2, name="mem_kind"), Signal(32, name="mem_rdata")
+        # Read data is ``mem_rdata`` unless a state answers another value.
+        m.d.comb += self.rdata.eq(self.mem_rdata)
         self.readable = {
             "COMMAND": s.command, "STATUS": Cat(s.busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
             "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": s.result,
@@ -553,7 +558,6 @@ class HostRequests:
         self.cw, self.dwf = s.window_fields(self.addr, rm.conv_w), s.window_fields(self.addr, rm.dense_w)
         self.stage_regs = (Signal(index(s.cfg.in_c), name="stage_c"), Signal.like(samples.px_row, name="stage_row"),
                            Signal.like(samples.px_col, name="stage_col"), Signal(32, name="stage_data"))
-        self.mem_kind, self.mem_rdata = Signal(2, name="mem_kind"), Signal(32, name="mem_rdata")
         self.decoding, self.decoded = Signal(name="decoding"), Signal(name="decoded")
         m.d.sync += [self.decoding.eq(axi.req_valid), self.decoded.eq(self.decoding & axi.req_valid)]
         self.to_reg = s.decode_writes(m, self.addr, self.value)

@@ -1,10 +1,12 @@
-"""The on-chip LFSR: one draw (32 Galois steps) per cycle.
+"""The on-chip LFSR: one draw (32 Galois steps) per cycle, or over several cycles.
 
-The 32 steps are linear over GF(2); the XOR network is derived here from
-:func:`tinycl_hdl.lfsr.step`, the definition the golden model uses.
+The steps are linear over GF(2); the XOR network that takes a cycle's steps is
+derived here from :func:`tinycl_hdl.lfsr.step`, the definition the golden model
+uses.  Thirty-two steps in one cycle need about 140 iCE40 LUT4s; four per cycle
+about 32, and a draw then takes eight cycles.
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,12 +15,12 @@ from .. import lfsr as _lfsr
 __all__ = ["Lfsr", "draw_network"]
 
 
-def draw_network():
-    """For each bit of the new state, the old-state bits XORed into it."""
+def draw_network(steps: int = _lfsr.DRAW_STEPS):
+    """For each bit of the state after ``steps`` steps, the old-state bits XORed into it."""
     images = []
     for bit in range(32):
         state = 1 << bit
-        for _ in range(_lfsr.DRAW_STEPS):
+        for _ in range(steps):
             state = _lfsr.step(state)
         images.append(state)
     return [[bit for bit in range(32) if images[bit] >> out & 1] for out in range(32)]
@@ -31,6 +33,8 @@ class Lfsr(wiring.Component):
     ----------
     seed : int
         Seed loaded at reset.
+    steps_per_cycle : int
+        Galois steps taken per cycle; must divide 32.  A draw takes :attr:`draw_cycles`.
 
     Members
     -------
@@ -38,21 +42,46 @@ class Lfsr(wiring.Component):
         Load ``(seed_in << 1) | 1`` (the ``seed`` register was written).
     seed_in : In(31)
     draw : In(1)
-        Advance one draw; the drawn value is :attr:`state` from the next cycle.
+        Advance one draw (only while :attr:`ready`).
+    ready : Out(1)
+        No draw is in progress: :attr:`state` is the last draw.  It falls for
+        ``draw_cycles - 1`` cycles after ``draw`` (never with one cycle per draw).
     state : Out(32)
     """
 
-    def __init__(self, seed: int):
-        self._seed = seed
-        super().__init__({"load": In(1), "seed_in": In(31), "draw": In(1),
+    def __init__(self, seed: int, steps_per_cycle: int = _lfsr.DRAW_STEPS):
+        if not isinstance(steps_per_cycle, int) or isinstance(steps_per_cycle, bool) or steps_per_cycle < 1 \
+                or _lfsr.DRAW_STEPS % steps_per_cycle:
+            raise TypeError(f"steps_per_cycle must be a positive integer dividing {_lfsr.DRAW_STEPS}, "
+                            f"not {steps_per_cycle!r}")
+        self._seed, self._steps = seed, steps_per_cycle
+        super().__init__({"load": In(1), "seed_in": In(31), "draw": In(1), "ready": Out(1),
                           "state": Out(32, init=_lfsr.seed_state(seed))})
+
+    @property
+    def steps_per_cycle(self) -> int:
+        return self._steps
+
+    @property
+    def draw_cycles(self) -> int:
+        """Cycles from ``draw`` to the drawn :attr:`state`."""
+        return _lfsr.DRAW_STEPS // self._steps
 
     def elaborate(self, platform):
         m = Module()
-        network = draw_network()
+        network = draw_network(self._steps)
+        left = Signal(range(self.draw_cycles))     # cycles of the current draw still to come
+        m.d.comb += self.ready.eq(left == 0)
+        advance = Signal()
+        with m.If(self.draw & self.ready):
+            m.d.comb += advance.eq(1)
+            m.d.sync += left.eq(self.draw_cycles - 1)
+        with m.Elif(~self.ready):
+            m.d.comb += advance.eq(1)
+            m.d.sync += left.eq(left - 1)
         with m.If(self.load):
             m.d.sync += self.state.eq((self.seed_in << 1) | 1)
-        with m.Elif(self.draw):
+        with m.Elif(advance):
             for out, taps in enumerate(network):
                 value = self.state[taps[0]]
                 for tap in taps[1:]:

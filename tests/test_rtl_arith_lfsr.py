@@ -1,0 +1,90 @@
+"""RTL arithmetic helpers (tinycl_hdl.rtl.arith) and the LFSR in the Amaranth simulator,
+against tinycl_hdl.fixedpoint's and tinycl_hdl.lfsr's definitions."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.sim import Simulator
+
+from tinycl_hdl import lfsr as golden_lfsr
+from tinycl_hdl.fixedpoint import saturate
+from tinycl_hdl.rtl.arith import shift_saturate
+from tinycl_hdl.rtl.lfsr import Lfsr
+
+
+def test_shift_saturate_is_saturate_of_the_shift():
+    """Every shift, values at and around each saturation boundary and random ones, for the
+    serial MAC's shape (a 39-bit gradient, a 5-bit shift, 19 bits out)."""
+    n, shift_bits, width = 39, 5, 19
+    value, shift = Signal(signed(n)), Signal(unsigned(shift_bits))
+    out = Signal(signed(width))
+    m = Module()
+    m.d.comb += out.eq(shift_saturate(value, shift, width))
+    rng = np.random.default_rng(5)
+    cases = []
+    for s in range(1 << shift_bits):
+        for edge in (1 << (s + width - 1), -(1 << (s + width - 1))):
+            cases += [(edge + d, s) for d in (-(1 << s) - 1, -(1 << s), -1, 0, 1, 1 << s)]
+        cases += [((1 << (n - 1)) - 1, s), (-(1 << (n - 1)), s), (0, s), (-1, s)]
+        cases += [(int(v), s) for v in rng.integers(-(1 << (n - 1)), 1 << (n - 1), 40)]
+        cases += [(int(v), s) for v in rng.integers(-(1 << (s + width + 1)), 1 << (s + width + 1), 40)]
+    cases = [(max(-(1 << (n - 1)), min((1 << (n - 1)) - 1, v)), s) for v, s in cases]
+    mismatches = []
+
+    async def bench(ctx):
+        for v, s in cases:
+            ctx.set(value, v)
+            ctx.set(shift, s)
+            want = int(saturate(v >> s, width))
+            if ctx.get(out) != want:
+                mismatches.append((v, s, ctx.get(out), want))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(cases) > 3000
+    assert not mismatches, mismatches[:5]
+
+
+@pytest.mark.parametrize("steps", [32, 4, 1])
+def test_lfsr_draws_match_the_golden_stream(steps):
+    """The RTL LFSR at any steps per cycle gives the golden model's draws, each ready
+    ``draw_cycles`` after its ``draw``, with draws back to back and spaced, and a seed load."""
+    dut = Lfsr(seed=12345, steps_per_cycle=steps)
+    assert dut.draw_cycles == 32 // steps
+    golden = golden_lfsr.Lfsr(12345)
+    got, want = [], []
+
+    async def bench(ctx):
+        for n in range(12):
+            assert ctx.get(dut.ready)
+            ctx.set(dut.draw, 1)
+            await ctx.tick()
+            ctx.set(dut.draw, 0)
+            waited = 1
+            while not ctx.get(dut.ready):
+                await ctx.tick()
+                waited += 1
+            assert waited == dut.draw_cycles
+            got.append(ctx.get(dut.state))
+            want.append(golden.draw())
+            for _ in range(n % 3):          # idle cycles leave the state alone
+                await ctx.tick()
+                assert ctx.get(dut.state) == got[-1]
+            if n == 6:
+                ctx.set(dut.load, 1)
+                ctx.set(dut.seed_in, 777)
+                await ctx.tick()
+                ctx.set(dut.load, 0)
+                golden.state = golden_lfsr.seed_state(777)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want
+
+
+def test_lfsr_rejects_steps_that_do_not_divide_a_draw():
+    with pytest.raises(TypeError, match="steps_per_cycle must be a positive integer dividing 32"):
+        Lfsr(seed=1, steps_per_cycle=5)
