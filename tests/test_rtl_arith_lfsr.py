@@ -8,7 +8,8 @@ from amaranth.sim import Simulator
 
 from tinycl_hdl import lfsr as golden_lfsr
 from tinycl_hdl.fixedpoint import saturate
-from tinycl_hdl.rtl.arith import shift_saturate
+from tinycl_hdl.rtl.arith import below, positive, shift_saturate
+from tinycl_hdl.rtl.arith import saturate as saturate_rtl
 from tinycl_hdl.rtl.lfsr import Lfsr
 
 
@@ -88,3 +89,41 @@ def test_lfsr_draws_match_the_golden_stream(steps):
 def test_lfsr_rejects_steps_that_do_not_divide_a_draw():
     with pytest.raises(TypeError, match="steps_per_cycle must be a positive integer dividing 32"):
         Lfsr(seed=1, steps_per_cycle=5)
+
+
+def _comb_values(expr_of, inputs):
+    """Evaluate a combinational expression of one signal for every input value."""
+    sig = Signal(inputs[0])
+    out = Signal(expr_of(sig).shape())
+    m = Module()
+    m.d.comb += out.eq(expr_of(sig))
+    got = []
+
+    async def bench(ctx):
+        for v in inputs[1]:
+            ctx.set(sig, v)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
+@pytest.mark.parametrize("width, bound", [(8, 0), (8, 1), (8, 10), (8, 16), (8, 200), (8, 256), (8, 300), (3, 5)])
+def test_below_is_less_than_a_constant(width, bound):
+    values = list(range(1 << width))
+    assert _comb_values(lambda v: below(v, bound), (unsigned(width), values)) == [int(v < bound) for v in values]
+
+
+@pytest.mark.parametrize("width", [1, 2, 5])
+def test_positive_and_narrow_saturate(width):
+    values = list(range(-(1 << (width - 1)), 1 << (width - 1)))
+    assert _comb_values(positive, (signed(width), values)) == [int(v > 0) for v in values]
+    # A value narrower than the target (or as wide and signed) always fits; an unsigned one as
+    # wide as the target saturates at its top.
+    for target in (width, width + 2):
+        assert _comb_values(lambda v: saturate_rtl(v, target), (signed(width), values)) == values
+    unsigned_values = list(range(1 << width))
+    assert _comb_values(lambda v: saturate_rtl(v, width), (unsigned(width), unsigned_values)) == \
+        [int(saturate(v, width)) for v in unsigned_values]

@@ -6,9 +6,10 @@ dropped low bits can never carry into the kept ones), so a run-time shift
 needs one shifter and no wide constant adder.
 """
 
-from amaranth.hdl import Array, Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply"]
+__all__ = ["round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply", "below",
+           "positive"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -34,8 +35,9 @@ def saturate(value: Value, width: int) -> Value:
     value = Value.cast(value)
     hi = Const((1 << (width - 1)) - 1, signed(width))
     lo = Const(-(1 << (width - 1)), signed(width))
-    if len(value) <= width:
-        return Mux(value > hi, hi, Mux(value < lo, lo, value[:width].as_signed()))
+    if len(value) < width or (len(value) == width and value.shape().signed):
+        # always fits
+        return value if value.shape().signed else Cat(value, Const(0, width - len(value))).as_signed()
     top = value[width - 1:]
     if value.shape().signed:
         return Mux(top.all() | ~top.any(), value[:width].as_signed(), Mux(value[-1], lo, hi))
@@ -89,3 +91,28 @@ def shift_saturate(value: Value, shift: Value, width: int) -> Value:
     hi = Const((1 << (width - 1)) - 1, signed(width))
     lo = Const(-(1 << (width - 1)), signed(width))
     return Mux(fits, low, Mux(sign, lo, hi))
+
+
+def below(value: Value, bound: int) -> Value:
+    """``value < bound`` for an unsigned ``value`` and a constant ``bound``, as bit tests.
+
+    A comparator maps to a carry chain, one logic cell per bit whatever the constant;
+    here the bits above the constant's are tested for zero (LUT logic) and only the
+    constant's own bits are compared.
+    """
+    value = Value.cast(value)
+    if value.shape().signed:
+        raise TypeError(f"value must be unsigned, not {value.shape()!r}")
+    if bound <= 0:
+        return Const(0, 1)
+    bits = (bound - 1).bit_length()
+    if bits >= len(value):
+        return Const(1, 1) if bound >= 1 << len(value) else value < bound
+    high_zero = ~value[bits:].any()
+    return high_zero if bound == 1 << bits else high_zero & (value[:bits] < bound)
+
+
+def positive(value: Value) -> Value:
+    """``value > 0`` for a signed ``value``: sign clear and some bit set (no carry chain)."""
+    value = Value.cast(value)
+    return ~value[-1] & value.any()

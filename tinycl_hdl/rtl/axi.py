@@ -2,7 +2,9 @@
 
 The slave accepts a write (address and data, in either order or together) or
 a read, presents it on the ``req_*`` ports and waits for ``resp_ready``; a
-request may take any number of cycles.  ``resp_error`` answers ``SLVERR``.
+request may take any number of cycles.  The write data is not copied: the
+slave takes it (``wready``) only as it answers, so the master holds it for the
+whole request and ``req_wdata`` is the bus's ``wdata``.  ``resp_error`` answers ``SLVERR``.
 Writes win when a write and a read arrive together.  Port names follow the
 ``s_axil_*`` convention of cocotbext-axi and verilog-axi.
 """
@@ -37,7 +39,8 @@ class AxiLiteSlave(wiring.Component):
     -------
     s_axil_* : AXI4-Lite slave ports.
     req_valid, req_write, req_addr, req_wdata, req_wstrb : Out
-        The pending request; held until ``resp_ready``.
+        The pending request; held until ``resp_ready`` (``req_wdata`` and ``req_wstrb``
+        are the bus's, which the master holds until ``wready``).
     resp_ready, resp_rdata, resp_error : In
         Completion of the request (read data, ``SLVERR``).
     """
@@ -59,20 +62,18 @@ class AxiLiteSlave(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        have_aw, have_w = Signal(), Signal()
+        have_aw = Signal()
+        m.d.comb += [self.req_wdata.eq(self.s_axil_wdata), self.req_wstrb.eq(self.s_axil_wstrb)]
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.s_axil_awready.eq(~have_aw), self.s_axil_wready.eq(~have_w)]
+                m.d.comb += self.s_axil_awready.eq(~have_aw)
                 with m.If(self.s_axil_awvalid & ~have_aw):
                     m.d.sync += [have_aw.eq(1), self.req_addr.eq(self.s_axil_awaddr)]
-                with m.If(self.s_axil_wvalid & ~have_w):
-                    m.d.sync += [have_w.eq(1), self.req_wdata.eq(self.s_axil_wdata),
-                                 self.req_wstrb.eq(self.s_axil_wstrb)]
-                write_ready = (have_aw | self.s_axil_awvalid) & (have_w | self.s_axil_wvalid)
+                write_ready = (have_aw | self.s_axil_awvalid) & self.s_axil_wvalid
                 with m.If(write_ready):
-                    m.d.sync += [self.req_write.eq(1), have_aw.eq(0), have_w.eq(0)]
+                    m.d.sync += [self.req_write.eq(1), have_aw.eq(0)]
                     m.next = "REQUEST"
-                with m.Elif(~have_aw & ~have_w & self.s_axil_arvalid):
+                with m.Elif(~have_aw & self.s_axil_arvalid):
                     m.d.comb += self.s_axil_arready.eq(1)
                     m.d.sync += [self.req_write.eq(0), self.req_addr.eq(self.s_axil_araddr)]
                     m.next = "REQUEST"
@@ -81,6 +82,7 @@ class AxiLiteSlave(wiring.Component):
                 with m.If(self.resp_ready):
                     resp = (self.resp_error << 1)
                     with m.If(self.req_write):
+                        m.d.comb += self.s_axil_wready.eq(1)      # the write data is taken now
                         m.d.sync += self.s_axil_bresp.eq(resp)
                         m.next = "WRITE_RESPONSE"
                     with m.Else():

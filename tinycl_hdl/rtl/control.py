@@ -15,7 +15,7 @@ from amaranth.lib.wiring import Out
 from ..config import TinyCLConfig
 from ..golden import init_bits
 from ..regmap import Command, ErrorCode, Phase, RegisterMap
-from .arith import index, round_shift, saturate
+from .arith import below, index, round_shift, saturate
 from .axi import AxiLiteSlave, axi_lite_members
 from .lfsr import Lfsr
 from .loss import LossGradient
@@ -64,14 +64,15 @@ class AcceleratorBase(wiring.Component):
         return self._regmap
 
 
-def shared_blocks(m, top, lfsr_steps_per_cycle: int = 32):
+def shared_blocks(m, top, *, lfsr_steps_per_cycle: int = 32, window_pipelined: bool = True):
     """The AXI4-Lite slave (joined to ``top``'s ports), the sample memory with the snake window
-    reading it, the loss unit and the LFSR, as submodules of ``m``."""
+    reading it, the loss unit and the LFSR, as submodules of ``m``; the options are the
+    LFSR's and the window's."""
     cfg, regmap = top._cfg, top.regmap
     m.submodules.axi = axi = AxiLiteSlave(regmap.address_width)
     connect_axi(m, top, axi, regmap.address_width)
     m.submodules.samples = samples = SampleMemory(cfg, blackbox=top._blackbox)
-    m.submodules.window = window = SnakeWindow(cfg)
+    m.submodules.window = window = SnakeWindow(cfg, pipelined=window_pipelined)
     m.submodules.loss = loss = LossGradient(cfg, blackbox=top._blackbox)
     m.submodules.lfsr = lfsr = Lfsr(cfg.seed, lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.
@@ -129,7 +130,9 @@ class ControlCommon:
         self.label_reg = Signal(32, name="label_reg")
         self.command = Signal(4, name="command")
         self.error = Signal(4, name="error")
-        self.result = Signal(32, name="result")
+        # RESULT: a slot or a class, or all ones (INSERT refused), kept as an index and a flag.
+        self.result = Signal(range(max(slots, nc)), name="result")
+        self.result_none = Signal(name="result_none")
         self.kept = Signal(name="kept")
         self.size = Signal(range(slots + 1), name="size")
         if count_memory is None:
@@ -140,8 +143,13 @@ class ControlCommon:
             self.seen_classes = Signal(range(nc + 1), name="seen_classes")
         self.busy, self.abort = Signal(name="busy"), Signal(name="abort")
         self.phase = Signal(3, init=Phase.OTHER, name="phase")
+        # ``start`` (with ``start_cmd``) pulses the cycle after a command is accepted: the host
+        # port's checks and the control unit's first state get a cycle each.
         self.clear_counters, self.start, self.start_cmd = Signal(name="clear_counters"), Signal(name="start"), \
             Signal(4, name="start_cmd")
+        # The checks a command makes of LABEL and EPOCHS, registered as they are written.
+        self.label_bad = Signal(name="label_bad")
+        self.epochs_zero = Signal(init=cfg.epochs == 0, name="epochs_zero")
         # The sample loop and INSERT.
         self.ctr = Signal(range(max(slots, ctr_limit, INS_LOOKUP_CYCLES) + 1), name="ctr")
         self.o = Signal(index(nc), name="o")
@@ -229,11 +237,11 @@ class ControlCommon:
         with m.State("INS_CHECK"):
             m.d.sync += [s.evict.eq(0), s.o.eq(0), s.largest.eq(0), s.largest_count.eq(0),
                          s.candidate_valid.eq(0)]
-            with m.If(s.size < cfg.slots):
+            with m.If(below(s.size, cfg.slots)):
                 m.d.sync += [s.target.eq(s.size), s.copy_w.eq(0), s.copy_write.eq(0)]
                 m.next = "INS_COPY"
             with m.Elif(s.label_full):
-                m.d.sync += [s.kept.eq(0), s.result.eq(0xFFFFFFFF)]
+                m.d.sync += [s.kept.eq(0), s.result_none.eq(1)]
                 m.next = "DONE"
             with m.Else():
                 m.d.sync += s.evict.eq(1)
@@ -303,7 +311,7 @@ class ControlCommon:
                 with m.If(s.evict):
                     m.d.sync += s.counts[s.largest].eq(s.counts[s.largest] - 1)
                 m.d.sync += s.counts[s.label_reg[:8]].eq(s.counts[s.label_reg[:8]] + 1)
-            m.d.sync += [s.kept.eq(1), s.result.eq(s.target)]
+            m.d.sync += [s.kept.eq(1), s.result.eq(s.target), s.result_none.eq(0)]
             m.next = finish_next
 
     # -- the epoch loop ----------------------------------------------------------------------
@@ -331,7 +339,7 @@ class ControlCommon:
                     m.d.sync += [s.sh_i.eq(s.size - 1), s.epoch.eq(s.epoch + 1)]
                     m.next = "SH_DRAW"
         with m.State("SH_DRAW"):
-            with m.If((s.size <= 1) | (s.sh_i == 0)):
+            with m.If(below(s.size, 2) | (s.sh_i == 0)):
                 m.d.sync += [s.idx.eq(0), s.phase.eq(Phase.CONV_FWD)]
                 m.next = "SAMPLE_FETCH"
             with m.Else():
@@ -384,7 +392,7 @@ class ControlCommon:
         with m.Else():
             m.d.sync += [s.ctr.eq(0), s.o.eq(0)]
             with m.If(s.is_infer):
-                m.d.sync += [s.result.eq(0), s.candidate_valid.eq(0), s.phase.eq(Phase.OTHER)]
+                m.d.sync += [s.result.eq(0), s.result_none.eq(0), s.candidate_valid.eq(0), s.phase.eq(Phase.OTHER)]
                 m.next = "ARGMAX"
             with m.Else():
                 m.d.comb += loss.start.eq(1)
@@ -429,7 +437,7 @@ class ControlCommon:
         ok = (addr >> size_bits) == (window.base >> size_bits)
         for sig, count in flds.values():
             if count != 1 << len(sig):
-                ok = ok & (sig < count)
+                ok = ok & below(sig, count)
         return ok
 
     def decode_writes(self, m, addr, value):
@@ -439,10 +447,11 @@ class ControlCommon:
         flags = {name: Signal(name=f"to_{name.lower()}") for name in
                  ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
         m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in flags.items()]
+        m.d.sync += self.start.eq(0)              # a pulse (write_request sets it)
         for name in ("bad_command", "lr_ok", "epochs_ok"):
             flags[name] = Signal(name=name)
-        m.d.sync += [flags["bad_command"].eq((value > max(Command)) | (value == Command.NONE)),
-                     flags["lr_ok"].eq(value <= dw), flags["epochs_ok"].eq(value < 1 << 16)]
+        m.d.sync += [flags["bad_command"].eq(~below(value, max(Command) + 1) | (value == Command.NONE)),
+                     flags["lr_ok"].eq(below(value, dw + 1)), flags["epochs_ok"].eq(below(value, 1 << 16))]
         return flags
 
     def write_request(self, m, axi, lfsr, flags, to_stage, stage, stage_regs, done_resp, error_resp):
@@ -469,12 +478,12 @@ class ControlCommon:
             with m.Elif(cmd == Command.CLEAR_COUNTERS):
                 m.d.comb += s.clear_counters.eq(1)
                 m.d.sync += s.error.eq(ErrorCode.NONE)
-            with m.Elif((cmd == Command.INSERT) & (s.label_reg >= s.cfg.classes)):
+            with m.Elif((cmd == Command.INSERT) & s.label_bad):
                 m.d.sync += s.error.eq(ErrorCode.BAD_LABEL)
-            with m.Elif(((cmd == Command.TRAIN) | (cmd == Command.TRAIN_KEEP)) & (s.epochs == 0)):
+            with m.Elif(((cmd == Command.TRAIN) | (cmd == Command.TRAIN_KEEP)) & s.epochs_zero):
                 m.d.sync += s.error.eq(ErrorCode.BAD_EPOCHS)
             with m.Else():
-                m.d.comb += [s.start.eq(1), s.start_cmd.eq(cmd)]
+                m.d.sync += [s.start.eq(1), s.start_cmd.eq(cmd)]
                 m.d.sync += [s.command.eq(cmd), s.error.eq(ErrorCode.NONE)]
         with m.Elif(flags["LR_SHIFT"]):
             m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~flags["lr_ok"])]
@@ -483,7 +492,7 @@ class ControlCommon:
         with m.Elif(flags["EPOCHS"]):
             m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~flags["epochs_ok"])]
             with m.If(~busy & flags["epochs_ok"]):
-                m.d.sync += s.epochs.eq(value)
+                m.d.sync += [s.epochs.eq(value), s.epochs_zero.eq(value[:16] == 0)]
         with m.Elif(flags["SEED"]):
             m.d.comb += [done_resp.eq(1), error_resp.eq(busy | value[31])]
             with m.If(~busy & ~value[31]):
@@ -492,7 +501,7 @@ class ControlCommon:
         with m.Elif(flags["LABEL"]):
             m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
             with m.If(~busy):
-                m.d.sync += s.label_reg.eq(value)
+                m.d.sync += [s.label_reg.eq(value), s.label_bad.eq(~below(value, s.cfg.classes))]
         with m.Elif(to_stage & ~busy):
             m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
                          stage_data.eq(value)]
@@ -551,7 +560,7 @@ class HostRequests:
         m.d.comb += self.rdata.eq(self.mem_rdata)
         self.readable = {
             "COMMAND": s.command, "STATUS": Cat(s.busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
-            "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": s.result,
+            "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": Mux(s.result_none, Const(0xFFFFFFFF, 32), s.result),
             "MEM_SIZE": s.size,
         }
         self.stage, self.lab = s.window_fields(self.addr, rm.staging), s.window_fields(self.addr, rm.labels)

@@ -91,8 +91,11 @@ class CounterBank(wiring.Component):
         fold = Signal()
         m.d.comb += fold.eq(~clearing & ~grant)
         with m.If(grant):
+            # The pending count as it is after this cycle (a read folds nothing), registered:
+            # stage B then adds a register to the word read, as a fold does.
             m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(self.rd_index)]
-            m.d.sync += [b_fold.eq(0), b_read.eq(1), b_index.eq(self.rd_index), in_flight.eq(1)]
+            m.d.sync += [b_fold.eq(0), b_read.eq(1), b_index.eq(self.rd_index), in_flight.eq(1),
+                         taken.eq(pending[self.rd_index] + self.inc[self.rd_index])]
         with m.Elif(fold):
             m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(service)]
             m.d.sync += [b_fold.eq(1), b_read.eq(0), b_index.eq(service), taken.eq(pending[service]),
@@ -105,7 +108,7 @@ class CounterBank(wiring.Component):
             with m.Else():
                 m.d.sync += pending[i].eq(Mux(fold & (service == i), 0, pending[i]) + self.inc[i])
         total = Signal(width)
-        m.d.comb += total.eq(mem.r_data + Mux(b_read, pending[b_index], taken))
+        m.d.comb += total.eq(mem.r_data + taken)
         with m.If(b_fold):
             m.d.comb += [mem.w_en.eq(1), mem.w_addr.eq(b_index), mem.w_data.eq(total)]
         m.d.sync += self.rd_valid.eq(b_read)

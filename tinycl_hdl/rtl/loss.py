@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, MAX_EXP_SHIFT, exp2_tables
-from .arith import index, round_shift, saturate
+from .arith import below, index, round_shift, saturate
 from .memory import MemoryShape, Sram
 
 __all__ = ["LossGradient", "loss_memory_shape"]
@@ -113,10 +113,7 @@ class LossGradient(wiring.Component):
         # at most one multiplier or one wide adder, so the unit does not limit the clock.
         depth = self.exp_latency
         valid = [Signal(name=f"exp_valid{s}") for s in range(depth + 1)]
-        which = [Signal(index(n), name=f"exp_index{s}") for s in range(depth + 1)]
         m.d.sync += [valid[s + 1].eq(valid[s]) for s in range(depth)]
-        m.d.sync += [which[s + 1].eq(which[s]) for s in range(depth)]
-        m.d.comb += which[0].eq(i)
         d = Signal(signed(dw + 1))
         t = Signal(signed(dw + 2))          # |t| <= 1.45 * 2**dw
         hi_q = Signal(unsigned(EXP_FRAC + 1))
@@ -128,21 +125,19 @@ class LossGradient(wiring.Component):
                      t.eq(round_shift(d * LOG2E_Q, LOG2E_FRAC))]                 # stage 2
         whole = Signal(signed(dw + 2))
         part = Signal(unsigned(frac))
-        m.d.comb += [whole.eq(t >> frac), part.eq(t[:frac])]
+        exponent = Signal(unsigned(dw + 2))     # -whole: whole = floor(t / 2**frac) <= 0
+        m.d.comb += [whole.eq(t >> frac), part.eq(t[:frac]), exponent.eq(-whole)]
         m.d.sync += [hi_q.eq(hi_rom[part[lo_bits:]] if lo_bits else hi_rom[part]),    # stage 3
                      lo_q.eq(lo_rom[part[:lo_bits]] if lo_bits else lo_rom[0]),
-                     shift.eq(Mux(-whole > MAX_EXP_SHIFT, MAX_EXP_SHIFT, -whole))]
+                     shift.eq(Mux(below(exponent, MAX_EXP_SHIFT + 1), exponent, MAX_EXP_SHIFT))]
         m.d.sync += [mant.eq(round_shift(hi_q * lo_q, EXP_FRAC)), shift_m.eq(shift)]  # stage 4
-        e = Signal(unsigned(EXP_FRAC + 1))                                          # stage 5
-        with m.If(shift_m == 0):
-            m.d.sync += e.eq(mant)
-        with m.Else():
-            m.d.sync += e.eq(round_shift(mant, shift_m))
-        # The exponential the next division starts from: the first to leave the pipeline
-        # after the last was taken (class 0's in EXP, then class i + 1's during DIV of i).
-        e_next, e_ready = Signal.like(e), Signal()
-        with m.If(valid[depth] & ~e_ready):
-            m.d.sync += [e_next.eq(e), e_ready.eq(1)]
+        shifted_mant = Mux(shift_m == 0, mant, round_shift(mant, shift_m))
+        # Stage 5 holds its exponential until the next leaves the pipeline, so it is the one
+        # the next division starts from: class 0's after EXP (which takes class 0 last),
+        # class i + 1's during the division of class i (``e_ready`` until DIV_START takes it).
+        e, e_ready = Signal(unsigned(EXP_FRAC + 1)), Signal()                       # stage 5
+        with m.If(valid[depth - 1]):
+            m.d.sync += [e.eq(shifted_mant), e_ready.eq(1)]
 
         # Restoring division of N = (e_i << frac) + S//2 by S (step 7), one quotient bit per
         # cycle with the divisor fixed: the partial remainder ``rem`` (below S) shifts left
@@ -155,7 +150,7 @@ class LossGradient(wiring.Component):
         dividend = Signal(unsigned(len(e) + frac + 1))
         shifted = Signal(unsigned(len(total) + 1))
         fits = Signal()
-        m.d.comb += [dividend.eq((e_next << frac) + (total >> 1)), shifted.eq(Cat(low[-1], rem)),
+        m.d.comb += [dividend.eq((e << frac) + (total >> 1)), shifted.eq(Cat(low[-1], rem)),
                      fits.eq(shifted >= total)]
         m.d.comb += delta_value.eq(saturate(low - Mux(i == label, 1 << frac, 0), dw))
 
@@ -171,29 +166,34 @@ class LossGradient(wiring.Component):
                     m.d.comb += [internal.eq(1), read_z.eq(1), read_index.eq(0)]
                     m.d.sync += [i.eq(0), label.eq(self.label), total.eq(0), e_ready.eq(0)]
                     m.next = "MAX"
+            # MAX and EXP read the logit of the next cycle's class: MAX takes them in order, EXP
+            # takes class 0 last (1 .. n - 1, 0).
+            next_i = Mux(i == n - 1, 0, i + 1)
             with m.State("MAX"):
-                # ``z`` is logit ``i``; the next is read (logit 0 again after the last, for EXP).
+                # ``z`` is logit ``i``.
                 m.d.comb += [self.busy.eq(1), internal.eq(1), read_z.eq(1),
-                             read_index.eq(Mux(i == n - 1, 0, i + 1))]
+                             read_index.eq(Mux(i == n - 1, 1 % n, i + 1))]
                 with m.If((i == 0) | (z > zmax)):
                     m.d.sync += zmax.eq(z)
                 with m.If(i == n - 1):
-                    m.d.sync += [i.eq(0), issued.eq(0)]
+                    m.d.sync += [i.eq(1 % n), issued.eq(0)]
                     m.next = "EXP"
                 with m.Else():
                     m.d.sync += i.eq(i + 1)
                 abortable()
             with m.State("EXP"):
-                m.d.comb += [self.busy.eq(1), internal.eq(1), read_z.eq(1), read_index.eq(i + 1)]
-                with m.If(i != n - 1):
-                    m.d.sync += i.eq(i + 1)
+                m.d.comb += [self.busy.eq(1), internal.eq(1), read_z.eq(1), read_index.eq(next_i)]
+                with m.If(~issued):
+                    m.d.sync += i.eq(next_i)
                 m.d.comb += valid[0].eq(~issued)
-                m.d.sync += issued.eq(issued | (i == n - 1))
+                m.d.sync += issued.eq(issued | (i == 0))
                 with m.If(valid[depth]):
                     m.d.sync += total.eq(total + e)
-                    with m.If(which[depth] == n - 1):
-                        m.d.sync += i.eq(0)
-                        m.next = "DIV_START"
+                # The classes enter on consecutive cycles, so the last leaves when the stage
+                # before is empty.
+                with m.If(issued & valid[depth] & ~valid[depth - 1]):
+                    m.d.sync += i.eq(0)
+                    m.next = "DIV_START"
                 abortable()
             with m.State("DIV_START"):
                 # Class i + 1's logit is read now and enters the pipeline next cycle; its

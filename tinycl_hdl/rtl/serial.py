@@ -39,13 +39,13 @@ Per training sample (``KK = kernel**2``, ``P = out_h * out_w``,
               slice (and the bias) from the accumulators.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..regmap import Command, Phase
-from .arith import index, round_shift, saturate, shift_saturate, update_apply
+from .arith import below, index, positive, round_shift, saturate, shift_saturate, update_apply
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
 from .loss import loss_memory_shape
@@ -170,7 +170,7 @@ class SerialMac(wiring.Component):
 def _tag_layout(cfg: TinyCLConfig) -> data.StructLayout:
     """What a pair carries to its write-back: a kind, a word address, the ReLU mask."""
     lay = serial_layout(cfg)
-    words = max(lay["dense_words"], lay["conv_words"], cfg.dense_in, cfg.filters + cfg.classes)
+    words = max(lay["dense_words"], lay["conv_words"], cfg.dense_in, 4 << param_region_bits(cfg))
     return data.StructLayout({"kind": 3, "addr": index(words), "mask": 1})
 
 
@@ -187,6 +187,13 @@ def serial_layout(cfg: TinyCLConfig) -> dict:
             "dense_words": cfg.classes * cfg.dense_in}
 
 
+def param_region_bits(cfg: TinyCLConfig) -> int:
+    """Address bits of one region of the parameter memories (conv biases, dense biases,
+    logits, class counts, in that order): a region's word address is its index with the
+    region's number above it, so no address needs an adder."""
+    return max(1, (max(cfg.filters, cfg.classes) - 1).bit_length())
+
+
 def _param_width(cfg: TinyCLConfig) -> int:
     """Bits of a word of the host's parameter copy: a data word or a class count."""
     return max(cfg.data_width, cfg.slots.bit_length())
@@ -200,8 +207,8 @@ def _memories(cfg: TinyCLConfig) -> dict:
             "labels": MemoryShape(8, cfg.slots), "order": MemoryShape(16, cfg.slots),
             # Conv biases, dense biases, logits and class counts, in two copies written together:
             # the datapath and the control unit read ``biases``, the host ``host_params``.
-            "biases": MemoryShape(_param_width(cfg), cfg.filters + 3 * cfg.classes),
-            "host_params": MemoryShape(_param_width(cfg), cfg.filters + 3 * cfg.classes)}
+            "biases": MemoryShape(_param_width(cfg), 4 << param_region_bits(cfg)),
+            "host_params": MemoryShape(_param_width(cfg), 4 << param_region_bits(cfg))}
 
 
 def serial_memory_shapes(cfg: TinyCLConfig) -> list:
@@ -242,17 +249,26 @@ class SerialTinyCL(AcceleratorBase):
         ONE = Const(1 << frac, signed(dw))
 
         # -- submodules ------------------------------------------------------------------
-        # Four LFSR steps per cycle (a draw in eight): about 110 LUT4s fewer than 32.
-        axi, samples, window, loss, lfsr = shared_blocks(m, self, lfsr_steps_per_cycle=4)
+        # Sized for the UP5K at 30 MHz: four LFSR steps per cycle (a draw in eight, about 110
+        # LUT4s fewer than 32), and the window without its stages for a fast clock.
+        axi, samples, window, loss, lfsr = shared_blocks(m, self, lfsr_steps_per_cycle=4, window_pipelined=False)
         mems = {}
         for name, shape in _memories(cfg).items():
             mems[name] = m.submodules[name] = Sram.of(shape, blackbox=bb)
         conv_w, dense_w, act, grad = mems["conv_w"], mems["dense_w"], mems["act"], mems["grad"]
         labels, order = mems["labels"], mems["order"]
         biases, host_params = mems["biases"], mems["host_params"]
-        # Words of ``biases`` and ``host_params``: conv biases, dense biases, logits, counts.
-        LOGIT_BASE, COUNT_BASE = F + NC, F + 2 * NC
-        param_w_en, param_w_addr = Signal(), Signal(index(F + 3 * NC))
+        # Words of ``biases`` and ``host_params``: regions of conv biases, dense biases, logits, counts.
+        RB = param_region_bits(cfg)
+        PARAM_WORDS = 4 << RB
+        CONV_B, DENSE_B, LOGIT, COUNT = range(4)
+
+        def param(region, i):
+            """The word of ``i`` in ``region``."""
+            i = Value.cast(i)
+            return Cat(i[:RB], Const(0, max(0, RB - len(i))), Const(region, 2))
+
+        param_w_en, param_w_addr = Signal(), Signal(RB + 2)
         param_w_data = Signal(_param_width(cfg))
         m.d.comb += [host_params.w_en.eq(param_w_en), host_params.w_addr.eq(param_w_addr),
                      host_params.w_data.eq(param_w_data),
@@ -266,11 +282,11 @@ class SerialTinyCL(AcceleratorBase):
         latency = mac.latency
 
         # -- architectural state -----------------------------------------------------------
-        # ``ctr`` also walks the parameter memory when it is cleared (F + 3*NC words).
+        # ``ctr`` also walks the parameter memories when they are cleared.
         def read_count(m, c):
-            m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(COUNT_BASE + c)]
+            m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(param(COUNT, c))]
 
-        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, F + 3 * NC), samples.addr_width,
+        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, PARAM_WORDS), samples.addr_width,
                                count_memory=(read_count, biases.r_data))
         lr_shift, seed, label_reg = common.lr_shift, common.seed, common.label_reg
         busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
@@ -318,14 +334,14 @@ class SerialTinyCL(AcceleratorBase):
                 a_k = Mux(iss.first, act_value, act_hold)
                 m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(dense_value),
                              mac.b.eq(delta), tag.kind.eq(Mux(iss.last, KIND_GRAD, KIND_NONE)),
-                             tag.mask.eq(a_k > 0)]
+                             tag.mask.eq(positive(a_k))]
                 m.d.sync += [w_hold.eq(dense_value), act_hold.eq(a_k)]
             with m.Case(OP_DB_UPD):
                 m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(act_hold),
                              mac.b.eq(delta), mac.w.eq(w_hold), tag.kind.eq(KIND_DW)]
             with m.Case(OP_DB_BIAS):
                 m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(delta),
-                             mac.b.eq(ONE), mac.w.eq(bias_value), tag.kind.eq(KIND_DB), tag.addr.eq(F + iss_o)]
+                             mac.b.eq(ONE), mac.w.eq(bias_value), tag.kind.eq(KIND_DB), tag.addr.eq(param(DENSE_B, iss_o))]
             with m.Case(OP_CB):
                 # The position's gradient arrives with its first lane and is held for the rest.
                 g = Mux(iss.lane == 0, grad_value, g_hold)
@@ -348,10 +364,10 @@ class SerialTinyCL(AcceleratorBase):
             with m.Switch(out_tag.kind):
                 with m.Case(KIND_ACT):
                     m.d.comb += [act.w_en.eq(1), act.w_addr.eq(out_tag.addr),
-                                 act.w_data.eq(Mux(mac.dot_narrow > 0, mac.dot_narrow, 0))]
+                                 act.w_data.eq(Mux(positive(mac.dot_narrow), mac.dot_narrow, 0))]
                 with m.Case(KIND_LOGIT):
                     m.d.comb += [loss.z_en.eq(1), loss.z_index.eq(out_tag.addr), loss.z_data.eq(mac.dot_narrow)]
-                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(LOGIT_BASE + out_tag.addr),
+                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(param(LOGIT, out_tag.addr)),
                                  param_w_data.eq(mac.dot_narrow)]
                 with m.Case(KIND_GRAD):
                     m.d.comb += [grad.w_en.eq(1), grad.w_addr.eq(out_tag.addr),
@@ -467,9 +483,9 @@ class SerialTinyCL(AcceleratorBase):
         with m.FSM(name="control", init="PARAM_CLEAR") as control:
             with m.State("PARAM_CLEAR"):
                 # Reset zeroes the parameter memories (biases, logit and count copies), TRAIN
-                # the biases, one word per cycle.
+                # the two bias regions, one word per cycle.
                 m.d.comb += [param_w_en.eq(1), param_w_addr.eq(ctr), param_w_data.eq(0)]
-                with m.If(ctr == Mux(from_scratch, F + NC - 1, F + 3 * NC - 1)):
+                with m.If(ctr == Mux(from_scratch, 2 * (PARAM_WORDS // 4) - 1, PARAM_WORDS - 1)):
                     m.d.sync += ctr.eq(0)
                     with m.If(from_scratch):
                         m.next = "INIT"
@@ -497,12 +513,12 @@ class SerialTinyCL(AcceleratorBase):
             common.insert_states(m, samples, labels, lfsr, finish_next="INS_COUNT_LABEL")
             # The two counts that changed, one write each (to both copies).
             with m.State("INS_COUNT_LABEL"):
-                m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + label_reg[:8]),
+                m.d.comb += [param_w_en.eq(1), param_w_addr.eq(param(COUNT, label_reg[:8])),
                              param_w_data.eq(common.label_count + 1)]
                 m.next = "INS_COUNT_EVICTED"
             with m.State("INS_COUNT_EVICTED"):
                 with m.If(common.evict):
-                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(COUNT_BASE + common.largest),
+                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(param(COUNT, common.largest)),
                                  param_w_data.eq(common.largest_count - 1)]
                 m.next = "DONE"
             # ---- TRAIN / INFER ---------------------------------------------------------------
@@ -547,7 +563,7 @@ class SerialTinyCL(AcceleratorBase):
                 m.d.comb += [dense_w.r_en.eq(1), dense_w.r_addr.eq(run_addr), act.r_en.eq(1), act.r_addr.eq(k),
                              prep.op.eq(OP_DF), prep.first.eq(k == 0), prep.last.eq(k == D - 1)]
                 with m.If(k == 0):
-                    m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(F + o)]
+                    m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(param(DENSE_B, o))]
                 m.d.sync += run_addr.eq(run_addr + 1)
                 with m.If(k == D - 1):
                     m.d.sync += k.eq(0)
@@ -587,7 +603,7 @@ class SerialTinyCL(AcceleratorBase):
                     with m.Else():
                         m.d.sync += [o.eq(o + 1), run_addr.eq(run_addr + D)]
             with m.State("DB_BIAS"):
-                m.d.comb += [prep.op.eq(OP_DB_BIAS), biases.r_en.eq(1), biases.r_addr.eq(F + o),
+                m.d.comb += [prep.op.eq(OP_DB_BIAS), biases.r_en.eq(1), biases.r_addr.eq(param(DENSE_B, o)),
                              loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
                 with m.If(o == NC - 1):
                     m.d.sync += ctr.eq(0)
@@ -659,7 +675,7 @@ class SerialTinyCL(AcceleratorBase):
         rm = regmap
         regs = rm.by_name
         host = HostRequests(m, common, axi, samples)
-        addr, rdata, done_resp = host.addr, host.rdata, host.done_resp
+        addr = host.addr
         cw, dwf, mem_kind, mem_rdata = host.cw, host.dwf, host.mem_kind, host.mem_rdata
         readable = host.readable
         # Cycle 1: which register, which window (in range), the dense position.
@@ -682,26 +698,31 @@ class SerialTinyCL(AcceleratorBase):
                     start_w = None
             w_bits = addr[2:10]
             in_block = (addr >> 10) == b
-            present = present | (in_block & sum((((w_bits >= lo) & (w_bits < hi)) for lo, hi in runs), Const(0)).bool())
+            present = present | (in_block & sum(((~below(w_bits, lo) & below(w_bits, hi)) for lo, hi in runs),
+                                                Const(0)).bool())
         m.d.sync += [blk.eq(addr >> 10), word.eq(addr[2:10]), is_reg.eq(present & (addr[:2] == 0))]
         # The counters are read from their bank.
         first_counter = regs[counter_names[0]].offset
         assert [regs[name].offset for name in counter_names] == [first_counter + 4 * i for i in range(len(counter_names))]
+        # The counters sit at an aligned block: a block test and a word test, no subtractor.
+        counter_bits = (4 * len(counter_names) - 1).bit_length()
+        assert first_counter % (1 << counter_bits) == 0
         is_counter, counter_q = Signal(), Signal(range(len(counter_names)))
-        m.d.sync += [is_counter.eq((addr >= first_counter) & (addr < first_counter + 4 * len(counter_names))
-                                   & (addr[:2] == 0)),
-                     counter_q.eq((addr - first_counter)[2:])]
+        m.d.sync += [is_counter.eq(((addr >> counter_bits) == first_counter >> counter_bits)
+                                   & below(addr[2:counter_bits], len(counter_names)) & (addr[:2] == 0)),
+                     counter_q.eq(addr[2:counter_bits])]
         # CONV_B, DENSE_B, LOGIT and CLASS_COUNT are words of the host's parameter copy.
-        param_blocks = {regs[name].offset >> 10: (base, count, signed_)
-                        for name, base, count, signed_ in (("CONV_B0", 0, F, True), ("DENSE_B0", F, NC, True),
-                                                           ("LOGIT0", LOGIT_BASE, NC, True),
-                                                           ("CLASS_COUNT0", COUNT_BASE, NC, False))}
+        param_blocks = {regs[name].offset >> 10: (region, count, signed_)
+                        for name, region, count, signed_ in (("CONV_B0", CONV_B, F, True),
+                                                             ("DENSE_B0", DENSE_B, NC, True),
+                                                             ("LOGIT0", LOGIT, NC, True),
+                                                             ("CLASS_COUNT0", COUNT, NC, False))}
         assert all(len(blocks[b]) == count for b, (_, count, _) in param_blocks.items())
-        is_param, param_addr_q, param_signed_q = Signal(), Signal(index(F + 3 * NC)), Signal()
+        is_param, param_addr_q, param_signed_q = Signal(), Signal(RB + 2), Signal()
         m.d.sync += is_param.eq(0)
-        for b, (base, _, signed_) in param_blocks.items():
+        for b, (region, _, signed_) in param_blocks.items():
             with m.If((addr >> 10) == b):
-                m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(base + addr[2:10]),
+                m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(param(region, addr[2:10])),
                              param_signed_q.eq(signed_)]
         # Cycle 2: the register's value, the weight windows' word addresses and lanes.
 

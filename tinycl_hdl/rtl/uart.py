@@ -6,7 +6,7 @@ The bridge turns byte frames into AXI4-Lite transactions on the accelerator's
 data), together with the host transports that speak it.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -173,8 +173,11 @@ class UartBridge(_BitTimed):
         write = Signal()
         addr, wdata = Signal(32), Signal(32)
         count = Signal(range(9))                 # bytes of the frame body still expected
-        reply = Signal(40)                       # status byte then read data, sent LSB first
+        # The status byte, then (a read) the slave's read data, which it holds until ``rready``:
+        # the bridge takes the read's ``rready`` only after sending the data's last byte.
+        reply = Signal(8)
         reply_left = Signal(range(6))
+        reading, status_next = Signal(), Signal()
         idle = Signal(range(self._timeout * self._divisor))
         m.d.comb += self.m_axil_awaddr.eq(addr[:aw]), self.m_axil_araddr.eq(addr[:aw])
         m.d.comb += self.m_axil_wdata.eq(wdata)
@@ -183,6 +186,7 @@ class UartBridge(_BitTimed):
         with m.FSM():
             with m.State("COMMAND"):
                 m.d.comb += rx.data.ready.eq(1)
+                m.d.sync += status_next.eq(1)
                 with m.If(rx.data.valid & ((rx.data.payload == FRAME_WRITE) | (rx.data.payload == FRAME_READ))):
                     m.d.sync += [write.eq(rx.data.payload == FRAME_WRITE), idle.eq(0),
                                  count.eq(Mux(rx.data.payload == FRAME_WRITE, 8, 4))]
@@ -204,6 +208,7 @@ class UartBridge(_BitTimed):
                     m.d.sync += idle.eq(idle + 1)
             with m.State("CHECK"):
                 m.d.sync += [aw_done.eq(0), w_done.eq(0)]
+                m.d.sync += reading.eq(0)
                 with m.If((addr >> aw) != 0):
                     m.d.sync += [reply.eq(SLVERR), reply_left.eq(Mux(write, 1, 5))]
                     m.next = "REPLY"
@@ -222,16 +227,23 @@ class UartBridge(_BitTimed):
                     m.d.sync += [reply.eq(self.m_axil_bresp), reply_left.eq(1)]
                     m.next = "REPLY"
             with m.State("READ"):
-                m.d.comb += [self.m_axil_arvalid.eq(~aw_done), self.m_axil_rready.eq(aw_done)]
+                m.d.comb += self.m_axil_arvalid.eq(~aw_done)
                 with m.If(self.m_axil_arready):
                     m.d.sync += aw_done.eq(1)
                 with m.If(aw_done & self.m_axil_rvalid):
-                    m.d.sync += [reply.eq(Cat(self.m_axil_rresp, Const(0, 6), self.m_axil_rdata)), reply_left.eq(5)]
+                    m.d.sync += [reply.eq(self.m_axil_rresp), reply_left.eq(5), reading.eq(1)]
                     m.next = "REPLY"
             with m.State("REPLY"):
-                m.d.comb += [tx.data.payload.eq(reply[:8]), tx.data.valid.eq(1)]
+                # The status, then (a read) the data's bytes, least significant first: byte
+                # 4 - reply_left.  A refused read sends zeros for its data.
+                data_byte = Signal(2)
+                m.d.comb += data_byte.eq(4 - reply_left)
+                data_bytes = Array(self.m_axil_rdata.word_select(b, 8) for b in range(4))
+                m.d.comb += [tx.data.payload.eq(Mux(status_next, reply, Mux(reading, data_bytes[data_byte], 0))),
+                             tx.data.valid.eq(1)]
                 with m.If(tx.data.ready):
-                    m.d.sync += [reply.eq(reply >> 8), reply_left.eq(reply_left - 1)]
+                    m.d.sync += [reply_left.eq(reply_left - 1), status_next.eq(0)]
                     with m.If(reply_left == 1):
+                        m.d.comb += self.m_axil_rready.eq(reading)
                         m.next = "COMMAND"
         return m

@@ -65,6 +65,10 @@ class SnakeWindow(wiring.Component):
     ----------
     cfg : TinyCLConfig
         Gives the input and kernel sizes and the order (``cfg.window``).
+    pipelined : bool
+        Stages for a fast clock (75 MHz on an ECP5): the banks' rows and columns get a
+        stage of their own, and the pixels read are registered before they enter the
+        window.  Without (30 MHz on an iCE40 UP5K), :attr:`latency` is two cycles shorter.
 
     Members
     -------
@@ -99,10 +103,11 @@ class SnakeWindow(wiring.Component):
         Pixels read since reset or ``clear_reads``.
     """
 
-    def __init__(self, cfg: TinyCLConfig):
+    def __init__(self, cfg: TinyCLConfig, *, pipelined: bool = True):
         if not isinstance(cfg, TinyCLConfig):
             raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
         self._cfg = cfg
+        self._pipelined = bool(pipelined)
         self._layout = sample_layout(cfg)
         k = cfg.kernel
         addr = max(1, (self._layout["depth"] - 1).bit_length())
@@ -135,9 +140,10 @@ class SnakeWindow(wiring.Component):
         """Cycles from a fetch to the window it completes appearing on the outputs.
 
         Three address stages (entering line and bank skew; rows and columns; registered
-        read addresses), memory read, registered pixels, window update.
+        read addresses), memory read, registered pixels, window update; without
+        ``pipelined``, no rows-and-columns stage and no registered pixels.
         """
-        return 6
+        return 6 if self._pipelined else 4
 
     @property
     def reads_per_sweep(self) -> int:
@@ -234,9 +240,10 @@ class SnakeWindow(wiring.Component):
                      p_.skew.eq(skew), p_.chan.eq(chan), p_.y.eq(y), p_.x.eq(x), p_.first.eq(chan == chan_first),
                      p_.last_chan.eq(done_pos), p_.last.eq(done_pos & last_pos), p_.line.eq(line),
                      p_.is_row.eq(is_row),
-                     q.eq(p_),
-                     a.eq(q), a.pos.eq(q.y * wo + q.x),
                      d.eq(a)]
+        # Without ``pipelined`` the rows and columns come straight from stage P.
+        before_a = q if self._pipelined else p_
+        m.d.sync += [q.eq(p_), a.eq(before_a), a.pos.eq(before_a.y * wo + before_a.x)]
         chan_words = Array(Const(c * lay["plane_words"], len(self.rd_addr[0])) for c in range(cfg.in_c))
         row_words = Array(Const(r * lay["row_words"], len(self.rd_addr[0])) for r in range(cfg.in_h))
         col_words = Array(Const(c // k, len(self.rd_addr[0])) for c in range(cfg.in_w))
@@ -247,9 +254,10 @@ class SnakeWindow(wiring.Component):
             offset = Signal(range(k))     # index of the entering pixel held by bank b
             m.d.comb += offset.eq(Mux(b >= p_.skew, b - p_.skew, b + k - p_.skew))
             q_row, q_col = Signal(range(cfg.in_h), name=f"q_row{b}"), Signal(range(cfg.in_w), name=f"q_col{b}")
-            m.d.sync += [q_row.eq(Mux(p_.is_row, p_.line, p_.y + offset)),
-                         q_col.eq(Mux(p_.is_row, p_.x + offset, p_.line))]
-            m.d.sync += a_addr[b].eq(q_base + row_words[q_row] + col_words[q_col])
+            domain = m.d.sync if self._pipelined else m.d.comb
+            domain += [q_row.eq(Mux(p_.is_row, p_.line, p_.y + offset)),
+                       q_col.eq(Mux(p_.is_row, p_.x + offset, p_.line))]
+            m.d.sync += a_addr[b].eq((q_base if self._pipelined else p_base) + row_words[q_row] + col_words[q_col])
             m.d.comb += self.rd_addr[b].eq(a_addr[b])
         m.d.comb += self.rd_en.eq(a.valid)
         with m.If(self.clear_reads):
@@ -259,10 +267,14 @@ class SnakeWindow(wiring.Component):
 
         # -- data stage: shift the channel's window and insert the pixels -----------------
         # The pixels read are registered first (stage E): a block RAM's clock-to-output
-        # leaves no room for the window multiplexers in the same cycle.
-        e = Signal(step, name="step_e")
-        pixels = Signal.like(self.rd_data)
-        m.d.sync += [e.eq(d), pixels.eq(self.rd_data)]
+        # leaves no room for the window multiplexers in the same cycle at 75 MHz (at the
+        # serial datapath's 30 MHz it does).
+        if self._pipelined:
+            e = Signal(step, name="step_e")
+            pixels = Signal.like(self.rd_data)
+            m.d.sync += [e.eq(d), pixels.eq(self.rd_data)]
+        else:
+            e, pixels = d, self.rd_data
         entering = [Signal(8, name=f"entering{i}") for i in range(k)]
         for i in range(k):
             with m.Switch(e.skew):
