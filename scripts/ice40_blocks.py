@@ -40,7 +40,8 @@ def blocks(cfg):
     else:
         datapath = {"one MAC lane": MacLane(cfg.data_width, cfg.frac_bits, cfg.lane_acc_width),
                     "processing unit": ProcessingUnit(cfg)}
-    return {**datapath, "loss unit": LossGradient(cfg), "snake window": SnakeWindow(cfg), "tinycl top": TinyCL(cfg)}
+    window = SnakeWindow(cfg, pipelined=cfg.datapath != "serial")      # as each top builds it
+    return {**datapath, "loss unit": LossGradient(cfg), "snake window": window, "tinycl top": TinyCL(cfg)}
 
 
 def synthesise(component, name, out):

@@ -18,12 +18,13 @@ def test_asic_macro_list_and_sdc(tmp_path):
                 for m in json.loads((tmp_path / "memories.json").read_text())}
     # Derived by hand: 2 banks of (4 slots + staging) x 1 channel x 5 rows x ceil(5/2) words of pixels;
     # labels and order per slot; 4 lanes of 8 bits per word; 4x4 conv outputs = 4 words per filter
-    # plane, 2 planes = 8 words; dense weights 2 classes x 8 words; conv weights 2 filters x 1 channel.
+    # plane, 2 planes = 8 words; dense weights 2 classes x 8 words; conv weights 2 filters x 1 channel;
+    # the loss unit's 2 logits and 2 gradients of 8 bits, each region one address bit (4 words).
     # Only the sample banks are single-port: nothing reads and writes them in one cycle.
     SP, DP = "1 read/write (single port)", "1 synchronous read, 1 write"
     assert memories == {
         "tinycl_sram_75x8_sp": (75, 8, 8, SP, 2),
-        "tinycl_sram_4x8": (4, 8, 8, DP, 1),
+        "tinycl_sram_4x8": (4, 8, 8, DP, 2),
         "tinycl_sram_4x16": (4, 16, 16, DP, 1),
         "tinycl_sram_2x32_g8": (2, 32, 8, DP, 1),
         "tinycl_sram_16x32_g8": (16, 32, 8, DP, 1),

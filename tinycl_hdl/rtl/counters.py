@@ -39,9 +39,10 @@ class CounterBank(wiring.Component):
         and no increment may arrive.  Reset does the same.
     busy : Out(1)
     rd_en, rd_index : In
-        Read counter ``rd_index``; hold ``rd_en`` until :attr:`rd_ready`.
+        Read counter ``rd_index``; hold both until :attr:`rd_ready`.
     rd_ready : Out(1)
-        The read is taken.
+        The read is taken (at the earliest the cycle after ``rd_en`` rises: the request is
+        registered first).
     rd_valid, rd_data : Out
         Two cycles after ``rd_ready``: the counter, with every increment up to and including
         the cycle of ``rd_ready`` (``tests/test_counters.py``).
@@ -84,18 +85,23 @@ class CounterBank(wiring.Component):
         b_fold, b_read, b_index = Signal(), Signal(), Signal(range(n))
         taken = Signal(self.pending_width)
         in_flight = Signal()
-        # A read may not take the address written this cycle (the RAM leaves that read open).
+        # A read request is registered first, so that the grant (and with it whether this cycle
+        # folds) comes from flip-flops.  A read may not take the address written this cycle
+        # (the RAM leaves that read open).
+        req, req_index = Signal(), Signal(range(n))
+        with m.If(self.rd_en & ~req & ~in_flight):
+            m.d.sync += [req.eq(1), req_index.eq(self.rd_index)]
         grant = Signal()
-        m.d.comb += [grant.eq(self.rd_en & ~clearing & ~in_flight & ~(b_fold & (b_index == self.rd_index))),
+        m.d.comb += [grant.eq(req & ~clearing & ~(b_fold & (b_index == req_index))),
                      self.rd_ready.eq(grant), self.busy.eq(clearing)]
         fold = Signal()
         m.d.comb += fold.eq(~clearing & ~grant)
         with m.If(grant):
             # The pending count as it is after this cycle (a read folds nothing), registered:
             # stage B then adds a register to the word read, as a fold does.
-            m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(self.rd_index)]
-            m.d.sync += [b_fold.eq(0), b_read.eq(1), b_index.eq(self.rd_index), in_flight.eq(1),
-                         taken.eq(pending[self.rd_index] + self.inc[self.rd_index])]
+            m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(req_index)]
+            m.d.sync += [req.eq(0), b_fold.eq(0), b_read.eq(1), b_index.eq(req_index), in_flight.eq(1),
+                         taken.eq(pending[req_index] + self.inc[req_index])]
         with m.Elif(fold):
             m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(service)]
             m.d.sync += [b_fold.eq(1), b_read.eq(0), b_index.eq(service), taken.eq(pending[service]),

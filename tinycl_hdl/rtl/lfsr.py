@@ -70,7 +70,9 @@ class Lfsr(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         network = draw_network(self._steps)
-        left = Signal(range(self.draw_cycles))     # cycles of the current draw still to come
+        # Cycles of the current draw still to come (one bit at least: a zero-width signal
+        # becomes an invalid Verilog range).
+        left = Signal(range(max(self.draw_cycles, 2)))
         m.d.comb += self.ready.eq(left == 0)
         advance = Signal()
         with m.If(self.draw & self.ready):
