@@ -8,7 +8,7 @@ needs one shifter and no wide constant adder.
 
 from amaranth.hdl import Array, Cat, Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply", "below",
+__all__ = ["round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply", "less_than",
            "positive"]
 
 
@@ -93,7 +93,7 @@ def shift_saturate(value: Value, shift: Value, width: int) -> Value:
     return Mux(fits, low, Mux(sign, lo, hi))
 
 
-def below(value: Value, bound: int) -> Value:
+def less_than(value: Value, bound: int) -> Value:
     """``value < bound`` for an unsigned ``value`` and a constant ``bound``, as bit tests.
 
     A comparator maps to a carry chain, one logic cell per bit whatever the constant;

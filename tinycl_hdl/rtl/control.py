@@ -15,7 +15,7 @@ from amaranth.lib.wiring import Out
 from ..config import TinyCLConfig
 from ..golden import init_bits
 from ..regmap import Command, ErrorCode, Phase, RegisterMap
-from .arith import below, index, round_shift, saturate
+from .arith import index, less_than, round_shift, saturate
 from .axi import AxiLiteSlave, axi_lite_members
 from .lfsr import Lfsr
 from .loss import LossGradient
@@ -237,7 +237,7 @@ class ControlCommon:
         with m.State("INS_CHECK"):
             m.d.sync += [s.evict.eq(0), s.o.eq(0), s.largest.eq(0), s.largest_count.eq(0),
                          s.candidate_valid.eq(0)]
-            with m.If(below(s.size, cfg.slots)):
+            with m.If(less_than(s.size, cfg.slots)):
                 m.d.sync += [s.target.eq(s.size), s.copy_w.eq(0), s.copy_write.eq(0)]
                 m.next = "INS_COPY"
             with m.Elif(s.label_full):
@@ -339,7 +339,7 @@ class ControlCommon:
                     m.d.sync += [s.sh_i.eq(s.size - 1), s.epoch.eq(s.epoch + 1)]
                     m.next = "SH_DRAW"
         with m.State("SH_DRAW"):
-            with m.If(below(s.size, 2) | (s.sh_i == 0)):
+            with m.If(less_than(s.size, 2) | (s.sh_i == 0)):
                 m.d.sync += [s.idx.eq(0), s.phase.eq(Phase.CONV_FWD)]
                 m.next = "SAMPLE_FETCH"
             with m.Else():
@@ -437,7 +437,7 @@ class ControlCommon:
         ok = (addr >> size_bits) == (window.base >> size_bits)
         for sig, count in flds.values():
             if count != 1 << len(sig):
-                ok = ok & below(sig, count)
+                ok = ok & less_than(sig, count)
         return ok
 
     def decode_writes(self, m, addr, value):
@@ -450,8 +450,8 @@ class ControlCommon:
         m.d.sync += self.start.eq(0)              # a pulse (write_request sets it)
         for name in ("bad_command", "lr_ok", "epochs_ok"):
             flags[name] = Signal(name=name)
-        m.d.sync += [flags["bad_command"].eq(~below(value, max(Command) + 1) | (value == Command.NONE)),
-                     flags["lr_ok"].eq(below(value, dw + 1)), flags["epochs_ok"].eq(below(value, 1 << 16))]
+        m.d.sync += [flags["bad_command"].eq(~less_than(value, max(Command) + 1) | (value == Command.NONE)),
+                     flags["lr_ok"].eq(less_than(value, dw + 1)), flags["epochs_ok"].eq(less_than(value, 1 << 16))]
         return flags
 
     def write_request(self, m, axi, lfsr, flags, to_stage, stage, stage_regs, done_resp, error_resp):
@@ -501,7 +501,7 @@ class ControlCommon:
         with m.Elif(flags["LABEL"]):
             m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
             with m.If(~busy):
-                m.d.sync += [s.label_reg.eq(value), s.label_bad.eq(~below(value, s.cfg.classes))]
+                m.d.sync += [s.label_reg.eq(value), s.label_bad.eq(~less_than(value, s.cfg.classes))]
         with m.Elif(to_stage & ~busy):
             m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
                          stage_data.eq(value)]

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, MAX_EXP_SHIFT, exp2_tables
-from .arith import below, index, round_shift, saturate
+from .arith import index, less_than, round_shift, saturate
 from .memory import MemoryShape, Sram
 
 __all__ = ["LossGradient", "loss_memory_shape"]
@@ -129,7 +129,7 @@ class LossGradient(wiring.Component):
         m.d.comb += [whole.eq(t >> frac), part.eq(t[:frac]), exponent.eq(-whole)]
         m.d.sync += [hi_q.eq(hi_rom[part[lo_bits:]] if lo_bits else hi_rom[part]),    # stage 3
                      lo_q.eq(lo_rom[part[:lo_bits]] if lo_bits else lo_rom[0]),
-                     shift.eq(Mux(below(exponent, MAX_EXP_SHIFT + 1), exponent, MAX_EXP_SHIFT))]
+                     shift.eq(Mux(less_than(exponent, MAX_EXP_SHIFT + 1), exponent, MAX_EXP_SHIFT))]
         m.d.sync += [mant.eq(round_shift(hi_q * lo_q, EXP_FRAC)), shift_m.eq(shift)]  # stage 4
         shifted_mant = Mux(shift_m == 0, mant, round_shift(mant, shift_m))
         # Stage 5 holds its exponential until the next leaves the pipeline, so it is the one

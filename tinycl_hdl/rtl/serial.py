@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import TinyCLConfig
 from ..regmap import Command, Phase
-from .arith import below, index, positive, round_shift, saturate, shift_saturate, update_apply
+from .arith import index, less_than, positive, round_shift, saturate, shift_saturate, update_apply
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
 from .loss import loss_memory_shape
@@ -698,7 +698,7 @@ class SerialTinyCL(AcceleratorBase):
                     start_w = None
             w_bits = addr[2:10]
             in_block = (addr >> 10) == b
-            present = present | (in_block & sum(((~below(w_bits, lo) & below(w_bits, hi)) for lo, hi in runs),
+            present = present | (in_block & sum(((~less_than(w_bits, lo) & less_than(w_bits, hi)) for lo, hi in runs),
                                                 Const(0)).bool())
         m.d.sync += [blk.eq(addr >> 10), word.eq(addr[2:10]), is_reg.eq(present & (addr[:2] == 0))]
         # The counters are read from their bank.
@@ -709,7 +709,7 @@ class SerialTinyCL(AcceleratorBase):
         assert first_counter % (1 << counter_bits) == 0
         is_counter, counter_q = Signal(), Signal(range(len(counter_names)))
         m.d.sync += [is_counter.eq(((addr >> counter_bits) == first_counter >> counter_bits)
-                                   & below(addr[2:counter_bits], len(counter_names)) & (addr[:2] == 0)),
+                                   & less_than(addr[2:counter_bits], len(counter_names)) & (addr[:2] == 0)),
                      counter_q.eq(addr[2:counter_bits])]
         # CONV_B, DENSE_B, LOGIT and CLASS_COUNT are words of the host's parameter copy.
         param_blocks = {regs[name].offset >> 10: (region, count, signed_)
