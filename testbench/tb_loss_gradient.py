@@ -3,14 +3,9 @@
 import cocotb
 import numpy as np
 
-from tbutil import ClockedTB, config_from_env
+from tbutil import ClockedTB, config_from_env, pack, unpack
 from tinycl_hdl.rtl.loss import LossGradient
 from tinycl_hdl.softmax import loss_gradient
-
-
-def to_signed(value, width):
-    value = int(value)
-    return value - (1 << width) if value >> (width - 1) else value
 
 
 async def read_words(tb, delta):
@@ -24,7 +19,7 @@ async def read_words(tb, delta):
         dut.rd_index.value = min(c, cfg.classes - 1)
         await tb.tick()
         if c >= tb.read_latency - 1:
-            words.append(to_signed(dut.rd_data.value, cfg.data_width))
+            words.append(unpack(int(dut.rd_data.value), cfg.data_width, 1)[0])
     dut.rd_en.value = 0
     return words
 
@@ -33,7 +28,7 @@ async def compute(tb, logits, label):
     """Write the logits, run the unit, read the gradient; also checks the logits read back."""
     dut, cfg = tb.dut, tb.cfg
     for c, z in enumerate(logits):
-        dut.z_en.value, dut.z_index.value, dut.z_data.value = 1, c, int(z) & ((1 << cfg.data_width) - 1)
+        dut.z_en.value, dut.z_index.value, dut.z_data.value = 1, c, pack([z], cfg.data_width)
         await tb.tick()
     dut.z_en.value = 0
     dut.label.value = label
