@@ -127,3 +127,30 @@ def test_positive_and_narrow_saturate(width):
     unsigned_values = list(range(1 << width))
     assert _comb_values(lambda v: saturate_rtl(v, width), (unsigned(width), unsigned_values)) == \
         [int(saturate(v, width)) for v in unsigned_values]
+
+
+@pytest.mark.parametrize("data_width, frac_bits", [(16, f) for f in range(1, 16)] + [(12, 11), (24, 23), (4, 3)])
+def test_pixel_data_is_the_fixed_point_pixel(data_width, frac_bits):
+    """``control.pixel_data`` of every 8-bit pixel equals ``FixedFormat.from_pixels`` and
+    is non-negative, for every ``frac_bits`` (9, 11 and 15 once read a pixel bit as the sign)."""
+    from tinycl_hdl.config import TinyCLConfig
+    from tinycl_hdl.fixedpoint import FixedFormat
+    from tinycl_hdl.rtl.control import pixel_data
+
+    cfg = TinyCLConfig(data_width=data_width, frac_bits=frac_bits, acc_width=64)
+    pixel, out = Signal(8), Signal(signed(data_width))
+    m = Module()
+    m.d.comb += out.eq(pixel_data(cfg, pixel))
+    want = FixedFormat(data_width, frac_bits).from_pixels(np.arange(256))
+    got = []
+
+    async def bench(ctx):
+        for p in range(256):
+            ctx.set(pixel, p)
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want.tolist()
+    assert min(got) >= 0

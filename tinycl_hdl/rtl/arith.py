@@ -20,9 +20,9 @@ def round_shift(value: Value, shift) -> Value:
     if isinstance(shift, int):
         if shift < 1:
             raise ValueError(f"shift must be a positive integer, not {shift!r}")
-        return ((value >> (shift - 1)) + 1) >> 1
+        return (value.shift_right(shift - 1) + 1).shift_right(1)
     shift_less_one = (shift - 1)[:len(shift)]
-    return ((value >> shift_less_one) + 1) >> 1
+    return ((value >> shift_less_one) + 1).shift_right(1)
 
 
 def saturate(value: Value, width: int) -> Value:
@@ -67,7 +67,7 @@ def update_clamp(shifted: Value, width: int) -> Value:
 
 def update_apply(w: Value, shifted: Value, width: int) -> Value:
     """Second half: ``saturate(w - ((shifted + 1) >> 1), width)``."""
-    return saturate(w - ((shifted + 1) >> 1), width)
+    return saturate(w - (shifted + 1).shift_right(1), width)
 
 
 def shift_saturate(value: Value, shift: Value, width: int) -> Value:

@@ -9,7 +9,7 @@ Writes win when a write and a read arrive together.  Port names follow the
 ``s_axil_*`` convention of cocotbext-axi and verilog-axi.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,7 +80,7 @@ class AxiLiteSlave(wiring.Component):
             with m.State("REQUEST"):
                 m.d.comb += self.req_valid.eq(1)
                 with m.If(self.resp_ready):
-                    resp = (self.resp_error << 1)
+                    resp = Cat(Const(0, 1), self.resp_error)     # SLVERR is 0b10
                     with m.If(self.req_write):
                         m.d.comb += self.s_axil_wready.eq(1)      # the write data is taken now
                         m.d.sync += self.s_axil_bresp.eq(resp)

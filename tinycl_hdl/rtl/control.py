@@ -84,7 +84,8 @@ def shared_blocks(m, top, *, lfsr_steps_per_cycle: int = 32, window_pipelined: b
 def pixel_data(cfg: TinyCLConfig, pixel):
     """An 8-bit pixel ``p`` as the data value ``p * 2**-8`` (``FixedFormat.from_pixels``)."""
     if cfg.frac_bits >= 8:
-        return (pixel << (cfg.frac_bits - 8)).as_signed()
+        # p * 2**(frac - 8) is below 2**frac <= 2**(data_width - 1): a sign bit of zero above it.
+        return Cat(pixel.shift_left(cfg.frac_bits - 8), Const(0, 1)).as_signed()
     return saturate(round_shift(pixel, 8 - cfg.frac_bits), cfg.data_width)
 
 
@@ -204,7 +205,7 @@ class ControlCommon:
     @staticmethod
     def below(lfsr, n):
         """``Lfsr.below(n)`` of the last draw."""
-        return ((lfsr.state >> 16) * n) >> 16
+        return (lfsr.state.shift_right(16) * n).shift_right(16)
 
     def initial_weight(self, m, lfsr, dense):
         """``Lfsr.signed_bits`` of the last draw, for a dense (``dense``) or a conv weight."""
@@ -434,7 +435,7 @@ class ControlCommon:
     def in_window(self, addr, window, flds):
         """``addr`` falls in ``window`` and every field is below its count."""
         size_bits = (self.regmap.window_size(window) - 1).bit_length()
-        ok = (addr >> size_bits) == (window.base >> size_bits)
+        ok = addr.shift_right(size_bits) == (window.base >> size_bits)
         for sig, count in flds.values():
             if count != 1 << len(sig):
                 ok = ok & less_than(sig, count)

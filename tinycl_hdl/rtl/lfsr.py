@@ -6,7 +6,7 @@ uses.  Thirty-two steps in one cycle need about 140 iCE40 LUT4s; four per cycle
 about 32, and a draw then takes eight cycles.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -82,7 +82,7 @@ class Lfsr(wiring.Component):
             m.d.comb += advance.eq(1)
             m.d.sync += left.eq(left - 1)
         with m.If(self.load):
-            m.d.sync += self.state.eq((self.seed_in << 1) | 1)
+            m.d.sync += self.state.eq(Cat(Const(1, 1), self.seed_in))
         with m.Elif(advance):
             for out, taps in enumerate(network):
                 value = self.state[taps[0]]

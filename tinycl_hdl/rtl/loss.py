@@ -126,7 +126,7 @@ class LossGradient(wiring.Component):
         whole = Signal(signed(dw + 2))
         part = Signal(unsigned(frac))
         exponent = Signal(unsigned(dw + 2))     # -whole: whole = floor(t / 2**frac) <= 0
-        m.d.comb += [whole.eq(t >> frac), part.eq(t[:frac]), exponent.eq(-whole)]
+        m.d.comb += [whole.eq(t.shift_right(frac)), part.eq(t[:frac]), exponent.eq(-whole)]
         m.d.sync += [hi_q.eq(hi_rom[part[lo_bits:]] if lo_bits else hi_rom[part]),    # stage 3
                      lo_q.eq(lo_rom[part[:lo_bits]] if lo_bits else lo_rom[0]),
                      shift.eq(Mux(less_than(exponent, MAX_EXP_SHIFT + 1), exponent, MAX_EXP_SHIFT))]
@@ -150,7 +150,7 @@ class LossGradient(wiring.Component):
         dividend = Signal(unsigned(len(e) + frac + 1))
         shifted = Signal(unsigned(len(total) + 1))
         fits = Signal()
-        m.d.comb += [dividend.eq((e << frac) + (total >> 1)), shifted.eq(Cat(low[-1], rem)),
+        m.d.comb += [dividend.eq(e.shift_left(frac) + total.shift_right(1)), shifted.eq(Cat(low[-1], rem)),
                      fits.eq(shifted >= total)]
         m.d.comb += delta_value.eq(saturate(low - Mux(i == label, 1 << frac, 0), dw))
 
@@ -202,7 +202,7 @@ class LossGradient(wiring.Component):
                 m.d.comb += [self.busy.eq(1), internal.eq(1)]
                 with m.If(e_ready):
                     m.d.comb += [read_z.eq(1), read_index.eq(i + 1)]
-                    m.d.sync += [rem.eq(dividend >> qbits), low.eq(dividend[:qbits]), bit.eq(qbits),
+                    m.d.sync += [rem.eq(dividend.shift_right(qbits)), low.eq(dividend[:qbits]), bit.eq(qbits),
                                  e_ready.eq(0)]
                     m.next = "DIV"
                 abortable()

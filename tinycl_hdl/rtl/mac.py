@@ -63,7 +63,7 @@ def _update_stages(m, grad, lr_shift, frac, w, apply, out):
     """
     dw = len(out)
     lr = Signal.like(lr_shift, name="lr_shift_reg")
-    pre = grad >> (frac - 1)
+    pre = grad.shift_right(frac - 1)
     shifted_wide, shifted = Signal(pre.shape()), Signal(signed(dw + 3))
     m.d.sync += [lr.eq(lr_shift), shifted_wide.eq(pre >> lr), shifted.eq(update_clamp(shifted_wide, dw))]
     with m.If(apply):
@@ -294,7 +294,7 @@ class ProcessingUnit(wiring.Component):
         for s_ in range(3):
             m.d.sync += inits[s_ + 1].eq(inits[s_])
         m.d.sync += [bias_bs[0].eq(b[0]), bias_bs[1].eq(bias_bs[0]), bias_bs[2].eq(bias_bs[1])]
-        bias_term = bias_bs[2] << frac
+        bias_term = bias_bs[2].shift_left(frac)
         ctl3, ctl5 = ctls[3], ctls[5]
 
         # Stages 2-3: adder tree over the stage-1 products, registered half way.
@@ -323,7 +323,7 @@ class ProcessingUnit(wiring.Component):
                     m.d.sync += dot.eq(0)
                 with m.Case(Mode.DOT):
                     with m.If(ctl3.first):
-                        m.d.sync += dot.eq((inits[3] << frac) + tree)
+                        m.d.sync += dot.eq(inits[3].shift_left(frac) + tree)
                     with m.Else():
                         m.d.sync += dot.eq(dot + tree)
                 with m.Case(Mode.OUTER):

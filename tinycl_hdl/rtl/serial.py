@@ -150,7 +150,7 @@ class SerialMac(wiring.Component):
         # _update_stages does; lr_shift registered first, so a new value applies two cycles on).
         dot = Signal(signed(self._aw))
         with m.If(ctl2.valid & (ctl2.mode == Mode.DOT)):
-            m.d.sync += dot.eq(Mux(ctl2.first, wi2 << frac, dot) + product)
+            m.d.sync += dot.eq(Mux(ctl2.first, wi2.shift_left(frac), dot) + product)
         with m.If(ctl2.valid & (ctl2.mode == Mode.OUTER)):
             m.d.comb += [lane_acc.w_en.eq(1), lane_acc.w_addr.eq(lane2),
                          lane_acc.w_data.eq(Mux(ctl2.first, 0, lane_value) + product)]
@@ -158,7 +158,7 @@ class SerialMac(wiring.Component):
         m.d.comb += grad.eq(Mux(ctl2.source == GradSource.ACC, lane_value, product))
         lr = Signal.like(self.lr_shift, name="lr_shift_reg")
         clamped = Signal(signed(dw + 3))
-        m.d.sync += [lr.eq(self.lr_shift), clamped.eq(shift_saturate(grad >> (frac - 1), lr, dw + 3))]
+        m.d.sync += [lr.eq(self.lr_shift), clamped.eq(shift_saturate(grad.shift_right(frac - 1), lr, dw + 3))]
         # v4: the UPDATE result and the dot accumulator narrowed.
         with m.If(ctl3.valid & (ctl3.mode == Mode.UPDATE)):
             m.d.sync += self.upd.eq(update_apply(wi3, clamped, dw))
@@ -227,7 +227,7 @@ def serial_dual_port_memories(cfg: TinyCLConfig) -> list:
 
 def times(value, constant: int):
     """``value * constant`` as shifts and adds: a constant product needs no multiplier."""
-    terms = [value << b for b in range(constant.bit_length()) if constant >> b & 1]
+    terms = [value.shift_left(b) for b in range(constant.bit_length()) if constant >> b & 1]
     return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
@@ -697,10 +697,10 @@ class SerialTinyCL(AcceleratorBase):
                     runs.append((start_w, w))
                     start_w = None
             w_bits = addr[2:10]
-            in_block = (addr >> 10) == b
+            in_block = addr.shift_right(10) == b
             present = present | (in_block & sum(((~less_than(w_bits, lo) & less_than(w_bits, hi)) for lo, hi in runs),
                                                 Const(0)).bool())
-        m.d.sync += [blk.eq(addr >> 10), word.eq(addr[2:10]), is_reg.eq(present & (addr[:2] == 0))]
+        m.d.sync += [blk.eq(addr.shift_right(10)), word.eq(addr[2:10]), is_reg.eq(present & (addr[:2] == 0))]
         # The counters are read from their bank.
         first_counter = regs[counter_names[0]].offset
         assert [regs[name].offset for name in counter_names] == [first_counter + 4 * i for i in range(len(counter_names))]
@@ -708,7 +708,7 @@ class SerialTinyCL(AcceleratorBase):
         counter_bits = (4 * len(counter_names) - 1).bit_length()
         assert first_counter % (1 << counter_bits) == 0
         is_counter, counter_q = Signal(), Signal(range(len(counter_names)))
-        m.d.sync += [is_counter.eq(((addr >> counter_bits) == first_counter >> counter_bits)
+        m.d.sync += [is_counter.eq((addr.shift_right(counter_bits) == first_counter >> counter_bits)
                                    & less_than(addr[2:counter_bits], len(counter_names)) & (addr[:2] == 0)),
                      counter_q.eq(addr[2:counter_bits])]
         # CONV_B, DENSE_B, LOGIT and CLASS_COUNT are words of the host's parameter copy.
@@ -721,7 +721,7 @@ class SerialTinyCL(AcceleratorBase):
         is_param, param_addr_q, param_signed_q = Signal(), Signal(RB + 2), Signal()
         m.d.sync += is_param.eq(0)
         for b, (region, _, signed_) in param_blocks.items():
-            with m.If((addr >> 10) == b):
+            with m.If(addr.shift_right(10) == b):
                 m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(param(region, addr[2:10])),
                              param_signed_q.eq(signed_)]
         # Cycle 2: the register's value, the weight windows' word addresses and lanes.

@@ -273,8 +273,7 @@ class TinyCL(AcceleratorBase):
                 with m.If(out_tag.last):
                     masked = [Mux(own_tag.mask[i], pu.lane_narrow[i], 0) for i in range(L)]
                     m.d.comb += [grad[p].w_addr.eq(out_tag.chunk), grad[p].w_en.eq(1),
-                                 grad[p].w_data.eq(sum((v.as_unsigned()[:dw] << (i * dw)
-                                                        for i, v in enumerate(masked)), Const(0)))]
+                                 grad[p].w_data.eq(Cat(*(v.as_unsigned()[:dw] for v in masked)))]
             with m.If(out_tag.first):
                 m.d.sync += dense_b[out_tag.cls].eq(pus[0].upd_bias)
         with m.If(out_valid & (out_tag.kind == KIND_CW)):

@@ -209,7 +209,7 @@ class UartBridge(_BitTimed):
             with m.State("CHECK"):
                 m.d.sync += [aw_done.eq(0), w_done.eq(0)]
                 m.d.sync += reading.eq(0)
-                with m.If((addr >> aw) != 0):
+                with m.If(addr[aw:].any()):
                     m.d.sync += [reply.eq(SLVERR), reply_left.eq(Mux(write, 1, 5))]
                     m.next = "REPLY"
                 with m.Elif(write):
