@@ -9,7 +9,7 @@ import json
 import cocotb
 import numpy as np
 
-from tb_tinycl import start
+from tb_tinycl import bit_exact_run, start
 from tinycl_hdl.perf import bound_cycles_per_sample, bound_phases, reads_per_pass
 from tinycl_hdl.regmap import Command, Phase
 
@@ -35,28 +35,11 @@ def write_result(tb, data):
 
 @cocotb.test()
 async def verify(dut):
-    """Random inserts, TRAIN, INFER and TRAIN_KEEP, every result against the golden model."""
+    """INSERT (with eviction), TRAIN, INFER and TRAIN_KEEP, every result against the golden
+    model (:func:`tb_tinycl.bit_exact_run`)."""
     tb = await start(dut)
-    cfg, n = tb.cfg, tb.params["samples"]
-    epochs = tb.params.get("epochs", 1)
-    kept = 0
-    for _ in range(n):
-        slot = await tb.host.insert(x := tb.sample(), label := int(tb.rng.integers(cfg.classes)))
-        assert slot == tb.golden.insert(x, label), "INSERT slot"
-        kept += slot is not None
-    await tb.check_memory()
-    await tb.host.train(epochs=epochs, from_scratch=True)
-    tb.golden.train(epochs=epochs, from_scratch=True)
-    await tb.check_weights()
-    inferences = max(1, n // 2)
-    for _ in range(inferences):
-        await tb.infer(tb.sample())
-    await tb.host.train(epochs=1, from_scratch=False)
-    tb.golden.train(epochs=1, from_scratch=False)
-    await tb.check_weights()
-    write_result(tb, {"inserted": n, "kept": kept, "memory": int(tb.golden.sampler.size),
-                      "training_steps": int(tb.golden.sampler.size) * (epochs + 1),
-                      "inferences": inferences, "weight_checks": 2, "mismatches": 0})
+    n = tb.params["samples"]
+    write_result(tb, await bit_exact_run(tb, n, tb.params.get("epochs", 1), max(1, n // 2)))
 
 
 @cocotb.test()

@@ -8,13 +8,15 @@ after inference.
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, FallingEdge
 
+from axil_bus import BusMonitor, PinMaster, stall_every_channel
 from tbutil import ClockedTB, ReadWriteCollisionMonitor, config_from_env, params_from_env
 from tinycl_hdl.host import BusError, CocotbAxiLiteTransport, CommandError, TinyCLHost
 from tinycl_hdl.model import SoftwareAccelerator
 from tinycl_hdl.perf import reads_per_pass
-from tinycl_hdl.regmap import Command, ErrorCode, Phase
+from tinycl_hdl.regmap import Command, ErrorCode, Phase, RegisterMap
+from tinycl_hdl.rtl.axi import OKAY, SLVERR, AxiLiteSlave
 from tinycl_hdl.rtl.top import dual_port_memories
 
 
@@ -33,6 +35,61 @@ class TinyCLTB(ClockedTB):
 
     def make_transport(self, dut):
         return CocotbAxiLiteTransport(dut, dut.clk, dut.rst)
+
+    def start_stress(self):
+        """``params["traffic"] == "stress"``: random idle cycles on AW, W and AR, back-pressure
+        on B and R, a monitor holding the slave to the AXI rules and its wait bound, and two
+        coroutines that read and write beside the test's own accesses."""
+        self.monitor = BusMonitor(self.dut)
+        stall_every_channel(self.transport.master, np.random.default_rng(self.params.get("seed", 1) + 1000))
+        self._stress = True
+        self._side = [cocotb.start_soon(self._side_reader()), cocotb.start_soon(self._side_writer())]
+        self.side_accesses = 0
+
+    async def _side_reader(self):
+        """Reads the identification registers, which never change."""
+        names = ["ID", "IN_H", "IN_W", "IN_C", "KERNEL", "CLASSES", "SLOTS"]
+        want = {r.name: r.reset for r in self.host.map.registers if r.name in names}
+        rng = np.random.default_rng(self.params.get("seed", 1) + 2000)
+        while self._stress:
+            name = names[int(rng.integers(len(names)))]
+            assert await self.host.read(name) == want[name], f"{name} read during traffic"
+            self.side_accesses += 1
+            await ClockCycles(self.dut.clk, int(rng.integers(0, 8)))
+
+    async def _side_writer(self):
+        """Writes that must change nothing: a read-only register (SLVERR), an unmapped
+        address (SLVERR), and LR_SHIFT with the value it holds (OKAY when idle, SLVERR when
+        busy).  A write landing elsewhere shows up in the golden comparisons."""
+        rng = np.random.default_rng(self.params.get("seed", 1) + 3000)
+        m, t = self.host.map, self.transport
+        unmapped = 0x3FC               # below the windows, past the registers
+        while self._stress:
+            choice = int(rng.integers(3))
+            if choice == 2:
+                try:
+                    await self.host.write("LR_SHIFT", self.cfg.lr_shift)
+                except BusError:
+                    pass
+            else:
+                try:
+                    await t.write(m.by_name["ID"].offset if choice == 0 else unmapped, int(rng.integers(1 << 32)))
+                except BusError:
+                    pass
+                else:
+                    raise AssertionError("a write to a read-only or unmapped address was accepted")
+            self.side_accesses += 1
+            await ClockCycles(self.dut.clk, int(rng.integers(0, 8)))
+
+    async def stop_stress(self):
+        """Stop the side traffic, let the last accesses finish, and check the monitor."""
+        if getattr(self, "_stress", False):
+            self._stress = False
+            await ClockCycles(self.dut.clk, 200)
+            self.monitor.check()
+            return dict(self.monitor.seen, side_accesses=self.side_accesses,
+                        most_writes_behind_a_read=max(self.monitor.writes_behind, default=0))
+        return {}
 
     def sample(self):
         cfg = self.cfg
@@ -56,6 +113,7 @@ class TinyCLTB(ClockedTB):
     async def insert(self, x, y):
         slot = await self.host.insert(x, y)
         assert slot == self.golden.insert(x, y), "INSERT slot"
+        return slot
 
     async def infer(self, x):
         got = await self.host.infer(x)
@@ -67,11 +125,48 @@ class TinyCLTB(ClockedTB):
 
 
 async def start(dut, tb_class=TinyCLTB):
-    """A reset design whose identification registers match the configuration."""
+    """A reset design whose identification registers match the configuration; with
+    ``params["traffic"] == "stress"`` the stalled, concurrent traffic runs from here on."""
     tb = tb_class(dut)
     await tb.reset()
     await tb.host.identify()
+    if tb.params.get("traffic") == "stress":
+        tb.start_stress()
     return tb
+
+
+async def bit_exact_run(tb, inserts: int, epochs: int, inferences: int) -> dict:
+    """``inserts`` INSERTs (the first ``slots`` from half the classes, so that the later ones
+    evict), TRAIN, INFER, TRAIN_KEEP and INFER again; every INSERT's slot, the slot labels and
+    class counts, every weight after each TRAIN, and every logit and prediction are compared
+    with the golden model.  Returns what was done."""
+    cfg, g = tb.cfg, tb.golden
+    evictions = 0
+    for n in range(inserts):
+        # Half the classes fill the memory; the other half then evict (even draws), and any
+        # class may come (odd draws).
+        few = max(1, cfg.classes // 2)
+        if n < cfg.slots:
+            label = int(tb.rng.integers(few))
+        else:
+            label = int(tb.rng.integers(few, cfg.classes) if (n - cfg.slots) % 2 == 0 else tb.rng.integers(cfg.classes))
+        full = g.sampler.size == cfg.slots
+        slot = await tb.insert(tb.sample(), label)
+        evictions += full and slot is not None
+        if n == cfg.slots - 1 or n == inserts - 1 or cfg.slots <= 16:
+            await tb.check_memory()
+    await tb.host.train(epochs=epochs, from_scratch=True)
+    g.train(epochs=epochs, from_scratch=True)
+    await tb.check_weights()
+    for _ in range(inferences):
+        await tb.infer(tb.sample())
+    await tb.host.train(epochs=1, from_scratch=False)
+    g.train(epochs=1, from_scratch=False)
+    await tb.check_weights()
+    await tb.infer(tb.sample())
+    return {"inserted": inserts, "memory": int(g.sampler.size), "evictions": int(evictions),
+            "training_steps": int(g.sampler.size) * (epochs + 1), "inferences": inferences + 1,
+            "weight_checks": 2, "mismatches": 0, "traffic": await tb.stop_stress()}
 
 
 @cocotb.test()
@@ -221,3 +316,60 @@ async def reset_leaves_a_known_state(dut):
     await host.train(epochs=1)
     tb.golden.train(epochs=1)
     await tb.check_weights()
+
+
+@cocotb.test()
+async def aw_and_ar_in_one_cycle_write_lands_at_its_own_address(dut):
+    """AW (LABEL) and AR (LR_SHIFT) in the same cycle, W a dozen cycles later: the write
+    changes LABEL alone and the read returns LR_SHIFT, both OKAY."""
+    cfg = config_from_env()
+    regs = RegisterMap(cfg).by_name
+    tb = ClockedTB(dut)
+    pins = PinMaster(dut)
+    await tb.reset()
+    while (await pins.read(regs["STATUS"].offset))[1] & 1:
+        pass                     # the serial datapath clears its parameters after reset
+    label, lr_shift = regs["LABEL"].offset, regs["LR_SHIFT"].offset
+    value = cfg.classes - 1
+    seen = await pins.cycles({0: {"awaddr": label, "awvalid": 1, "araddr": lr_shift, "arvalid": 1},
+                              12: {"wdata": value, "wvalid": 1}})
+    assert seen["aw"] == 0 and seen["ar"] == 0, f"both addresses taken in the first cycle: {seen}"
+    assert seen["w"] >= 12 and seen["bresp"] == OKAY and seen["rresp"] == OKAY, seen
+    assert seen["rdata"] == cfg.lr_shift, "the read answered another register"
+    assert await pins.read(label) == (OKAY, value), "LABEL after the write"
+    assert await pins.read(lr_shift) == (OKAY, cfg.lr_shift), "LR_SHIFT changed"
+    # And the other way round: AR first, AW and W together a cycle later.
+    seen = await pins.cycles({0: {"araddr": label, "arvalid": 1},
+                              1: {"awaddr": lr_shift, "awvalid": 1, "wdata": cfg.lr_shift - 1 if cfg.lr_shift else 1,
+                                  "wvalid": 1}})
+    assert seen["rdata"] == value and seen["bresp"] == OKAY, seen
+    assert await pins.read(label) == (OKAY, value), "LABEL changed by a write to LR_SHIFT"
+
+
+@cocotb.test()
+async def reads_are_served_while_writes_keep_arriving(dut):
+    """Four writers keep AW and W valid without a gap; each of 20 reads is still answered,
+    behind at most ``AxiLiteSlave.reads_wait_for_writes`` write responses."""
+    from cocotb.triggers import with_timeout
+    tb = await start(dut)
+    monitor = BusMonitor(dut)
+    host, running = tb.host, [True]
+    label = host.reg("LABEL")
+
+    async def writer(k):
+        n = 0
+        while running[0]:
+            await tb.transport.write(label, (k + n) % tb.cfg.classes)
+            n += 1
+
+    writers = [cocotb.start_soon(writer(k)) for k in range(4)]
+    await ClockCycles(dut.clk, 20)
+    for _ in range(20):
+        assert await with_timeout(host.read("ID"), 400 * tb.period_ns, "ns") == 0x54434C31
+    running[0] = False
+    for w in writers:
+        await w
+    monitor.check()
+    dut._log.info("reads waited behind %s writes, in %s cycles", monitor.writes_behind, monitor.read_cycles)
+    assert max(monitor.writes_behind) <= AxiLiteSlave.reads_wait_for_writes
+    assert monitor.seen["read_behind_write"] >= 10, "the writers did not contend with the reads"

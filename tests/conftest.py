@@ -20,6 +20,7 @@ SMALL_CONFIGS = {
 def pytest_addoption(parser):
     parser.addoption("--soak", action="store_true", help="also run the long soak tests")
     parser.addoption("--waves", action="store_true", help="dump waveforms from cocotb simulations")
+    _add_random_options(parser)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,3 +40,29 @@ def small_cfg(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def _add_random_options(parser):
+    group = parser.getgroup("random configurations (tests/test_random_configs.py)")
+    group.addoption("--random-seed", type=int, default=None,
+                    help="seed of the random configurations (default: drawn afresh, printed in the header)")
+    group.addoption("--random-configs", type=int, default=12, help="random configurations on Icarus")
+    group.addoption("--random-verilator", type=int, default=3, help="random configurations on Verilator")
+    group.addoption("--random-models", type=int, default=100,
+                    help="random configurations for the golden model against the float reference")
+
+
+def pytest_configure(config):
+    # One seed for the controller and every xdist worker: the workers inherit the variable.
+    if config.option.random_seed is None:
+        config.option.random_seed = int(os.environ.setdefault("TINYCL_RANDOM_SEED",
+                                                              str(int.from_bytes(os.urandom(4), "little") >> 1)))
+
+
+def pytest_report_header(config):
+    return f"random configurations: --random-seed {config.option.random_seed}"
+
+
+@pytest.fixture
+def random_seed(request):
+    return request.config.option.random_seed

@@ -208,18 +208,28 @@ def _plot(result, path):
 @click.option("--samples", type=int, default=16, show_default=True, help="Random samples to insert.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the data and of the LFSR.")
 @click.option("--epochs", type=int, default=1, show_default=True, help="Epochs of the TRAIN command.")
+@click.option("--traffic", type=click.Choice(("plain", "stress")), default="plain", show_default=True,
+              help="stress: random idle cycles and back-pressure on every AXI channel, with concurrent "
+                   "readers and writers beside the checks.")
 @click.option("--waves", is_flag=True, help="Dump waveforms.")
-def verify(cfg, preset, sim_name, samples, seed, epochs, waves):
-    """Check the RTL end to end against the golden model; exits non-zero on any mismatch."""
+def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves):
+    """Check the RTL end to end against the golden model; exits non-zero on any mismatch.
+
+    The first ``slots`` samples carry half the classes, so that later ones evict.
+    """
     if samples < 1 or epochs < 1:
         raise click.UsageError("--samples and --epochs must be positive")
     cfg = _with_seed_epochs(cfg, seed, None)
-    click.echo(f"verifying {preset} on {sim_name}: {samples} samples, seed {seed}, {epochs} epoch(s)")
-    data = run_rtl(cfg, sim_name, "verify", {"samples": samples, "seed": seed, "epochs": epochs}, waves)
-    click.echo(f"inserted {data['inserted']} (kept {data['kept']}, memory {data['memory']}), "
+    click.echo(f"verifying {preset} on {sim_name}: {samples} samples, seed {seed}, {epochs} epoch(s), "
+               f"{traffic} traffic")
+    data = run_rtl(cfg, sim_name, "verify", {"samples": samples, "seed": seed, "epochs": epochs,
+                                              "traffic": traffic}, waves)
+    click.echo(f"inserted {data['inserted']} (memory {data['memory']}, {data['evictions']} evictions), "
                f"{data['training_steps']} training steps, {data['inferences']} inferences, "
                f"{data['weight_checks']} full weight read-backs: every slot label, weight, logit and "
                f"prediction equals the golden model")
+    if data["traffic"]:
+        click.echo("bus traffic: " + ", ".join(f"{k} {v}" for k, v in data["traffic"].items()))
 
 
 @main.command()
@@ -267,6 +277,44 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
     out = dict(base, preset=preset, runs=results)
     if json_file:
         pathlib.Path(json_file).write_text(json.dumps(out, indent=2) + "\n")
+
+
+@main.command()
+@config_options
+@click.option("--slave/--no-slave", default=True, show_default=True,
+              help="Prove the bare AXI4-Lite slave by k-induction (safety, wait bound, covers).")
+@click.option("--top/--no-top", default=True, show_default=True,
+              help="Bounded model check of the whole top of the configuration, and its covers.")
+@click.option("--depth", type=int, default=20, show_default=True, help="Steps of the top's bounded check.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="build/formal",
+              show_default=True, help="Folder for the SymbiYosys runs.")
+def formal(cfg, preset, slave, top, depth, out_dir):
+    """Formal checks of the AXI4-Lite host port with SymbiYosys (YoWASP Yosys, Boolector)."""
+    import time
+
+    from .formal import check_top, prove_slave
+    from .rtl.top import TinyCL
+
+    failed = []
+    if slave:
+        start = time.monotonic()
+        for task, (passed, summary) in prove_slave(pathlib.Path(out_dir) / "slave").items():
+            click.echo(f"slave {task}: {'PASS' if passed else 'FAIL'}")
+            if not passed:
+                failed.append(f"slave {task}")
+                click.echo(summary, err=True)
+        click.echo(f"slave proofs: {time.monotonic() - start:.1f} s")
+    if top:
+        for mode in ("bmc", "cover"):
+            start = time.monotonic()
+            passed, summary = check_top(TinyCL(cfg), pathlib.Path(out_dir) / f"top-{mode}", depth=depth, mode=mode)
+            click.echo(f"top {mode} (depth {depth}, {preset}, datapath {cfg.datapath}): "
+                       f"{'PASS' if passed else 'FAIL'} in {time.monotonic() - start:.1f} s")
+            if not passed:
+                failed.append(f"top {mode}")
+                click.echo(summary, err=True)
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)} (logs under {out_dir})")
 
 
 @main.command()

@@ -85,7 +85,8 @@ class TinyCLHost:
         await self.transport.write(self.reg(name), value)
 
     async def identify(self) -> dict:
-        """Read the generator parameters; raises if they differ from ``cfg``."""
+        """Read the generator parameters (raises if they differ from ``cfg``), then wait until
+        the device is idle."""
         if await self.read("ID") != ID_VALUE:
             raise RuntimeError("no TinyCL accelerator answers at this address")
         params = {name: await self.read(name) for name in
@@ -94,6 +95,7 @@ class TinyCLHost:
         expected = {r.name: r.reset for r in self.map.registers if r.name in params}
         if params != expected:
             raise RuntimeError(f"device parameters {params} differ from the configuration {expected}")
+        await self.wait_idle(max_polls=self.max_polls)      # the serial datapath clears after reset
         return params
 
     async def busy(self) -> bool:

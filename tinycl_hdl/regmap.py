@@ -104,7 +104,8 @@ class RegisterMap:
             regs.append(Register(name, 0x008 + 4 * n, "ro", f"generator parameter {name.lower()}", value))
         regs += [
             Register("COMMAND", 0x040, "rw", "write a Command code to start it; reads the last accepted command", 0),
-            Register("STATUS", 0x044, "ro", "bit 0 busy; bits 7:4 running command; bit 8 last INSERT kept the sample", 0),
+            Register("STATUS", 0x044, "ro", "bit 0 busy (also for a few cycles after reset while the serial datapath "
+                     "clears its parameter memory); bits 7:4 running command; bit 8 last INSERT kept the sample", 0),
             Register("ERROR", 0x048, "ro", "ErrorCode of the last refused command; cleared by an accepted one", 0),
             Register("LR_SHIFT", 0x04C, "rw", f"learning rate 2**-LR_SHIFT (at most {cfg.data_width})", cfg.lr_shift),
             Register("EPOCHS", 0x050, "rw", "passes over the memory per TRAIN", cfg.epochs),
