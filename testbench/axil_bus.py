@@ -4,9 +4,9 @@
 pause generator (cocotbext-axi idle and back-pressure inserters), so AW, W and AR
 arrive in every relative order, the same cycle included, and B and R are taken late.
 :class:`BusMonitor` watches the pins, checks the slave's side of the handshakes, and
-holds the slave to its wait bound: between a read's AR handshake and its R handshake
-at most :attr:`~tinycl_hdl.rtl.axi.AxiLiteSlave.reads_wait_for_writes` write
-responses are given.  It also counts the orderings it saw, so a test can show that
+holds the slave to its wait bound: between the first cycle of a read's ARVALID and its
+R handshake at most :attr:`~tinycl_hdl.rtl.axi.AxiLiteSlave.reads_wait_for_writes`
+write responses are given.  It also counts the orderings it saw, so a test can show that
 its traffic reached them.
 """
 
@@ -56,8 +56,9 @@ class BusMonitor:
         self.seen = dict.fromkeys(("aw_ar_same_cycle", "aw_before_w", "w_before_aw", "aw_w_same_cycle",
                                    "b_stalled", "r_stalled", "read_behind_write"), 0)
         self.writes_behind = []            # write responses each read waited through
-        self.read_cycles = []              # AR handshake to R handshake, per read
-        self._pending_reads = []           # (AR cycle, write responses so far)
+        self.read_cycles = []              # ARVALID's first cycle to R handshake, per read
+        self._pending_reads = []           # (ARVALID's first cycle, write responses so far)
+        self._ar_was_valid = False
         self._responses = 0
         self._starts = {"aw": [], "w": []}  # first VALID cycle of each write's AW and W
         self._was_valid = {"aw": False, "w": False}
@@ -120,8 +121,9 @@ class BusMonitor:
                 seen["read_behind_write"] += behind > 0
                 if behind > AxiLiteSlave.reads_wait_for_writes:
                     self.errors.append(f"cycle {self.cycle}: a read waited behind {behind} writes")
-        if arv and arr:
+        if arv and not self._ar_was_valid:
             self._pending_reads.append((self.cycle, self._responses))
+        self._ar_was_valid = arv and not arr
 
     def check(self):
         assert not self.errors, self.errors[:5]

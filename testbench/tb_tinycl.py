@@ -16,7 +16,7 @@ from tinycl_hdl.host import BusError, CocotbAxiLiteTransport, CommandError, Tiny
 from tinycl_hdl.model import SoftwareAccelerator
 from tinycl_hdl.perf import reads_per_pass
 from tinycl_hdl.regmap import Command, ErrorCode, Phase, RegisterMap
-from tinycl_hdl.rtl.axi import OKAY, SLVERR, AxiLiteSlave
+from tinycl_hdl.rtl.axi import OKAY, AxiLiteSlave
 from tinycl_hdl.rtl.top import dual_port_memories
 
 
@@ -333,8 +333,8 @@ async def aw_and_ar_in_one_cycle_write_lands_at_its_own_address(dut):
     value = cfg.classes - 1
     seen = await pins.cycles({0: {"awaddr": label, "awvalid": 1, "araddr": lr_shift, "arvalid": 1},
                               12: {"wdata": value, "wvalid": 1}})
-    assert seen["aw"] == 0 and seen["ar"] == 0, f"both addresses taken in the first cycle: {seen}"
-    assert seen["w"] >= 12 and seen["bresp"] == OKAY and seen["rresp"] == OKAY, seen
+    assert seen["ar"] == 0 and seen["aw"] >= 12 and seen["w"] >= 12, f"the read first, the write with its W: {seen}"
+    assert seen["bresp"] == OKAY and seen["rresp"] == OKAY, seen
     assert seen["rdata"] == cfg.lr_shift, "the read answered another register"
     assert await pins.read(label) == (OKAY, value), "LABEL after the write"
     assert await pins.read(lr_shift) == (OKAY, cfg.lr_shift), "LR_SHIFT changed"

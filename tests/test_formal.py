@@ -19,14 +19,22 @@ from tinycl_hdl.rtl.axi import axi_lite_members
 from tinycl_hdl.rtl.top import TinyCL
 
 
-@pytest.mark.parametrize("task", ["safety", "bound", "cover"])
+@pytest.mark.parametrize("task", ["safety", "bound", "cover", "bound_cover"])
 def test_bare_slave(task, tmp_path):
-    harness = formal.slave_harness(8, responsive=task == "bound")
-    proc = formal.run_sby(harness, tmp_path, mode="cover" if task == "cover" else "prove",
-                          depth=20 if task == "cover" else 8, name=task)
+    """Proofs by k-induction; covers all reached (``bound_cover``: a read waits the whole
+    ``READ_WAIT_CYCLES``, so the bound is tight)."""
+    cover = task.endswith("cover")
+    harness = formal.slave_harness(8, responsive=task.startswith("bound"))
+    proc = formal.run_sby(harness, tmp_path, mode="cover" if cover else "prove", depth=20 if cover else 8, name=task)
     assert proc.returncode == 0, formal._summary(proc.stdout)
-    assert ("successful proof by k-induction" in proc.stdout) if task != "cover" else \
-        ("reached cover statement" in proc.stdout and "unreached" not in proc.stdout)
+    assert ("reached cover statement" in proc.stdout and "unreached" not in proc.stdout) if cover else \
+        ("successful proof by k-induction" in proc.stdout)
+
+
+def test_the_wait_bound_is_the_least_that_holds(tmp_path, monkeypatch):
+    monkeypatch.setattr(formal, "READ_WAIT_CYCLES", formal.READ_WAIT_CYCLES - 1)
+    proc = formal.run_sby(formal.slave_harness(8, responsive=True), tmp_path, mode="prove", depth=8, name="less")
+    assert proc.returncode != 0 and "BMC failed" in proc.stdout, formal._summary(proc.stdout)
 
 
 class _MixedUpSlave(wiring.Component):

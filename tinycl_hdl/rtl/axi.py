@@ -1,22 +1,25 @@
 """AXI4-Lite slave front end: bus handshakes in, one request at a time out.
 
-The slave holds one write address and one read address, each accepted
-(``awready``, ``arready``) whenever none of its kind is held, in any cycle and
-in any order with the other channels.  A write starts once its address and its
-data (``wvalid``) are both there; a read once its address is.  When both could
-start, the slave takes the kind it did not take last, so neither kind waits
-behind more than one request of the other (:attr:`AxiLiteSlave.reads_wait_for_writes`).
-Each request carries the address of its own address handshake.
+A write starts when its address and its data are both valid (``awvalid`` and
+``wvalid``), and takes the address (``awready``) as it starts; a read starts
+when ``arvalid`` is, and takes its address (``arready``) as it starts.  AXI
+lets a slave wait for both AWVALID and WVALID before AWREADY, and a compliant
+master never waits for AWREADY before WVALID, so AW, W and AR may come in any
+order and any cycle: each request carries the address of its own handshake,
+because no address is taken that its request does not use at once.  When a
+write and a read could both start, the slave takes the kind it did not take
+last, so a pending read is accepted after at most one write, and a pending
+write after at most one read (:attr:`AxiLiteSlave.reads_wait_for_writes`).
 
-A request is presented on the ``req_*`` ports until ``resp_ready``; it may take
-any number of cycles, and at least two idle cycles separate two requests.  The
-write data is not copied: the slave takes it (``wready``) only as it answers,
-so the master holds it for the whole request and ``req_wdata`` is the bus's
-``wdata``.  ``resp_error`` answers ``SLVERR``.  Port names follow the
-``s_axil_*`` convention of cocotbext-axi and verilog-axi.
+A request is presented on the ``req_*`` ports until ``resp_ready``; it may
+take any number of cycles, and at least two idle cycles separate two
+requests.  The write data is not copied: the slave takes it (``wready``) only
+as it answers, so the master holds it for the whole request and
+``req_wdata`` is the bus's ``wdata``.  ``resp_error`` answers ``SLVERR``.
+Port names follow the ``s_axil_*`` convention of cocotbext-axi and verilog-axi.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,13 +47,11 @@ class SlaveState(enum.Enum, shape=2):
 
 
 class SlaveRegisters:
-    """The registers of :class:`AxiLiteSlave`: its state, the held addresses, and whether the
+    """The registers of :class:`AxiLiteSlave` besides its ports: its state, and whether the
     last request started was a write."""
 
-    def __init__(self, addr_width: int):
+    def __init__(self):
         self.state = Signal(SlaveState, name="axi_state")
-        self.aw_held, self.aw_addr = Signal(name="aw_held"), Signal(addr_width, name="aw_addr")
-        self.ar_held, self.ar_addr = Signal(name="ar_held"), Signal(addr_width, name="ar_addr")
         self.last_write = Signal(name="last_write")
 
 
@@ -71,12 +72,12 @@ class AxiLiteSlave(wiring.Component):
     resp_ready, resp_rdata, resp_error : In
         Completion of the request (read data, ``SLVERR``).
     registers : SlaveRegisters
-        The slave's state and held addresses (not ports), for formal invariants.
+        The slave's state (not ports), for formal invariants.
     """
 
-    #: Write requests that may start between a read's address handshake and its own request.
+    #: Write requests that may start while a read's ARVALID waits for ARREADY.
     reads_wait_for_writes = 1
-    #: Read requests that may start between a write's address and data and its own request.
+    #: Read requests that may start while a write's AWVALID and WVALID wait for AWREADY.
     writes_wait_for_reads = 1
 
     def __init__(self, addr_width: int):
@@ -90,7 +91,7 @@ class AxiLiteSlave(wiring.Component):
         })
         super().__init__(members)
         # The slave's state, made here so that a formal harness can state invariants over it.
-        self.registers = SlaveRegisters(addr_width)
+        self.registers = SlaveRegisters()
 
     @property
     def addr_width(self) -> int:
@@ -100,26 +101,22 @@ class AxiLiteSlave(wiring.Component):
         m = Module()
         r = self.registers
         m.d.comb += [self.req_wdata.eq(self.s_axil_wdata), self.req_wstrb.eq(self.s_axil_wstrb),
-                     self.s_axil_awready.eq(~r.aw_held), self.s_axil_arready.eq(~r.ar_held),
                      self.req_valid.eq(r.state == SlaveState.REQUEST),
                      self.s_axil_bvalid.eq(r.state == SlaveState.WRITE_RESPONSE),
                      self.s_axil_rvalid.eq(r.state == SlaveState.READ_RESPONSE)]
-        with m.If(self.s_axil_awvalid & ~r.aw_held):
-            m.d.sync += [r.aw_held.eq(1), r.aw_addr.eq(self.s_axil_awaddr)]
-        with m.If(self.s_axil_arvalid & ~r.ar_held):
-            m.d.sync += [r.ar_held.eq(1), r.ar_addr.eq(self.s_axil_araddr)]
-        # An address is there when it is held or handshakes in this cycle.
-        write_ready = (r.aw_held | self.s_axil_awvalid) & self.s_axil_wvalid
-        read_ready = r.ar_held | self.s_axil_arvalid
+        write_ready = self.s_axil_awvalid & self.s_axil_wvalid
+        read_ready = self.s_axil_arvalid
         resp = Cat(Const(0, 1), self.resp_error)          # OKAY or SLVERR
         with m.Switch(r.state):
             with m.Case(SlaveState.IDLE):
                 with m.If(write_ready & ~(read_ready & r.last_write)):
-                    m.d.sync += [self.req_write.eq(1), self.req_addr.eq(Mux(r.aw_held, r.aw_addr, self.s_axil_awaddr)),
-                                 r.aw_held.eq(0), r.last_write.eq(1), r.state.eq(SlaveState.REQUEST)]
+                    m.d.comb += self.s_axil_awready.eq(1)
+                    m.d.sync += [self.req_write.eq(1), self.req_addr.eq(self.s_axil_awaddr), r.last_write.eq(1),
+                                 r.state.eq(SlaveState.REQUEST)]
                 with m.Elif(read_ready):
-                    m.d.sync += [self.req_write.eq(0), self.req_addr.eq(Mux(r.ar_held, r.ar_addr, self.s_axil_araddr)),
-                                 r.ar_held.eq(0), r.last_write.eq(0), r.state.eq(SlaveState.REQUEST)]
+                    m.d.comb += self.s_axil_arready.eq(1)
+                    m.d.sync += [self.req_write.eq(0), self.req_addr.eq(self.s_axil_araddr), r.last_write.eq(0),
+                                 r.state.eq(SlaveState.REQUEST)]
             with m.Case(SlaveState.REQUEST):
                 with m.If(self.resp_ready & self.req_write):
                     m.d.comb += self.s_axil_wready.eq(1)          # the write data is taken now
