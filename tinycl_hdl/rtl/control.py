@@ -143,6 +143,11 @@ class ControlCommon:
             # Classes with a nonzero count, kept as the counts change.
             self.seen_classes = Signal(range(nc + 1), name="seen_classes")
         self.busy, self.abort = Signal(name="busy"), Signal(name="abort")
+        # ``busy`` as the host port sees it: registered, so that no path runs from the
+        # control state through a request's checks into the bus response in one cycle.
+        # A request is decided at least three cycles after the one before it answered,
+        # so a command's start is always seen; high in the cycle after reset.
+        self.host_busy = Signal(init=1, name="host_busy")
         self.phase = Signal(3, init=Phase.OTHER, name="phase")
         # ``start`` (with ``start_cmd``) pulses the cycle after a command is accepted: the host
         # port's checks and the control unit's first state get a cycle each.
@@ -459,7 +464,7 @@ class ControlCommon:
         """Inside the host port's ``IDLE`` state, for a decoded write: command, register and
         staging writes; a staging write goes on to ``STAGE``."""
         s = self
-        busy, value = s.busy, axi.req_wdata
+        busy, value = s.host_busy, axi.req_wdata
         stage_c, stage_row, stage_col, stage_data = stage_regs
         with m.If(axi.req_wstrb != 0xF):
             m.d.comb += [done_resp.eq(1), error_resp.eq(1)]
@@ -560,7 +565,7 @@ class HostRequests:
         # Read data is ``mem_rdata`` unless a state answers another value.
         m.d.comb += self.rdata.eq(self.mem_rdata)
         self.readable = {
-            "COMMAND": s.command, "STATUS": Cat(s.busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
+            "COMMAND": s.command, "STATUS": Cat(s.host_busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
             "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": Mux(s.result_none, Const(0xFFFFFFFF, 32), s.result),
             "MEM_SIZE": s.size,
         }
@@ -569,7 +574,8 @@ class HostRequests:
         self.stage_regs = (Signal(index(s.cfg.in_c), name="stage_c"), Signal.like(samples.px_row, name="stage_row"),
                            Signal.like(samples.px_col, name="stage_col"), Signal(32, name="stage_data"))
         self.decoding, self.decoded = Signal(name="decoding"), Signal(name="decoded")
-        m.d.sync += [self.decoding.eq(axi.req_valid), self.decoded.eq(self.decoding & axi.req_valid)]
+        m.d.sync += [self.decoding.eq(axi.req_valid), self.decoded.eq(self.decoding & axi.req_valid),
+                     s.host_busy.eq(s.busy)]
         self.to_reg = s.decode_writes(m, self.addr, self.value)
         self.to_stage, self.to_labels, self.to_cw, self.to_dw = \
             (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
@@ -583,7 +589,7 @@ class HostRequests:
         read while idle into ``MEM_READ`` (``mem_kind`` 0, 1, 2), else ``SLVERR``.  ``conv_w``
         and ``dense_w`` are ``(memory, word address)`` pairs; the ``*_extra`` statements run
         with their reads."""
-        busy = self._common.busy
+        busy = self._common.host_busy
         for kind, flag, reads, extra in ((0, self.to_labels, [(labels, self.lab["slot"][0])], ()),
                                          (1, self.to_cw, conv_w, conv_extra), (2, self.to_dw, dense_w, dense_extra)):
             with m.Elif(~busy & flag):

@@ -295,7 +295,12 @@ class SerialTinyCL(AcceleratorBase):
         # The performance counters, in register-map order, in block RAM.
         counter_names = COUNTERS
         m.submodules.counters = counters = CounterBank(len(counter_names), K, blackbox=bb)
-        counter_inc = {name: counters.inc[i] for i, name in enumerate(counter_names)}
+        # This cycle's events, registered before the bank: no path runs from the control
+        # state through the counters' fold logic in one cycle.  A count lags its events by a
+        # cycle, which a host read (at least three cycles after busy falls) never sees.
+        events = Signal.like(counters.inc, name="counter_events")
+        m.d.sync += counters.inc.eq(events)
+        counter_inc = {name: events[i] for i, name in enumerate(counter_names)}
         m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed), mac.lr_shift.eq(lr_shift)]
 
         # -- operand issue ------------------------------------------------------------------
