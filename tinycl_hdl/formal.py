@@ -176,32 +176,15 @@ def _request_properties(m, b, req, shadow, responsive):
     with m.If(b.s_axil_bvalid | b.s_axil_rvalid):
         m.d.comb += Assert(~req.req_valid, "a request during a response")
 
-    # The bound: writes started while a read waits for its request, and the converse.
-    # AR handshakes before this cycle whose requests have not started by this cycle.
-    ar_taken = Signal(range(4), name="f_ar_taken")
-    m.d.sync += ar_taken.eq(ar_taken + shadow["ar_hs"] - read_start)
-    unstarted = Signal(range(4), name="f_ar_unstarted")
-    m.d.comb += unstarted.eq(ar_taken - read_start)
-    read_waiting = (unstarted != 0) | (b.s_axil_arvalid & ~b.s_axil_arready)
-    writes_ahead = Signal(range(4), name="f_writes_ahead")
-    with m.If(read_start | ~read_waiting):
-        m.d.sync += writes_ahead.eq(0)
-    with m.Elif(write_start):
-        m.d.sync += writes_ahead.eq(writes_ahead + 1)
-    m.d.comb += Assert(writes_ahead <= AxiLiteSlave.reads_wait_for_writes, "a read waited behind more writes")
-    aw_taken = Signal(range(4), name="f_aw_taken")
-    m.d.sync += aw_taken.eq(aw_taken + shadow["aw_hs"] - write_start)
-    aw_unstarted = Signal(range(4), name="f_aw_unstarted")
-    m.d.comb += aw_unstarted.eq(aw_taken - write_start)
-    write_waiting = ((aw_unstarted != 0) | b.s_axil_awvalid) & b.s_axil_wvalid & ~(req.req_valid & req.req_write) \
-        & ~b.s_axil_bvalid
-    reads_ahead = Signal(range(4), name="f_reads_ahead")
-    with m.If(write_start | ~write_waiting):
-        m.d.sync += reads_ahead.eq(0)
-    with m.Elif(read_start):
-        m.d.sync += reads_ahead.eq(reads_ahead + 1)
-    m.d.comb += Assert(reads_ahead <= AxiLiteSlave.writes_wait_for_reads, "a write waited behind more reads")
-    m.d.comb += [Assert(unstarted <= 1, "two reads waiting"), Assert(aw_unstarted <= 1, "two writes waiting")]
+    # The bound: writes started while a read waits, and reads started while a write waits.
+    unstarted, read_waiting, writes_ahead = _waiting(
+        m, "ar", shadow["ar_hs"], read_start, write_start, b.s_axil_arvalid & ~b.s_axil_arready,
+        AxiLiteSlave.reads_wait_for_writes, "a read waited behind more writes")
+    # W stays valid through its own write, so a write waits only while none is under way.
+    aw_unstarted, _, reads_ahead = _waiting(
+        m, "aw", shadow["aw_hs"], write_start, read_start,
+        b.s_axil_awvalid & b.s_axil_wvalid & ~(req.req_valid & req.req_write) & ~b.s_axil_bvalid,
+        AxiLiteSlave.writes_wait_for_reads, "a write waited behind more reads")
     shadow.update(ar_unstarted=unstarted, aw_unstarted=aw_unstarted, writes_ahead=writes_ahead,
                   reads_ahead=reads_ahead, read_start=read_start, write_start=write_start)
     if responsive:
@@ -232,6 +215,24 @@ def _request_properties(m, b, req, shadow, responsive):
         Cover(read_waiting & write_start),
         Cover(b.s_axil_arvalid & b.s_axil_awvalid & b.s_axil_wvalid & (shadow["ar_hs"] | shadow["aw_hs"])),
     ]
+
+
+def _waiting(m, name, handshake, start, other_start, pending, bound, message):
+    """One kind of request waiting: its address taken (``handshake``) and its request not
+    started, or ``pending`` on the bus.  Asserts that at most ``bound`` requests of the other
+    kind start while it waits; returns (taken and unstarted, waiting, those started)."""
+    taken = Signal(range(4), name=f"f_{name}_taken")       # handshakes before this cycle, not started
+    m.d.sync += taken.eq(taken + handshake - start)
+    unstarted = Signal(range(4), name=f"f_{name}_unstarted")
+    m.d.comb += unstarted.eq(taken - start)
+    waiting = (unstarted != 0) | pending
+    ahead = Signal(range(4), name=f"f_{name}_others_ahead")
+    with m.If(start | ~waiting):
+        m.d.sync += ahead.eq(0)
+    with m.Elif(other_start):
+        m.d.sync += ahead.eq(ahead + 1)
+    m.d.comb += [Assert(ahead <= bound, message), Assert(unstarted <= 1, f"two {name} requests waiting")]
+    return unstarted, waiting, ahead
 
 
 class _SlaveHarness(wiring.Component):
