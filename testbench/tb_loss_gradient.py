@@ -61,6 +61,10 @@ async def random_and_extreme_logits(dut):
     for scale in (1 << cfg.frac_bits, 8 << cfg.frac_bits, hi):
         for _ in range(8):
             cases.append(np.clip(rng.integers(-scale, scale + 1, cfg.classes), lo, hi))
+    # Logits a few LSBs below the maximum: the fraction r of d*log2(e) lies just below
+    # 2**frac, where the two rounded table entries can multiply to 2.0 or more.
+    for d in range(1, 48):
+        cases.append(np.array([0] + [-d] * (cfg.classes - 1)))
     for n, logits in enumerate(cases):
         label = n % cfg.classes
         got, cycles = await compute(tb, logits.tolist(), label)

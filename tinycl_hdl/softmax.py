@@ -10,7 +10,9 @@ its tables from :func:`exp2_tables` and reproduces every step below):
    shift) and ``0 <= r_i < 2**frac``.
 4. ``2**(r_i / 2**frac)`` from two small tables indexed by the high and low
    halves of ``r_i`` (``EXP_FRAC`` fractional bits each), multiplied and
-   rounded back to ``EXP_FRAC`` bits: ``m_i`` in ``[2**EXP_FRAC, 2**(EXP_FRAC+1))``.
+   rounded back to ``EXP_FRAC`` bits: ``m_i`` in ``[2**EXP_FRAC, 2**(EXP_FRAC+1) + 1]``
+   (the rounded tables reach 2.0, and one step past it, for ``r_i`` just below
+   ``2**frac`` at some ``frac``: ``EXP_FRAC + 2`` bits).
 5. ``e_i = round(m_i >> -n_i)``; shifts beyond ``EXP_FRAC + 2`` give 0.
 6. ``S = sum(e_i)`` (at least ``2**EXP_FRAC``: the maximum has ``e = 1.0``).
 7. ``p_i = floor((e_i * 2**frac + S // 2) / S)`` (rounded division).

@@ -119,7 +119,9 @@ class LossGradient(wiring.Component):
         hi_q = Signal(unsigned(EXP_FRAC + 1))
         lo_q = Signal(unsigned(EXP_FRAC + 1))
         shift = Signal(range(MAX_EXP_SHIFT + 1))
-        mant = Signal(unsigned(EXP_FRAC + 1))
+        # 2**(r / 2**frac) rounds to 2.0, or one step past it, for r just below 2**frac at
+        # some frac_bits (18 and 21 to 28): one bit above EXP_FRAC + 1.
+        mant = Signal(unsigned(EXP_FRAC + 2))
         shift_m = Signal.like(shift)
         m.d.sync += [d.eq(z - zmax),                                             # stage 1
                      t.eq(round_shift(d * LOG2E_Q, LOG2E_FRAC))]                 # stage 2
