@@ -308,7 +308,8 @@ def formal(cfg, preset, slave, top, depth, out_dir):
         for mode in ("bmc", "cover"):
             start = time.monotonic()
             passed, summary = check_top(TinyCL(cfg), pathlib.Path(out_dir) / f"top-{mode}", depth=depth, mode=mode)
-            click.echo(f"top {mode} (depth {depth}, {preset}, datapath {cfg.datapath}): "
+            shape = f"{cfg.in_h}x{cfg.in_w}x{cfg.in_c}, K={cfg.kernel}, {cfg.classes} classes, {cfg.slots} slots"
+            click.echo(f"top {mode} (depth {depth}, {shape}, datapath {cfg.datapath}): "
                        f"{'PASS' if passed else 'FAIL'} in {time.monotonic() - start:.1f} s")
             if not passed:
                 failed.append(f"top {mode}")
