@@ -8,7 +8,7 @@ after inference.
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import ClockCycles
 
 from axil_bus import BusMonitor, PinMaster, stall_every_channel
 from tbutil import ClockedTB, ReadWriteCollisionMonitor, config_from_env, params_from_env

@@ -40,7 +40,7 @@ def test_random_configuration_on_the_rtl(rtl_case, random_seed):
         data = run_rtl(cfg, sim, "verify", {"samples": samples, "seed": cfg.seed, "epochs": 1, "traffic": "stress"})
     except (Exception, SystemExit) as error:       # cocotb's runner exits on a failed test
         pytest.fail(f"{error!r}\nreproduce with: {command}", pytrace=False)
-    assert data["mismatches"] == 0
+    # Every comparison with the golden model is an assertion inside the cocotb test.
     assert data["evictions"] > 0, f"no INSERT evicted: {command}"
     assert data["traffic"]["most_writes_behind_a_read"] <= 1
 
