@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,fpga]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 # The main job on the embedded digits preset: the class-incremental GDumb

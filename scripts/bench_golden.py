@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 
-from tinycl_hdl import golden
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.lfsr import Lfsr
+from tinycl_hdl.model import golden
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.spec.lfsr import Lfsr
 
 
 def main():

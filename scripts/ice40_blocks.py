@@ -19,8 +19,8 @@ import subprocess
 
 from amaranth.back import rtlil
 
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.fpga import ICE40_NO_COLLISION, TARGETS, parse_yosys_cells, tool_environment
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.flows.fpga import ICE40_NO_COLLISION, TARGETS, parse_yosys_cells, tool_environment
 from tinycl_hdl.rtl.loss import LossGradient
 from tinycl_hdl.rtl.counters import CounterBank
 from tinycl_hdl.rtl.mac import MacLane, ProcessingUnit

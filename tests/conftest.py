@@ -4,17 +4,16 @@ import pathlib
 import numpy as np
 import pytest
 
-# YoWASP compiles each tool once per cache; the ASIC and FPGA tests share one inside build/.
-os.environ.setdefault("YOWASP_CACHE_DIR", str(pathlib.Path(__file__).resolve().parent.parent / "build" / "yowasp-cache"))
+# A checkout keeps its caches inside it: YoWASP compiles each tool once per cache (the ASIC and
+# FPGA tests share one in build/), and the simulation builds go to sim_build/.
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+os.environ.setdefault("YOWASP_CACHE_DIR", str(_ROOT / "build" / "yowasp-cache"))
+os.environ.setdefault("TINYCL_BUILD_DIR", str(_ROOT / "sim_build"))
 
-from tinycl_hdl.config import TinyCLConfig
+from tinycl_hdl.spec.catalogue import SMALL
 
 #: Small configurations that exercise non-square, odd and single-channel shapes.
-SMALL_CONFIGS = {
-    "7x5x2": TinyCLConfig(in_h=7, in_w=5, in_c=2, kernel=3, filters=3, classes=4, slots=8),
-    "6x6x1k2": TinyCLConfig(in_h=6, in_w=6, in_c=1, kernel=2, filters=2, classes=3, slots=6),
-    "5x9x3": TinyCLConfig(in_h=5, in_w=9, in_c=3, kernel=3, filters=4, classes=5, slots=10, n_pu=2),
-}
+SMALL_CONFIGS = SMALL
 
 
 def pytest_addoption(parser):

@@ -1,6 +1,6 @@
-"""Pytest side of the cocotb testbenches (see :func:`tinycl_hdl.sim.run_design`)."""
+"""Pytest side of the cocotb testbenches (see :func:`tinycl_hdl.flows.sim.run_design`)."""
 
-from tinycl_hdl.sim import run_design
+from tinycl_hdl.flows.sim import run_design
 
 
 def run_block(toplevel, cfg, simulator, test_module, params=None, waves=False, sram_blackbox=False):

@@ -2,9 +2,9 @@ import json
 
 from click.testing import CliRunner
 
-from tinycl_hdl.asic import parse_stat, sdc
+from tinycl_hdl.flows.asic import parse_stat, sdc
 from tinycl_hdl.cli import main
-from tinycl_hdl.sim import SIM_BUILD
+from tinycl_hdl.flows.sim import build_root
 
 TINY = ["--set", "in_h=5", "--set", "in_w=5", "--set", "kernel=2", "--set", "filters=2", "--set", "classes=2",
         "--set", "slots=4", "--set", "data_width=8", "--set", "frac_bits=4", "--set", "acc_width=22",
@@ -40,7 +40,7 @@ def test_asic_macro_list_and_sdc(tmp_path):
 
 
 def test_asic_synthesis_reports_logic(tmp_path, monkeypatch):
-    monkeypatch.setenv("YOWASP_CACHE_DIR", str(SIM_BUILD / "yowasp-cache"))
+    monkeypatch.setenv("YOWASP_CACHE_DIR", str(build_root() / "yowasp-cache"))
     result = CliRunner().invoke(main, ["asic", *TINY, "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "asic.json").read_text())

@@ -3,9 +3,11 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from tinycl_hdl import golden, reference
+from tinycl_hdl.model import golden
+
+from tinycl_hdl.model import reference
 from tinycl_hdl.cli import main
-from tinycl_hdl.vectors import read_vectors
+from tinycl_hdl.model.vectors import read_vectors
 
 
 def test_train_writes_json_and_plot(tmp_path):

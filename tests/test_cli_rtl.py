@@ -5,8 +5,8 @@ import json
 from click.testing import CliRunner
 
 from tinycl_hdl.cli import main
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.perf import bound_cycles_per_sample
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.model.perf import bound_cycles_per_sample
 
 SMALL = ["--set", "slots=20", "--set", "filters=4"]
 

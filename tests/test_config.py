@@ -5,7 +5,8 @@ import pytest
 from click.testing import CliRunner
 
 from tinycl_hdl.cli import main
-from tinycl_hdl.config import PRESETS, ConfigError, TinyCLConfig, load_config
+from tinycl_hdl.spec.catalogue import PRESETS, load_config
+from tinycl_hdl.spec.config import ConfigError, TinyCLConfig
 
 REQUIRED_FIELDS = ["in_h", "in_w", "in_c", "kernel", "filters", "classes", "slots", "data_width",
                    "frac_bits", "acc_width", "n_pu", "window", "datapath", "lr_shift", "epochs", "seed"]

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinycl_hdl.fixedpoint import FixedFormat, round_shift, saturate
+from tinycl_hdl.spec.fixedpoint import FixedFormat, round_shift, saturate
 
 formats = st.integers(4, 31).flatmap(lambda w: st.tuples(st.just(w), st.integers(1, w - 1)))
 

@@ -13,8 +13,8 @@ from amaranth.hdl import Assume, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from tinycl_hdl import formal
-from tinycl_hdl.config import TinyCLConfig
+from tinycl_hdl.flows import formal
+from tinycl_hdl.spec.catalogue import FORMAL_TOP
 from tinycl_hdl.rtl.axi import axi_lite_members
 from tinycl_hdl.rtl.top import TinyCL
 
@@ -109,6 +109,6 @@ def test_the_properties_find_the_address_mix_up(tmp_path):
 
 
 def test_small_top_bounded_check(tmp_path):
-    cfg = TinyCLConfig(in_h=3, in_w=3, kernel=2, filters=1, classes=2, slots=2, data_width=8, frac_bits=4)
+    cfg = FORMAL_TOP
     passed, summary = formal.check_top(TinyCL(cfg), tmp_path, depth=16)
     assert passed, summary

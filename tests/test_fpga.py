@@ -5,8 +5,8 @@ import pathlib
 
 import pytest
 
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.fpga import (TARGETS, board_constraints, board_files, parse_fmax, parse_utilisation,
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.flows.fpga import (TARGETS, board_constraints, board_files, parse_fmax, parse_utilisation,
                               parse_yosys_cells, synthesise)
 from tinycl_hdl.rtl.board import ecp5_pll, ice40_pll
 

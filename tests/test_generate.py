@@ -4,9 +4,10 @@ import pytest
 from click.testing import CliRunner
 
 from tinycl_hdl.cli import main
-from tinycl_hdl.config import PRESETS, TinyCLConfig
-from tinycl_hdl.generate import MODULES, generate
-from tinycl_hdl.lint import lint
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.spec.config import TinyCLConfig
+from tinycl_hdl.flows.generate import MODULES, generate
+from tinycl_hdl.flows.lint import lint
 from tinycl_hdl.rtl.memory import Sram, behavioural_model, macro_name, sample_layout
 from tinycl_hdl.rtl.verilog import compact_zero_init
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import reference_loops as loops
-from tinycl_hdl import golden
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.fixedpoint import FixedFormat
-from tinycl_hdl.lfsr import Lfsr
+from tinycl_hdl.model import golden
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.spec.fixedpoint import FixedFormat
+from tinycl_hdl.spec.lfsr import Lfsr
 
 
 def random_weights(cfg, rng, scale=None):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from tinycl_hdl.lfsr import DRAW_STEPS, POLY_MASK, Lfsr, seed_state, step
+from tinycl_hdl.spec.lfsr import DRAW_STEPS, POLY_MASK, Lfsr, seed_state, step
 
 PERIOD = (1 << 32) - 1
 PERIOD_PRIME_FACTORS = (3, 5, 17, 257, 65537)  # 2**32 - 1 = 3 * 5 * 17 * 257 * 65537

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.data import DataError, load_cifar10, load_digits, write_cifar10_batch
-from tinycl_hdl.model import SoftwareAccelerator
-from tinycl_hdl.protocol import run_protocol, task_classes
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.model.data import DataError, load_cifar10, load_digits, write_cifar10_batch
+from tinycl_hdl.model.accelerator import SoftwareAccelerator
+from tinycl_hdl.model.protocol import run_protocol, task_classes
 
 
 def test_task_split():

@@ -1,4 +1,4 @@
-"""Random valid configurations end to end (tinycl_hdl.sampling).
+"""Random valid configurations end to end (tinycl_hdl.spec.sampling).
 
 Every run draws fresh configurations from one seed, printed in pytest's header
 (``--random-seed`` replays a run).  Each RTL case runs ``tinycl verify``'s test under
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tinycl_hdl.cli import run_rtl
-from tinycl_hdl.sampling import MODEL_LIMITS, random_config, reproduction, verify_samples
+from tinycl_hdl.spec.sampling import MODEL_LIMITS, random_config, reproduction, verify_samples
 
 
 def _config(seed, kind, index, limits=None):
@@ -75,8 +75,10 @@ def test_golden_model_tracks_float_on_random_configuration(model_case, random_se
     own error bound); the loss gradient within its derived bound (tests/test_softmax.py)."""
     from test_softmax import softmax_error_bound
 
-    from tinycl_hdl import golden, reference
-    from tinycl_hdl.lfsr import Lfsr
+    from tinycl_hdl.model import golden
+
+    from tinycl_hdl.model import reference
+    from tinycl_hdl.spec.lfsr import Lfsr
 
     cfg = _config(random_seed, "model", model_case, MODEL_LIMITS)
     print(reproduction(cfg, "icarus", verify_samples(cfg)))

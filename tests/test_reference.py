@@ -5,9 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tinycl_hdl import golden, reference
-from tinycl_hdl.config import PRESETS
-from tinycl_hdl.lfsr import Lfsr
+from tinycl_hdl.model import golden
+
+from tinycl_hdl.model import reference
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.spec.lfsr import Lfsr
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ import subprocess
 
 import pytest
 
-from tinycl_hdl.config import PRESETS, TinyCLConfig
-from tinycl_hdl.regmap import Command, RegisterMap
+from tinycl_hdl.spec.catalogue import PRESETS
+from tinycl_hdl.spec.config import TinyCLConfig
+from tinycl_hdl.spec.regmap import Command, RegisterMap
 
 CONFIGS = dict(PRESETS, odd=TinyCLConfig(in_h=7, in_w=5, in_c=2, filters=4, classes=4, slots=8, n_pu=2))
 

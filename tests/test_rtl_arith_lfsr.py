@@ -1,13 +1,13 @@
 """RTL arithmetic helpers (tinycl_hdl.rtl.arith) and the LFSR in the Amaranth simulator,
-against tinycl_hdl.fixedpoint's and tinycl_hdl.lfsr's definitions."""
+against tinycl_hdl.spec.fixedpoint's and tinycl_hdl.spec.lfsr's definitions."""
 
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from tinycl_hdl import lfsr as golden_lfsr
-from tinycl_hdl.fixedpoint import saturate
+from tinycl_hdl.spec import lfsr as golden_lfsr
+from tinycl_hdl.spec.fixedpoint import saturate
 from tinycl_hdl.rtl.arith import less_than, positive, shift_saturate
 from tinycl_hdl.rtl.arith import saturate as saturate_rtl
 from tinycl_hdl.rtl.lfsr import Lfsr
@@ -133,8 +133,8 @@ def test_positive_and_narrow_saturate(width):
 def test_pixel_data_is_the_fixed_point_pixel(data_width, frac_bits):
     """``control.pixel_data`` of every 8-bit pixel equals ``FixedFormat.from_pixels`` and
     is non-negative, for every ``frac_bits`` (9, 11 and 15 once read a pixel bit as the sign)."""
-    from tinycl_hdl.config import TinyCLConfig
-    from tinycl_hdl.fixedpoint import FixedFormat
+    from tinycl_hdl.spec.config import TinyCLConfig
+    from tinycl_hdl.spec.fixedpoint import FixedFormat
     from tinycl_hdl.rtl.control import pixel_data
 
     cfg = TinyCLConfig(data_width=data_width, frac_bits=frac_bits, acc_width=64)

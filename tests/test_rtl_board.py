@@ -2,11 +2,11 @@
 
 import pytest
 
-from tinycl_hdl.config import TinyCLConfig
-from tinycl_hdl.sim import run_design
+from tinycl_hdl.spec.catalogue import BOARD
+from tinycl_hdl.flows.sim import run_design
 
 # Small enough for Icarus to read back every weight over the UART.
-CONFIG = TinyCLConfig(slots=6, filters=2, classes=3)
+CONFIG = BOARD
 UART_DIVISOR = 8
 
 

@@ -5,16 +5,10 @@ import dataclasses
 import pytest
 
 from rtl_harness import run_block
-from tinycl_hdl.config import TinyCLConfig
+from tinycl_hdl.spec.catalogue import WINDOWS
 from tinycl_hdl.rtl.window import SampleWindow
 
-BASE = {
-    "digits": TinyCLConfig(slots=20),
-    "7x5x2": TinyCLConfig(in_h=7, in_w=5, in_c=2, kernel=3, filters=3, classes=4, slots=8),
-    "6x6x1-k2": TinyCLConfig(in_h=6, in_w=6, in_c=1, kernel=2, filters=2, classes=3, slots=6),
-    "9x6x3-k4": TinyCLConfig(in_h=9, in_w=6, in_c=3, kernel=4, filters=2, classes=3, slots=5),
-    "3x8x1-k3": TinyCLConfig(in_h=3, in_w=8, in_c=1, kernel=3, filters=2, classes=2, slots=4),
-}
+BASE = WINDOWS
 CONFIGS = {f"{name}-{order}": dataclasses.replace(cfg, window=order)
            for name, cfg in BASE.items() for order in ("snake", "raster")}
 

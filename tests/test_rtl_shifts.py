@@ -21,8 +21,8 @@ from amaranth.hdl import Const, Signal
 from amaranth.hdl._ast import Value
 
 import tinycl_hdl.rtl
-from tinycl_hdl.config import TinyCLConfig
-from tinycl_hdl.generate import MODULES, build_module
+from tinycl_hdl.spec.config import TinyCLConfig
+from tinycl_hdl.flows.generate import MODULES, build_module
 
 RTL_DIR = pathlib.Path(tinycl_hdl.rtl.__file__).resolve().parent
 

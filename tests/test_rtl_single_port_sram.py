@@ -6,10 +6,10 @@ import pathlib
 
 import pytest
 
-from tinycl_hdl.config import PRESETS
+from tinycl_hdl.spec.catalogue import PRESETS
 from tinycl_hdl.rtl.memory import macro_name, sample_layout
 from tinycl_hdl.rtl.verilog import memory_module
-from tinycl_hdl.sim import SIM_BUILD, run, write_if_changed
+from tinycl_hdl.flows.sim import build_root, run, write_if_changed
 
 # The shape of one sample bank of the digits preset.
 WIDTH, DEPTH = 8, sample_layout(PRESETS["digits"])["depth"]
@@ -36,7 +36,7 @@ def test_single_port_sram(backend, simulator):
     platform = Ice40UltraPlus() if backend == "spram" else None
     text = memory_module(WIDTH, DEPTH, single_port=True, platform=platform, macro_ports=False)
     assert ("SB_SPRAM256KA" in text) == (backend == "spram")
-    build_dir = SIM_BUILD / "single_port_sram" / f"{backend}-{simulator}"
+    build_dir = build_root() / "single_port_sram" / f"{backend}-{simulator}"
     sources = [build_dir / f"{name}.v"]
     write_if_changed(sources[0], text)
     if backend == "spram":

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tinycl_hdl.softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, exp2_tables, exp_fixed, loss_gradient
+from tinycl_hdl.spec.softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, exp2_tables, exp_fixed, loss_gradient
 
 
 def softmax_error_bound(width: int, frac: int, classes: int) -> float:

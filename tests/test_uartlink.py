@@ -1,11 +1,11 @@
-"""The UART framing and the pyserial transport, against hand-written frames (tinycl_hdl.uartlink)."""
+"""The UART framing and the pyserial transport, against hand-written frames (tinycl_hdl.host.uart)."""
 
 import asyncio
 
 import pytest
 
-from tinycl_hdl.host import BusError
-from tinycl_hdl.uartlink import SerialTransport, read_frame, write_frame
+from tinycl_hdl.host.driver import BusError
+from tinycl_hdl.host.uart import SerialTransport, read_frame, write_frame
 
 
 class FakePort:

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import pathlib
 import sys
 
 import click
 
-from .config import PRESETS, ConfigError, load_config
+from .spec.catalogue import PRESETS, load_config
+from .spec.config import ConfigError
 
 BACKENDS = ("golden", "float", "rtl")
 SIMULATORS = ("verilator", "icarus")
 
 
 def run_rtl(cfg, sim_name, testcase, params, waves=False, progress_desc=None):
-    """Run one of testbench/tb_runs.py's entry points; returns its JSON result.
+    """Run one of the ``tb_runs`` testbench's entry points; returns its JSON result.
 
     With ``progress_desc`` a progress bar follows the work units the testbench reports.
     """
     import tempfile
     import threading
 
-    from .sim import run_design
+    from .flows.sim import run_design
 
     with tempfile.TemporaryDirectory() as folder:
         result_file = pathlib.Path(folder) / "result.json"
@@ -78,6 +80,18 @@ def config_options(command):
     return wrapper
 
 
+def build_dir_option(command):
+    """``--build-dir``: where simulation builds are cached (default: the user cache folder)."""
+    @click.option("--build-dir", type=click.Path(file_okay=False), default=None,
+                  help="Cache simulation builds here (default: $TINYCL_BUILD_DIR, else ~/.cache/tinycl-hdl).")
+    @functools.wraps(command)
+    def wrapper(build_dir, **kwargs):
+        if build_dir is not None:
+            os.environ["TINYCL_BUILD_DIR"] = str(pathlib.Path(build_dir).resolve())
+        return command(**kwargs)
+    return wrapper
+
+
 def _with_seed_epochs(cfg, seed, epochs):
     overrides = []
     if seed is not None:
@@ -105,6 +119,7 @@ def show_config(cfg, preset):
 
 @main.command()
 @config_options
+@build_dir_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="golden", show_default=True,
               help="golden: bit-exact fixed point; float: float64 reference; rtl: the generated Verilog.")
 @click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True,
@@ -124,9 +139,9 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
     """Run the class-incremental GDumb protocol and report accuracy per task."""
     from tqdm import tqdm
 
-    from .data import DataError, load_for
-    from .model import SoftwareAccelerator
-    from .protocol import run_protocol, task_classes
+    from .model.data import DataError, load_for
+    from .model.accelerator import SoftwareAccelerator
+    from .model.protocol import run_protocol, task_classes
 
     cfg = _with_seed_epochs(cfg, seed, epochs)
     try:
@@ -135,7 +150,7 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
         raise click.ClickException(str(error)) from None
     tasks = task_classes(cfg.classes)
     if backend == "rtl":
-        from .protocol import ProtocolResult, TaskResult
+        from .model.protocol import ProtocolResult, TaskResult
         click.echo(f"building and simulating the RTL on {sim_name} (the first build takes a minute or two)",
                    err=True)
         data = run_rtl(cfg, sim_name, "protocol", {"preset": preset, "data_dir": data_dir,
@@ -204,6 +219,7 @@ def _plot(result, path):
 
 @main.command()
 @config_options
+@build_dir_option
 @click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True)
 @click.option("--samples", type=int, default=16, show_default=True, help="Random samples to insert.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the data and of the LFSR.")
@@ -234,6 +250,7 @@ def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves):
 
 @main.command()
 @config_options
+@build_dir_option
 @click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True)
 @click.option("--samples", type=int, default=4, show_default=True, help="Samples trained for the measurement.")
 @click.option("--scaling/--no-scaling", default=True, help="Also measure n_pu = 2 and 4 and the raster order.")
@@ -292,7 +309,7 @@ def formal(cfg, preset, slave, top, depth, out_dir):
     """Formal checks of the AXI4-Lite host port with SymbiYosys (YoWASP Yosys, Boolector)."""
     import time
 
-    from .formal import check_top, prove_slave
+    from .flows.formal import check_top, prove_slave
     from .rtl.top import TinyCL
 
     failed = []
@@ -326,7 +343,7 @@ def formal(cfg, preset, slave, top, depth, out_dir):
 @click.option("--synth/--no-synth", default=True, help="Run Yosys generic synthesis for the logic report.")
 def asic(cfg, preset, out_dir, clock_mhz, synth):
     """ASIC hand-off: Verilog with SRAM black boxes, models, SDC, macro list, logic report."""
-    from .asic import write_asic
+    from .flows.asic import write_asic
 
     if clock_mhz <= 0:
         raise click.UsageError(f"--clock-mhz must be positive, not {clock_mhz}")
@@ -346,7 +363,7 @@ def asic(cfg, preset, out_dir, clock_mhz, synth):
 
 
 def _fpga_build(cfg, target, out_dir, baud, pnr_seed, json_file):
-    from .fpga import format_report, synthesise
+    from .flows.fpga import format_report, synthesise
 
     click.echo(f"building {target} with YoWASP Yosys and nextpnr (minutes; the first call also compiles "
                f"the tools)", err=True)
@@ -396,7 +413,7 @@ def synth(cfg, preset, target, out_dir, baud, pnr_seed, json_file):
 @fpga_options
 def bitstream(cfg, preset, board, out_dir, baud, pnr_seed, json_file):
     """Build the board's bitstream (not programmed: load it with iceprog or openFPGALoader)."""
-    from .fpga import BOARDS
+    from .flows.fpga import BOARDS
 
     target = BOARDS[board].name
     report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{board}", baud, pnr_seed, json_file)
@@ -411,7 +428,7 @@ def bitstream(cfg, preset, board, out_dir, baud, pnr_seed, json_file):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Output .npz file.")
 def vectors(cfg, preset, seed, steps, output):
     """Write golden-model test vectors (raw fixed-point integers) to an .npz file."""
-    from .vectors import make_vectors, write_vectors
+    from .model.vectors import make_vectors, write_vectors
 
     if steps < 1:
         raise click.UsageError(f"--steps must be a positive integer, not {steps}")
@@ -435,7 +452,7 @@ def vectors(cfg, preset, seed, steps, output):
               help="Output folder (default build/<preset>).")
 def generate(cfg, preset, module, list_modules, sram_blackbox, lint, uart_divisor, out_dir):
     """Write Verilog for the configuration, with config.json beside it."""
-    from .generate import DEFAULT_MODULE, MODULES, generate as write
+    from .flows.generate import DEFAULT_MODULE, MODULES, generate as write
 
     if list_modules:
         for name in sorted(MODULES):
@@ -449,7 +466,7 @@ def generate(cfg, preset, module, list_modules, sram_blackbox, lint, uart_diviso
     options = {"uart_divisor": uart_divisor} if uart_divisor is not None else {}
     paths = write(cfg, out_dir or f"build/{preset}", module, blackbox=sram_blackbox, **options)
     if module in ("tinycl", "tinycl_uart"):
-        from .regmap import RegisterMap
+        from .spec.regmap import RegisterMap
         regmap = RegisterMap(cfg)
         folder = pathlib.Path(paths["verilog"]).parent
         for name, text in (("regmap.md", regmap.to_markdown()), ("regmap.json", regmap.to_json()),
@@ -459,7 +476,7 @@ def generate(cfg, preset, module, list_modules, sram_blackbox, lint, uart_diviso
     for kind, path in paths.items():
         click.echo(f"{kind:12s} {path}")
     if lint:
-        from .lint import lint as run_lint
+        from .flows.lint import lint as run_lint
         sources = [paths["verilog"]] + ([paths["sram_models"]] if "sram_models" in paths else [])
         problems = run_lint(sources, module)
         for line in problems:

@@ -1,4 +1,4 @@
-"""Hardware forms of the rounding and saturation rules of :mod:`tinycl_hdl.fixedpoint`.
+"""Hardware forms of the rounding and saturation rules of :mod:`tinycl_hdl.spec.fixedpoint`.
 
 Round half up of ``x >> s`` is built as ``((x >> (s - 1)) + 1) >> 1``, which
 equals ``(x + 2**(s-1)) >> s`` for every integer ``x`` and ``s >= 1`` (the

@@ -12,7 +12,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import TinyCLConfig
+from ..spec.config import TinyCLConfig
 from .axi import axi_lite_members
 from .top import TinyCL
 from .uart import UartBridge

@@ -12,9 +12,9 @@ from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 
-from ..config import TinyCLConfig
-from ..golden import init_bits
-from ..regmap import Command, ErrorCode, Phase, RegisterMap
+from ..spec.config import TinyCLConfig
+from ..spec.initial import init_bits
+from ..spec.regmap import Command, ErrorCode, Phase, RegisterMap
 from .arith import index, less_than, round_shift, saturate
 from .axi import AxiLiteSlave, axi_lite_members
 from .lfsr import Lfsr
@@ -44,7 +44,7 @@ class AcceleratorBase(wiring.Component):
 
     Members
     -------
-    s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.regmap.RegisterMap`).
+    s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.spec.regmap.RegisterMap`).
     busy : Out(1)
         A command is running (also STATUS bit 0).
     """

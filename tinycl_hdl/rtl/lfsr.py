@@ -1,7 +1,7 @@
 """The on-chip LFSR: one draw (32 Galois steps) per cycle, or over several cycles.
 
 The steps are linear over GF(2); the XOR network that takes a cycle's steps is
-derived here from :func:`tinycl_hdl.lfsr.step`, the definition the golden model
+derived here from :func:`tinycl_hdl.spec.lfsr.step`, the definition the golden model
 uses.  Thirty-two steps in one cycle need about 140 iCE40 LUT4s; four per cycle
 about 32, and a draw then takes eight cycles.
 """
@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .. import lfsr as _lfsr
+from ..spec import lfsr as _lfsr
 
 __all__ = ["Lfsr", "draw_network"]
 

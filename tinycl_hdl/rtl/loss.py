@@ -1,4 +1,4 @@
-"""Sequential softmax cross-entropy gradient unit (see :mod:`tinycl_hdl.softmax`).
+"""Sequential softmax cross-entropy gradient unit (see :mod:`tinycl_hdl.spec.softmax`).
 
 The logits and the gradient live in a small memory of the unit (:attr:`LossGradient.memory_shape`):
 the datapath writes each logit as it is produced, and reads the gradient (and
@@ -17,8 +17,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import TinyCLConfig
-from ..softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, MAX_EXP_SHIFT, exp2_tables
+from ..spec.config import TinyCLConfig
+from ..spec.softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, MAX_EXP_SHIFT, exp2_tables
 from .arith import index, less_than, round_shift, saturate
 from .memory import MemoryShape, Sram
 

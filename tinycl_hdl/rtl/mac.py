@@ -26,7 +26,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import TinyCLConfig
+from ..spec.config import TinyCLConfig
 from .arith import round_shift, saturate, update_apply, update_clamp
 
 __all__ = ["Mode", "GradSource", "MacLane", "ProcessingUnit"]

@@ -22,7 +22,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..config import TinyCLConfig
+from ..spec.config import TinyCLConfig
 from .arith import index
 
 __all__ = ["Sram", "MemoryShape", "macro_name", "behavioural_model", "SampleMemory", "sample_layout",

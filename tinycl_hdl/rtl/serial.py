@@ -43,8 +43,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, 
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import TinyCLConfig
-from ..regmap import Command, Phase
+from ..spec.config import TinyCLConfig
+from ..spec.regmap import Command, Phase
 from .arith import index, less_than, positive, round_shift, saturate, shift_saturate, update_apply
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank

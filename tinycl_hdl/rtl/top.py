@@ -26,8 +26,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.wiring import Out
 
-from ..config import TinyCLConfig
-from ..regmap import Command, Phase
+from ..spec.config import TinyCLConfig
+from ..spec.regmap import Command, Phase
 from .arith import index, round_shift, saturate
 from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .loss import loss_memory_shape

@@ -1,7 +1,7 @@
 """UART host link: 8N1 receiver and transmitter, and a bridge to AXI4-Lite.
 
 The bridge turns byte frames into AXI4-Lite transactions on the accelerator's
-``s_axil_*`` port.  The framing is defined once, in :mod:`tinycl_hdl.uartlink`
+``s_axil_*`` port.  The framing is defined once, in :mod:`tinycl_hdl.host.uart`
 (write: ``'W'``, address, data -> status; read: ``'R'``, address -> status,
 data), together with the host transports that speak it.
 """
@@ -10,7 +10,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..uartlink import FRAME_READ, FRAME_WRITE, TIMEOUT_BITS
+from ..spec.framing import FRAME_READ, FRAME_WRITE, TIMEOUT_BITS
 from .axi import SLVERR, axi_lite_members
 
 __all__ = ["UartRx", "UartTx", "UartBridge"]

@@ -23,33 +23,12 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import TinyCLConfig
+from ..spec.config import TinyCLConfig
+from ..spec.window import raster_reads, snake_reads, visit_order
 from .arith import index
 from .memory import SampleMemory, sample_layout
 
 __all__ = ["SnakeWindow", "SampleWindow", "snake_reads", "raster_reads", "visit_order"]
-
-
-def snake_reads(cfg: TinyCLConfig) -> int:
-    """Pixel reads of one channel sweep in snake order."""
-    k = cfg.kernel
-    return k * k + k * (cfg.out_h * cfg.out_w - 1)
-
-
-def raster_reads(cfg: TinyCLConfig) -> int:
-    """Pixel reads of one channel sweep in raster order with horizontal reuse."""
-    k = cfg.kernel
-    return cfg.out_h * (k * k + k * (cfg.out_w - 1))
-
-
-def visit_order(cfg: TinyCLConfig):
-    """Output positions ``(y, x)`` in the configured order."""
-    for y in range(cfg.out_h):
-        xs = range(cfg.out_w)
-        if cfg.window == "snake" and y % 2:
-            xs = reversed(xs)
-        for x in xs:
-            yield y, x
 
 
 # Fetch kinds

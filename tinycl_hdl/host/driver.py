@@ -1,0 +1,181 @@
+"""Host driver of the TinyCL accelerator: one API over any register transport.
+
+A transport moves 32-bit words: ``await read(addr) -> int`` and
+``await write(addr, value)``, raising :class:`BusError` when the device
+answers ``SLVERR``.  :class:`CocotbAxiLiteTransport` drives cocotbext-axi's
+AXI4-Lite master in simulation; a UART transport for boards follows the same
+interface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..spec.config import TinyCLConfig
+from ..model.golden import Weights
+from ..spec.regmap import ID_VALUE, Command, ErrorCode, Phase, RegisterMap
+
+__all__ = ["BusError", "CommandError", "CocotbAxiLiteTransport", "TinyCLHost"]
+
+
+class BusError(RuntimeError):
+    """The device answered SLVERR."""
+
+
+class CommandError(RuntimeError):
+    """The device refused a command; ``code`` is the :class:`ErrorCode`."""
+
+    def __init__(self, command: Command, code: int):
+        self.command, self.code = command, ErrorCode(code)
+        super().__init__(f"{command.name} refused: {self.code.name}")
+
+
+class CocotbAxiLiteTransport:
+    """Register access through cocotbext-axi's :class:`AxiLiteMaster` (bus prefix ``s_axil``)."""
+
+    def __init__(self, dut, clock, reset, prefix: str = "s_axil"):
+        from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+        self.master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), clock, reset)
+        self.master.write_if.log.setLevel("WARNING")
+        self.master.read_if.log.setLevel("WARNING")
+
+    async def read(self, addr: int) -> int:
+        resp = await self.master.read(addr, 4)
+        if int(resp.resp) != 0:
+            raise BusError(f"read of 0x{addr:X} answered {resp.resp.name}")
+        return int.from_bytes(resp.data, "little")
+
+    async def write(self, addr: int, value: int) -> None:
+        resp = await self.master.write(addr, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+        if int(resp.resp) != 0:
+            raise BusError(f"write of 0x{value:X} to 0x{addr:X} answered {resp.resp.name}")
+
+
+def _signed(value: int, bits: int = 32) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+class TinyCLHost:
+    """Drive one accelerator.
+
+    Parameters
+    ----------
+    transport
+        Object with ``read`` and ``write`` coroutines.
+    cfg : TinyCLConfig
+        The configuration the device was generated from (checked by :meth:`identify`).
+    wait
+        Coroutine function called between status polls (a clock edge in simulation).
+    """
+
+    def __init__(self, transport, cfg: TinyCLConfig, wait=None, max_polls: int | None = None):
+        self.transport = transport
+        self.max_polls = max_polls
+        self.cfg = cfg
+        self.map = RegisterMap(cfg)
+        self.wait = wait
+
+    def reg(self, name: str) -> int:
+        return self.map.by_name[name].offset
+
+    async def read(self, name: str) -> int:
+        return await self.transport.read(self.reg(name))
+
+    async def write(self, name: str, value: int) -> None:
+        await self.transport.write(self.reg(name), value)
+
+    async def identify(self) -> dict:
+        """Read the generator parameters (raises if they differ from ``cfg``), then wait until
+        the device is idle."""
+        if await self.read("ID") != ID_VALUE:
+            raise RuntimeError("no TinyCL accelerator answers at this address")
+        params = {name: await self.read(name) for name in
+                  ("IN_H", "IN_W", "IN_C", "KERNEL", "FILTERS", "CLASSES", "SLOTS", "DATA_WIDTH", "FRAC_BITS",
+                   "ACC_WIDTH", "N_PU", "WINDOW")}
+        expected = {r.name: r.reset for r in self.map.registers if r.name in params}
+        if params != expected:
+            raise RuntimeError(f"device parameters {params} differ from the configuration {expected}")
+        await self.wait_idle(max_polls=self.max_polls)      # the serial datapath clears after reset
+        return params
+
+    async def busy(self) -> bool:
+        return bool(await self.read("STATUS") & 1)
+
+    async def wait_idle(self, poll_cycles: int = 64, max_polls: int | None = None) -> None:
+        """Poll STATUS until the command finishes (``TimeoutError`` after ``max_polls``)."""
+        polls = 0
+        while await self.busy():
+            polls += 1
+            if max_polls is not None and polls > max_polls:
+                raise TimeoutError(f"still busy after {polls} polls")
+            if self.wait is not None:
+                await self.wait(poll_cycles)
+
+    async def command(self, command: Command, wait: bool = True) -> None:
+        """Issue ``command``; raises :class:`CommandError` if refused."""
+        await self.write("COMMAND", int(command))
+        code = await self.read("ERROR")
+        if code != ErrorCode.NONE:
+            raise CommandError(command, code)
+        if wait:
+            await self.wait_idle(max_polls=self.max_polls)
+
+    async def stage(self, pixels) -> None:
+        """Write one ``[H, W, C]`` uint8 sample into the staging buffer."""
+        x = np.asarray(pixels, dtype=np.uint8)
+        cfg = self.cfg
+        if x.shape != (cfg.in_h, cfg.in_w, cfg.in_c):
+            raise ValueError(f"sample must have shape {(cfg.in_h, cfg.in_w, cfg.in_c)}, not {x.shape}")
+        for row in range(cfg.in_h):
+            for col in range(cfg.in_w):
+                word = int.from_bytes(bytes(x[row, col]), "little")
+                await self.transport.write(self.map.staging.address(row=row, col=col), word)
+
+    async def insert(self, pixels, label: int):
+        """``INSERT``: returns the slot written, or ``None`` when GDumb did not keep the sample."""
+        await self.stage(pixels)
+        await self.write("LABEL", label)
+        await self.command(Command.INSERT)
+        result = await self.read("RESULT")
+        return None if result == 0xFFFFFFFF else result
+
+    async def train(self, epochs: int | None = None, from_scratch: bool = True) -> None:
+        if epochs is not None:
+            await self.write("EPOCHS", epochs)
+        await self.command(Command.TRAIN if from_scratch else Command.TRAIN_KEEP)
+
+    async def infer(self, pixels) -> int:
+        await self.stage(pixels)
+        await self.command(Command.INFER)
+        return await self.read("RESULT")
+
+    async def abort(self) -> None:
+        await self.command(Command.ABORT, wait=False)
+        await self.wait_idle()
+
+    async def read_logits(self) -> np.ndarray:
+        return np.array([_signed(await self.read(f"LOGIT{o}")) for o in range(self.cfg.classes)])
+
+    async def read_weights(self) -> Weights:
+        cfg, t = self.cfg, self.transport
+        w = Weights.zeros(cfg)
+        for f, c, i, j in np.ndindex(w.conv_w.shape):
+            w.conv_w[f, c, i, j] = _signed(await t.read(self.map.conv_w.address(f=f, c=c, i=i, j=j)))
+        for o, f, y, x in np.ndindex(w.dense_w.shape):
+            w.dense_w[o, f, y, x] = _signed(await t.read(self.map.dense_w.address(o=o, f=f, y=y, x=x)))
+        for f in range(cfg.filters):
+            w.conv_b[f] = _signed(await self.read(f"CONV_B{f}"))
+        for o in range(cfg.classes):
+            w.dense_b[o] = _signed(await self.read(f"DENSE_B{o}"))
+        return w
+
+    async def read_memory(self):
+        """``(labels of the used slots, per-class counts)``."""
+        size = await self.read("MEM_SIZE")
+        labels = [await self.transport.read(self.map.labels.address(slot=s)) for s in range(size)]
+        counts = [await self.read(f"CLASS_COUNT{c}") for c in range(self.cfg.classes)]
+        return np.array(labels, dtype=np.int64), np.array(counts, dtype=np.int64)
+
+    async def counters(self) -> dict:
+        names = ["CYCLES"] + [f"CYC_{p.name}" for p in Phase] + ["OPERAND_SETS", "SAMPLE_READS", "TRAIN_SAMPLES"]
+        return {name: await self.read(name) for name in names}

@@ -1,0 +1,86 @@
+"""Command-level model of the accelerator: ``INSERT``, ``TRAIN``, ``INFER``.
+
+:class:`SoftwareAccelerator` keeps what the chip keeps (LFSR, GDumb memory,
+weights) and executes the control unit's commands in software, with either the
+bit-exact integer arithmetic (``"golden"``) or float64 (``"float"``).  Both
+draw every pseudo-random choice from the same LFSR stream, so the two differ
+only in arithmetic.  The RTL backend of the protocol follows the same
+interface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import golden
+from . import reference
+from ..spec.config import TinyCLConfig
+from ..spec.lfsr import Lfsr
+
+__all__ = ["SoftwareAccelerator", "ARITHMETICS"]
+
+ARITHMETICS = ("golden", "float")
+
+
+class SoftwareAccelerator:
+    """The accelerator's behaviour, command by command.
+
+    Parameters
+    ----------
+    cfg : TinyCLConfig
+    arithmetic : str
+        ``"golden"`` (bit-exact fixed point) or ``"float"`` (float64 reference).
+    """
+
+    def __init__(self, cfg: TinyCLConfig, arithmetic: str = "golden"):
+        if arithmetic not in ARITHMETICS:
+            raise ValueError(f"arithmetic must be one of {', '.join(ARITHMETICS)}, not {arithmetic!r}")
+        self.cfg = cfg
+        self.arithmetic = arithmetic
+        self.lfsr = Lfsr(cfg.seed)
+        self.sampler = golden.GDumbSampler(cfg)
+        self.weights = self._convert(golden.Weights.zeros(cfg))
+
+    def _convert(self, weights: golden.Weights):
+        if self.arithmetic == "float":
+            return reference.FloatWeights.from_fixed(self.cfg, weights)
+        return weights
+
+    def seed(self, seed: int) -> None:
+        """Reload the LFSR (the ``seed`` register)."""
+        self.lfsr = Lfsr(seed)
+
+    def insert(self, pixels, label: int):
+        """``INSERT``: offer a sample to the GDumb memory; returns the slot or ``None``."""
+        return self.sampler.insert(pixels, label, self.lfsr)
+
+    def train(self, epochs: int | None = None, from_scratch: bool = True, progress=None) -> None:
+        """``TRAIN``: ``epochs`` passes over the memory in LFSR-shuffled order.
+
+        ``progress``, if given, is called with the number of samples trained so far.
+        """
+        cfg = self.cfg
+        epochs = cfg.epochs if epochs is None else epochs
+        if epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, not {epochs!r}")
+        if from_scratch:
+            self.weights = self._convert(golden.init_weights(cfg, self.lfsr))
+        order = np.arange(self.sampler.size)
+        step = golden.train_step if self.arithmetic == "golden" else reference.train_step
+        for _ in range(epochs):
+            golden.shuffle_order(order, self.lfsr)
+            for slot in order:
+                result = step(cfg, self.weights, self.sampler.pixels[slot], int(self.sampler.labels[slot]))
+                self.weights = result[0] if self.arithmetic == "golden" else result
+                if progress is not None:
+                    progress(1)
+
+    def infer(self, pixels) -> int:
+        """``INFER``: the arg-max class of one sample."""
+        return int(self.infer_batch(np.asarray(pixels)[None])[0])
+
+    def infer_batch(self, pixels) -> np.ndarray:
+        """Classes of ``[N, H, W, C]`` samples (the same arithmetic as ``INFER``)."""
+        if self.arithmetic == "golden":
+            return golden.infer_batch(self.cfg, self.weights, pixels)
+        return reference.infer_batch(self.cfg, self.weights, pixels)
