@@ -135,7 +135,7 @@ def test_pixel_data_is_the_fixed_point_pixel(data_width, frac_bits):
     is non-negative, for every ``frac_bits`` (9, 11 and 15 once read a pixel bit as the sign)."""
     from tinycl_hdl.spec.config import TinyCLConfig
     from tinycl_hdl.spec.fixedpoint import FixedFormat
-    from tinycl_hdl.rtl.control import pixel_data
+    from tinycl_hdl.rtl.datapath import pixel_data
 
     cfg = TinyCLConfig(data_width=data_width, frac_bits=frac_bits, acc_width=64)
     pixel, out = Signal(8), Signal(signed(data_width))

@@ -23,7 +23,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AxiLiteSlave", "SlaveRegisters", "SlaveState", "OKAY", "SLVERR"]
+__all__ = ["AxiLiteSlave", "SlaveRegisters", "SlaveState", "OKAY", "SLVERR", "axi_lite_members", "forward_axi_lite"]
 
 OKAY, SLVERR = 0b00, 0b10
 
@@ -36,6 +36,16 @@ def axi_lite_members(addr_width: int) -> dict:
         "s_axil_araddr": In(addr_width), "s_axil_arprot": In(3), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
         "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
     }
+
+
+def forward_axi_lite(m, outer, inner, address_width: int, outer_prefix: str = "s_axil"):
+    """Join the AXI4-Lite slave port of ``inner`` (members :func:`axi_lite_members`) to
+    ``outer``'s port of the same signals, named with ``outer_prefix``: the outside drives
+    ``inner``'s inputs and sees its outputs."""
+    for name, member in axi_lite_members(address_width).items():
+        there = getattr(outer, outer_prefix + name[len("s_axil"):])
+        here = getattr(inner, name)
+        m.d.comb += here.eq(there) if member.flow == In else there.eq(here)
 
 
 class SlaveState(enum.Enum, shape=2):

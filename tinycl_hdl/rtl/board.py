@@ -13,7 +13,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
-from .axi import axi_lite_members
+from .axi import forward_axi_lite
 from .top import TinyCL
 from .uart import UartBridge
 
@@ -61,13 +61,7 @@ class UartTinyCL(wiring.Component):
         m = Module()
         m.submodules.core = core = self._core
         m.submodules.bridge = bridge = self._bridge
-        for name, member in axi_lite_members(core.regmap.address_width).items():
-            master = getattr(bridge, "m" + name[1:])
-            slave = getattr(core, name)
-            if member.flow == In:
-                m.d.comb += slave.eq(master)
-            else:
-                m.d.comb += master.eq(slave)
+        forward_axi_lite(m, bridge, core, core.regmap.address_width, outer_prefix="m_axil")
         m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), self.busy.eq(core.busy)]
         return m
 

@@ -20,10 +20,10 @@ All modes take one operand set per cycle and finish :attr:`ProcessingUnit.latenc
 cycles later, so modes may follow each other back to back.
 """
 
-import enum
+
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
@@ -32,14 +32,16 @@ from .arith import round_shift, saturate, update_apply, update_clamp
 __all__ = ["Mode", "GradSource", "MacLane", "ProcessingUnit"]
 
 
-class Mode(enum.IntEnum):
+class Mode(enum.IntEnum, shape=2):
+    """What a lane does with this cycle's operands."""
     CLEAR = 0
     DOT = 1
     OUTER = 2
     UPDATE = 3
 
 
-class GradSource(enum.IntEnum):
+class GradSource(enum.IntEnum, shape=1):
+    """Where an ``UPDATE`` takes its gradient from."""
     PRODUCT = 0   # the product of this cycle's operands (dense weight update)
     ACC = 1       # the lane accumulator (conv weight update)
 
@@ -78,10 +80,10 @@ def _check_positive(name, value):
 class Control(data.Struct):
     """Per-operand-set control, carried down the pipeline with the operands."""
     valid: 1
-    mode: 2
+    mode: Mode
     first: 1
     bias: 1
-    source: 1
+    source: GradSource
 
 
 class MacLane(wiring.Component):
@@ -229,13 +231,13 @@ class ProcessingUnit(wiring.Component):
         lanes, dw = cfg.kernel * cfg.kernel, cfg.data_width
         vec = data.ArrayLayout(signed(dw), lanes)
         super().__init__({
-            "valid": In(1), "mode": In(2), "first": In(1), "bias": In(1), "source": In(1),
+            "valid": In(1), "mode": In(Mode), "first": In(1), "bias": In(1), "source": In(GradSource),
             "a": In(vec), "b": In(vec), "w": In(vec),
             "w_bias": In(signed(dw)),
             "init_bias": In(signed(dw)),
             "tag": In(tag_width),
             "lr_shift": In(range(dw + 1)),
-            "out_valid": Out(1), "out_mode": Out(2), "out_tag": Out(tag_width),
+            "out_valid": Out(1), "out_mode": Out(Mode), "out_tag": Out(tag_width),
             "dot": Out(signed(cfg.acc_width)),
             "dot_narrow": Out(signed(dw)),
             "lane_narrow": Out(vec),
@@ -247,14 +249,10 @@ class ProcessingUnit(wiring.Component):
     def lanes(self) -> int:
         return self._cfg.kernel * self._cfg.kernel
 
-    @property
-    def latency(self) -> int:
-        """Cycles from an operand set to its effect on the outputs.
-
-        One input register stage (operands arrive from memories and the control unit's
-        multiplexers, so nothing combinational reaches the multipliers) plus the lanes'.
-        """
-        return MacLane.latency + 1
+    #: Cycles from an operand set to its effect on the outputs: one input register stage
+    #: (operands arrive from memories and the control unit's multiplexers, so nothing
+    #: combinational reaches the multipliers) plus the lanes'.
+    latency = MacLane.latency + 1
 
     @property
     def tag_width(self) -> int:

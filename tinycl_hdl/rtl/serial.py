@@ -40,22 +40,52 @@ Per training sample (``KK = kernel**2``, ``P = out_h * out_w``,
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Command, Phase
 from .arith import index, less_than, positive, round_shift, saturate, shift_saturate, update_apply
-from .control import AcceleratorBase, ControlCommon, HostRequests, pixel_data, shared_blocks
 from .counters import CounterBank
+from .datapath import Datapath, pixel_data
 from .loss import loss_memory_shape
 from .mac import Control, GradSource, Mode, _check_positive
 from .memory import MemoryShape, Sram, sample_bank_shape
 
-__all__ = ["SerialMac", "SerialTinyCL", "serial_mac", "serial_memory_shapes", "serial_dual_port_memories"]
+__all__ = ["SerialMac", "SerialDatapath", "serial_mac", "serial_layout"]
 
 #: The performance counters, in register-map order.
 COUNTERS = ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "SAMPLE_READS", "TRAIN_SAMPLES"]
+
+
+class Kind(enum.Enum, shape=3):
+    """Where a lane result is written back (carried in its tag)."""
+    NONE = 0
+    ACT = 1
+    LOGIT = 2
+    GRAD = 3
+    DW = 4
+    CW = 5
+    CB = 6
+    DB = 7
+
+
+class Op(enum.Enum, shape=4):
+    """What a prepared operand pair is, which selects its operands at issue."""
+    NONE = 0
+    CF = 1          # conv forward: pixel x weight
+    DF = 2          # dense forward: activation x weight
+    DB_GRAD = 3     # dense backward: weight x delta (the input gradient)
+    DB_UPD = 4      # dense backward: the weight's update from activation x delta
+    DB_BIAS = 5     # dense backward: the bias's update from delta x 1.0
+    CB = 6          # conv backward: pixel x gradient into a lane accumulator
+    CB_BIAS = 7     # conv backward: gradient x 1.0 into the bias accumulator
+    CB_UPD = 8      # conv backward: a weight's update from its accumulator
+    CB_BUPD = 9     # conv backward: the bias's update from its accumulator
+
+
+#: The regions of the parameter memories, in address order.
+CONV_B, DENSE_B, LOGIT, COUNT = range(4)
 
 
 class SerialMac(wiring.Component):
@@ -110,10 +140,10 @@ class SerialMac(wiring.Component):
         self._lanes, self._tag_width, self._blackbox = lanes, tag_width, blackbox
         dw = data_width
         super().__init__({
-            "valid": In(1), "mode": In(2), "first": In(1), "source": In(1), "lane": In(index(lanes)),
+            "valid": In(1), "mode": In(Mode), "first": In(1), "source": In(GradSource), "lane": In(index(lanes)),
             "a": In(signed(dw)), "b": In(signed(dw)), "w": In(signed(dw)), "init_bias": In(signed(dw)),
             "tag": In(tag_width), "lr_shift": In(range(dw + 1)),
-            "out_valid": Out(1), "out_mode": Out(2), "out_tag": Out(tag_width),
+            "out_valid": Out(1), "out_mode": Out(Mode), "out_tag": Out(tag_width),
             "dot_narrow": Out(signed(dw)), "upd": Out(signed(dw)),
         })
 
@@ -171,7 +201,7 @@ def _tag_layout(cfg: TinyCLConfig) -> data.StructLayout:
     """What a pair carries to its write-back: a kind, a word address, the ReLU mask."""
     lay = serial_layout(cfg)
     words = max(lay["dense_words"], lay["conv_words"], cfg.dense_in, 4 << param_region_bits(cfg))
-    return data.StructLayout({"kind": 3, "addr": index(words), "mask": 1})
+    return data.StructLayout({"kind": Kind, "addr": index(words), "mask": 1})
 
 
 def serial_mac(cfg: TinyCLConfig, *, blackbox: bool = False) -> "SerialMac":
@@ -199,212 +229,227 @@ def _param_width(cfg: TinyCLConfig) -> int:
     return max(cfg.data_width, cfg.slots.bit_length())
 
 
-def _memories(cfg: TinyCLConfig) -> dict:
-    lay = serial_layout(cfg)
-    dw = cfg.data_width
-    return {"conv_w": MemoryShape(dw, lay["conv_words"]), "dense_w": MemoryShape(dw, lay["dense_words"]),
-            "act": MemoryShape(dw, cfg.dense_in), "grad": MemoryShape(dw, cfg.dense_in),
-            "labels": MemoryShape(8, cfg.slots), "order": MemoryShape(16, cfg.slots),
-            # Conv biases, dense biases, logits and class counts, in two copies written together:
-            # the datapath and the control unit read ``biases``, the host ``host_params``.
-            "biases": MemoryShape(_param_width(cfg), 4 << param_region_bits(cfg)),
-            "host_params": MemoryShape(_param_width(cfg), 4 << param_region_bits(cfg))}
-
-
-def serial_memory_shapes(cfg: TinyCLConfig) -> list:
-    """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory of the serial top."""
-    return (list(_memories(cfg).values()) + [MemoryShape(cfg.lane_acc_width, cfg.kernel ** 2 + 1),
-                                             MemoryShape(32, len(COUNTERS)), loss_memory_shape(cfg)]
-            + [sample_bank_shape(cfg)] * cfg.kernel)
-
-
-def serial_dual_port_memories(cfg: TinyCLConfig) -> list:
-    """Instance paths, below :class:`~tinycl_hdl.rtl.top.TinyCL`, of the memories with a read
-    and a write port."""
-    return [f"serial.{name}" for name in _memories(cfg)] + ["serial.mac.lane_acc", "serial.counters.mem",
-                                                                      "serial.loss.mem"]
-
-
 def times(value, constant: int):
     """``value * constant`` as shifts and adds: a constant product needs no multiplier."""
     terms = [value.shift_left(b) for b in range(constant.bit_length()) if constant >> b & 1]
     return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
-class SerialTinyCL(AcceleratorBase):
-    """The accelerator around :class:`SerialMac` (``datapath="serial"``); ports and register
-    map as :class:`~tinycl_hdl.rtl.top.TinyCL`."""
 
-    def macros(self):
-        return serial_memory_shapes(self._cfg)
+class SerialDatapath(Datapath):
+    """The one-lane datapath around :class:`SerialMac` (``datapath="serial"``); see the module
+    documentation."""
 
-    def elaborate(self, platform):
-        m = Module()
-        cfg, regmap = self._cfg, self._regmap
-        dw, frac, K = cfg.data_width, cfg.frac_bits, cfg.kernel
-        lay = serial_layout(cfg)
-        KK, P, D = lay["kk"], lay["positions"], lay["dense_in"]
-        C, NC, F = cfg.in_c, cfg.classes, cfg.filters
-        bb = self._blackbox
-        ONE = Const(1 << frac, signed(dw))
+    # Sized for the UP5K at 30 MHz: four LFSR steps per cycle (a draw in eight, about 110
+    # LUT4s fewer than 32), and the window without its stages for a fast clock.
+    lfsr_steps_per_cycle = 4
+    window_pipelined = False
+    # Reset zeroes the parameter memories first.
+    reset_state = "PARAM_CLEAR"
+    insert_next = "INS_COUNT_LABEL"
 
-        # -- submodules ------------------------------------------------------------------
-        # Sized for the UP5K at 30 MHz: four LFSR steps per cycle (a draw in eight, about 110
-        # LUT4s fewer than 32), and the window without its stages for a fast clock.
-        axi, samples, window, loss, lfsr = shared_blocks(m, self, lfsr_steps_per_cycle=4, window_pipelined=False)
-        mems = {}
-        for name, shape in _memories(cfg).items():
-            mems[name] = m.submodules[name] = Sram.of(shape, blackbox=bb)
-        conv_w, dense_w, act, grad = mems["conv_w"], mems["dense_w"], mems["act"], mems["grad"]
-        labels, order = mems["labels"], mems["order"]
-        biases, host_params = mems["biases"], mems["host_params"]
-        # Words of ``biases`` and ``host_params``: regions of conv biases, dense biases, logits, counts.
-        RB = param_region_bits(cfg)
-        PARAM_WORDS = 4 << RB
-        CONV_B, DENSE_B, LOGIT, COUNT = range(4)
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+        super().__init__(cfg, blackbox=blackbox)
+        self.lay = serial_layout(cfg)
+        self.region_bits = param_region_bits(cfg)
+        self.param_words = 4 << self.region_bits
+        self.latency = SerialMac.latency
 
-        def param(region, i):
-            """The word of ``i`` in ``region``."""
-            i = Value.cast(i)
-            return Cat(i[:RB], Const(0, max(0, RB - len(i))), Const(region, 2))
+    # -- memories ---------------------------------------------------------------------------
 
-        param_w_en, param_w_addr = Signal(), Signal(RB + 2)
-        param_w_data = Signal(_param_width(cfg))
-        m.d.comb += [host_params.w_en.eq(param_w_en), host_params.w_addr.eq(param_w_addr),
-                     host_params.w_data.eq(param_w_data),
-                     biases.w_en.eq(param_w_en), biases.w_addr.eq(param_w_addr),
-                     biases.w_data.eq(param_w_data)]
-        bias_value = biases.r_data[:dw].as_signed()
+    def own_memories(self) -> dict:
+        cfg, lay, dw = self.cfg, self.lay, self.cfg.data_width
+        return {"conv_w": MemoryShape(dw, lay["conv_words"]), "dense_w": MemoryShape(dw, lay["dense_words"]),
+                "act": MemoryShape(dw, cfg.dense_in), "grad": MemoryShape(dw, cfg.dense_in),
+                "labels": MemoryShape(8, cfg.slots), "order": MemoryShape(16, cfg.slots),
+                # Conv biases, dense biases, logits and class counts, in two copies written together:
+                # the datapath and the control unit read ``biases``, the host ``host_params``.
+                "biases": MemoryShape(_param_width(cfg), self.param_words),
+                "host_params": MemoryShape(_param_width(cfg), self.param_words)}
 
-        KIND_NONE, KIND_ACT, KIND_LOGIT, KIND_GRAD, KIND_DW, KIND_CW, KIND_CB, KIND_DB = range(8)
-        tag_layout = _tag_layout(cfg)
-        m.submodules.mac = mac = serial_mac(cfg, blackbox=bb)
-        latency = mac.latency
+    def memories(self) -> dict:
+        cfg = self.cfg
+        return {**self.own_memories(), "mac.lane_acc": MemoryShape(cfg.lane_acc_width, cfg.kernel ** 2 + 1),
+                "counters.mem": MemoryShape(32, len(COUNTERS)), "loss.mem": loss_memory_shape(cfg),
+                **{f"samples.bank{b}": sample_bank_shape(cfg) for b in range(cfg.kernel)}}
 
-        # -- architectural state -----------------------------------------------------------
+    @property
+    def ctr_limit(self) -> int:
         # ``ctr`` also walks the parameter memories when they are cleared.
-        def read_count(m, c):
-            m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(param(COUNT, c))]
+        return max(self.lay["kk"] + 2, self.latency + 3, self.param_words)
 
-        common = ControlCommon(cfg, regmap, max(KK + 2, latency + 3, PARAM_WORDS), samples.addr_width,
-                               count_memory=(read_count, biases.r_data))
-        lr_shift, seed, label_reg = common.lr_shift, common.seed, common.label_reg
-        busy, abort, phase, clear_counters = common.busy, common.abort, common.phase, common.clear_counters
-        start, start_cmd, ctr, o = common.start, common.start_cmd, common.ctr, common.o
-        slot, sample_label, idx = common.slot, common.sample_label, common.idx
+    @property
+    def drain_cycles(self) -> int:
+        return self.latency + 2
+
+    def param(self, region, i):
+        """The word of ``i`` in ``region`` of the parameter memories."""
+        i, rb = Value.cast(i), self.region_bits
+        return Cat(i[:rb], Const(0, max(0, rb - len(i))), Const(region, 2))
+
+    def count_memory(self):
+        biases = self.biases
+
+        def read_count(m, c):
+            m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(self.param(COUNT, c))]
+        return read_count, biases.r_data
+
+    def build_memories(self, m, blocks):
+        self.blocks = blocks
+        cfg, dw = self.cfg, self.cfg.data_width
+        mems = self.make_memories(m)
+        self.conv_w, self.dense_w, self.act, self.grad = mems["conv_w"], mems["dense_w"], mems["act"], mems["grad"]
+        self.biases, self.host_params = mems["biases"], mems["host_params"]
+        # Both parameter copies are written together.
+        self.param_w_en, self.param_w_addr = Signal(), Signal(self.region_bits + 2)
+        self.param_w_data = Signal(_param_width(cfg))
+        for mem in (self.host_params, self.biases):
+            m.d.comb += [mem.w_en.eq(self.param_w_en), mem.w_addr.eq(self.param_w_addr),
+                         mem.w_data.eq(self.param_w_data)]
+        self.bias_value = self.biases.r_data[:dw].as_signed()
+        self.tag_layout = _tag_layout(cfg)
+        m.submodules.mac = self.mac = serial_mac(cfg, blackbox=self.blackbox)
         # The performance counters, in register-map order, in block RAM.
-        counter_names = COUNTERS
-        m.submodules.counters = counters = CounterBank(len(counter_names), K, blackbox=bb)
+        m.submodules.counters = self.counters = CounterBank(len(COUNTERS), cfg.kernel, blackbox=self.blackbox)
         # This cycle's events, registered before the bank: no path runs from the control
         # state through the counters' fold logic in one cycle.  A count lags its events by a
         # cycle, which a host read (at least three cycles after busy falls) never sees.
-        events = Signal.like(counters.inc, name="counter_events")
-        m.d.sync += counters.inc.eq(events)
-        counter_inc = {name: events[i] for i, name in enumerate(counter_names)}
-        m.d.comb += [self.busy.eq(busy), lfsr.seed_in.eq(seed), mac.lr_shift.eq(lr_shift)]
+        events = Signal.like(self.counters.inc, name="counter_events")
+        m.d.sync += self.counters.inc.eq(events)
+        self.counter_inc = {name: events[i] for i, name in enumerate(COUNTERS)}
 
-        # -- operand issue ------------------------------------------------------------------
-        # A *prepare* cycle drives the memory reads of one operand pair and registers what it
-        # is (``prep``); the next cycle, *issue*, selects the operands from the memories'
-        # outputs and the holding registers and hands them to the lane.
-        OP_NONE, OP_CF, OP_DF, OP_DB_GRAD, OP_DB_UPD, OP_DB_BIAS, OP_CB, OP_CB_BIAS, OP_CB_UPD, OP_CB_BUPD = range(10)
-        op_layout = data.StructLayout({"op": 4, "lane": index(KK + 1), "first": 1, "last": 1,
-                                       "addr": tag_layout["addr"].shape})
-        prep = Signal(op_layout)          # driven combinationally by the phase that prepares
+    # -- operand issue and write-back -------------------------------------------------------
+
+    def build(self, m, ctl):
+        m.d.comb += self.mac.lr_shift.eq(ctl.lr_shift)
+        self._issue(m, ctl)
+        self._write_back(m)
+        self._sweeps(m)
+        self._loop_state(m, ctl)
+
+    def _issue(self, m, ctl):
+        """A *prepare* cycle drives the memory reads of one operand pair and registers what it
+        is (``prep``); the next cycle, *issue*, selects the operands from the memories'
+        outputs and the holding registers and hands them to the lane."""
+        cfg, KK, dw, F = self.cfg, self.lay["kk"], self.cfg.data_width, self.cfg.filters
+        op_layout = data.StructLayout({"op": Op, "lane": index(KK + 1), "first": 1, "last": 1,
+                                       "addr": self.tag_layout["addr"].shape})
+        self.prep = Signal(op_layout)     # driven combinationally by the phase that prepares
         iss = Signal(op_layout)           # the same, one cycle later
-        m.d.sync += iss.eq(prep)
-        iss_o = Signal.like(o)
-        m.d.sync += iss_o.eq(o)
-        f = Signal(index(F))
-        px = Signal(8)                    # the window pixel of the prepared pair
-        w_hold, act_hold, g_hold = Signal(signed(dw)), Signal(signed(dw)), Signal(signed(dw))
-        delta = loss.rd_data              # delta[o], read by the prepare cycle
-        act_value, dense_value = act.r_data.as_signed(), dense_w.r_data.as_signed()
-        conv_value, grad_value = conv_w.r_data.as_signed(), grad.r_data.as_signed()
-        tag = Signal(tag_layout)
-        m.d.comb += [mac.valid.eq(iss.op != OP_NONE), mac.lane.eq(iss.lane), mac.tag.eq(tag),
-                     tag.addr.eq(iss.addr)]
-        m.d.comb += counter_inc["OPERAND_SETS"].eq(iss.op != OP_NONE)
+        m.d.sync += iss.eq(self.prep)
+        iss_o = Signal.like(ctl.o)
+        m.d.sync += iss_o.eq(ctl.o)
+        self.f = Signal(index(F))
+        self.px = Signal(8)               # the window pixel of the prepared pair
+        mac, tag = self.mac, Signal(self.tag_layout)
+        m.d.comb += [mac.valid.eq(iss.op != Op.NONE), mac.lane.eq(iss.lane), mac.tag.eq(tag), tag.addr.eq(iss.addr)]
+        m.d.comb += self.counter_inc["OPERAND_SETS"].eq(iss.op != Op.NONE)
         with m.Switch(iss.op):
-            with m.Case(OP_CF):
-                m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(pixel_data(cfg, px)),
-                             mac.b.eq(conv_value), mac.init_bias.eq(bias_value),
-                             tag.kind.eq(Mux(iss.last, KIND_ACT, KIND_NONE))]
-            with m.Case(OP_DF):
-                m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(act_value),
-                             mac.b.eq(dense_value), mac.init_bias.eq(bias_value),
-                             tag.kind.eq(Mux(iss.last, KIND_LOGIT, KIND_NONE)), tag.addr.eq(iss_o)]
-            with m.Case(OP_DB_GRAD):
-                # The first class's pair also brings the activation, held for the others.
-                a_k = Mux(iss.first, act_value, act_hold)
-                m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(dense_value),
-                             mac.b.eq(delta), tag.kind.eq(Mux(iss.last, KIND_GRAD, KIND_NONE)),
-                             tag.mask.eq(positive(a_k))]
-                m.d.sync += [w_hold.eq(dense_value), act_hold.eq(a_k)]
-            with m.Case(OP_DB_UPD):
-                m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(act_hold),
-                             mac.b.eq(delta), mac.w.eq(w_hold), tag.kind.eq(KIND_DW)]
-            with m.Case(OP_DB_BIAS):
-                m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(delta),
-                             mac.b.eq(ONE), mac.w.eq(bias_value), tag.kind.eq(KIND_DB), tag.addr.eq(param(DENSE_B, iss_o))]
-            with m.Case(OP_CB):
-                # The position's gradient arrives with its first lane and is held for the rest.
-                g = Mux(iss.lane == 0, grad_value, g_hold)
-                m.d.comb += [mac.mode.eq(Mode.OUTER), mac.first.eq(iss.first), mac.a.eq(pixel_data(cfg, px)),
-                             mac.b.eq(g)]
-                m.d.sync += g_hold.eq(g)
-            with m.Case(OP_CB_BIAS):
-                m.d.comb += [mac.mode.eq(Mode.OUTER), mac.first.eq(iss.first), mac.a.eq(g_hold), mac.b.eq(ONE)]
-            with m.Case(OP_CB_UPD):
-                m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.ACC), mac.w.eq(conv_value),
-                             tag.kind.eq(KIND_CW)]
-            with m.Case(OP_CB_BUPD):
-                m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.ACC),
-                             mac.w.eq(bias_value), tag.kind.eq(KIND_CB)]
+            self._forward_operands(m, iss, iss_o, tag)
+            self._backward_operands(m, iss, iss_o, tag)
 
-        # -- write-back ------------------------------------------------------------------------
-        out_tag = Signal(tag_layout)
+    def _forward_operands(self, m, iss, iss_o, tag):
+        cfg, mac = self.cfg, self.mac
+        with m.Case(Op.CF):
+            m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(pixel_data(cfg, self.px)),
+                         mac.b.eq(self.conv_w.r_data.as_signed()), mac.init_bias.eq(self.bias_value),
+                         tag.kind.eq(Mux(iss.last, Kind.ACT, Kind.NONE))]
+        with m.Case(Op.DF):
+            m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(self.act.r_data.as_signed()),
+                         mac.b.eq(self.dense_w.r_data.as_signed()), mac.init_bias.eq(self.bias_value),
+                         tag.kind.eq(Mux(iss.last, Kind.LOGIT, Kind.NONE)), tag.addr.eq(iss_o)]
+
+    def _backward_operands(self, m, iss, iss_o, tag):
+        cfg, mac, dw = self.cfg, self.mac, self.cfg.data_width
+        ONE = Const(1 << cfg.frac_bits, signed(dw))
+        w_hold, act_hold, g_hold = Signal(signed(dw)), Signal(signed(dw)), Signal(signed(dw))
+        delta = self.blocks.loss.rd_data  # delta[o], read by the prepare cycle
+        act_value, dense_value = self.act.r_data.as_signed(), self.dense_w.r_data.as_signed()
+        conv_value, grad_value = self.conv_w.r_data.as_signed(), self.grad.r_data.as_signed()
+        with m.Case(Op.DB_GRAD):
+            # The first class's pair also brings the activation, held for the others.
+            a_k = Mux(iss.first, act_value, act_hold)
+            m.d.comb += [mac.mode.eq(Mode.DOT), mac.first.eq(iss.first), mac.a.eq(dense_value),
+                         mac.b.eq(delta), tag.kind.eq(Mux(iss.last, Kind.GRAD, Kind.NONE)),
+                         tag.mask.eq(positive(a_k))]
+            m.d.sync += [w_hold.eq(dense_value), act_hold.eq(a_k)]
+        with m.Case(Op.DB_UPD):
+            m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(act_hold),
+                         mac.b.eq(delta), mac.w.eq(w_hold), tag.kind.eq(Kind.DW)]
+        with m.Case(Op.DB_BIAS):
+            m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.PRODUCT), mac.a.eq(delta),
+                         mac.b.eq(ONE), mac.w.eq(self.bias_value), tag.kind.eq(Kind.DB),
+                         tag.addr.eq(self.param(DENSE_B, iss_o))]
+        with m.Case(Op.CB):
+            # The position's gradient arrives with its first lane and is held for the rest.
+            g = Mux(iss.lane == 0, grad_value, g_hold)
+            m.d.comb += [mac.mode.eq(Mode.OUTER), mac.first.eq(iss.first), mac.a.eq(pixel_data(cfg, self.px)),
+                         mac.b.eq(g)]
+            m.d.sync += g_hold.eq(g)
+        with m.Case(Op.CB_BIAS):
+            m.d.comb += [mac.mode.eq(Mode.OUTER), mac.first.eq(iss.first), mac.a.eq(g_hold), mac.b.eq(ONE)]
+        with m.Case(Op.CB_UPD):
+            m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.ACC), mac.w.eq(conv_value),
+                         tag.kind.eq(Kind.CW)]
+        with m.Case(Op.CB_BUPD):
+            m.d.comb += [mac.mode.eq(Mode.UPDATE), mac.source.eq(GradSource.ACC),
+                         mac.w.eq(self.bias_value), tag.kind.eq(Kind.CB)]
+
+    def _write_back(self, m):
+        mac, loss = self.mac, self.blocks.loss
+        act, grad, dense_w, conv_w = self.act, self.grad, self.dense_w, self.conv_w
+        out_tag = Signal(self.tag_layout)
         m.d.comb += out_tag.eq(mac.out_tag)
         with m.If(mac.out_valid):
             with m.Switch(out_tag.kind):
-                with m.Case(KIND_ACT):
+                with m.Case(Kind.ACT):
                     m.d.comb += [act.w_en.eq(1), act.w_addr.eq(out_tag.addr),
                                  act.w_data.eq(Mux(positive(mac.dot_narrow), mac.dot_narrow, 0))]
-                with m.Case(KIND_LOGIT):
+                with m.Case(Kind.LOGIT):
                     m.d.comb += [loss.z_en.eq(1), loss.z_index.eq(out_tag.addr), loss.z_data.eq(mac.dot_narrow)]
-                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(param(LOGIT, out_tag.addr)),
-                                 param_w_data.eq(mac.dot_narrow)]
-                with m.Case(KIND_GRAD):
+                    m.d.comb += [self.param_w_en.eq(1), self.param_w_addr.eq(self.param(LOGIT, out_tag.addr)),
+                                 self.param_w_data.eq(mac.dot_narrow)]
+                with m.Case(Kind.GRAD):
                     m.d.comb += [grad.w_en.eq(1), grad.w_addr.eq(out_tag.addr),
                                  grad.w_data.eq(Mux(out_tag.mask, mac.dot_narrow, 0))]
-                with m.Case(KIND_DW):
+                with m.Case(Kind.DW):
                     m.d.comb += [dense_w.w_en.eq(1), dense_w.w_addr.eq(out_tag.addr), dense_w.w_data.eq(mac.upd)]
-                with m.Case(KIND_CW):
+                with m.Case(Kind.CW):
                     m.d.comb += [conv_w.w_en.eq(1), conv_w.w_addr.eq(out_tag.addr), conv_w.w_data.eq(mac.upd)]
-                with m.Case(KIND_CB, KIND_DB):
-                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(out_tag.addr), param_w_data.eq(mac.upd)]
+                with m.Case(Kind.CB, Kind.DB):
+                    m.d.comb += [self.param_w_en.eq(1), self.param_w_addr.eq(out_tag.addr),
+                                 self.param_w_data.eq(mac.upd)]
 
-        # -- window sweeps: one fetch per ``beats`` cycles, ``beats`` pairs per window ----------
-        sweep_fwd = Signal()              # the sweep feeds the conv forward pass (else the gradient)
-        sweeping = Signal()               # the window or the lane walk is at work
+    def _sweeps(self, m):
+        """Window sweeps: one fetch per ``beats`` cycles, ``beats`` pairs per window."""
+        cfg, lay, window = self.cfg, self.lay, self.blocks.window
+        KK, C = lay["kk"], cfg.in_c
+        self.sweep_fwd = sweep_fwd = Signal()  # the sweep feeds the conv forward pass (else the gradient)
+        self.sweeping = Signal()          # the window or the lane walk is at work
         beat = Signal(range(KK + 1))
         beats = Mux(sweep_fwd, KK, KK + 1)
         m.d.comb += window.advance.eq(beat == 0)
-        with m.If(sweeping):
+        with m.If(self.sweeping):
             m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
         with m.Else():
             m.d.sync += beat.eq(0)
-        chan_sweep = Signal(index(C))
-        walking = Signal()                # the lanes of a window are being prepared
-        lane = Signal(index(KK + 1))
+        self.chan_sweep = Signal(index(C))
+        self.walking = Signal()           # the lanes of a window are being prepared
+        self.lane = Signal(index(KK + 1))
+        self.seen_output = Signal()       # the sweep has produced a window (the weight gradient's ``first``)
+        self.f_conv_base = Signal(index(lay["conv_words"] + 1))    # f * C * KK
+        self.f_plane_base = Signal(index(lay["dense_in"] + 1))     # f * P
+        self.cw_addr = Signal.like(self.f_conv_base)
+        self._lane_walk(m)
+
+    def _lane_walk(self, m):
+        """Each window's lanes prepared one per cycle, from the window's valid cycle on."""
+        lay, window, KK = self.lay, self.blocks.window, self.lay["kk"]
+        prep, lane, walking, seen_output = self.prep, self.lane, self.walking, self.seen_output
         w_first, w_last_chan, w_last = Signal(), Signal(), Signal()
         w_pos = Signal.like(window.pos)
-        seen_output = Signal()            # the sweep has produced a window (the weight gradient's ``first``)
         w_first_out = Signal()
-        f_conv_base = Signal(index(lay["conv_words"] + 1))    # f * C * KK
-        f_plane_base = Signal(index(D + 1))                    # f * P
-        cw_addr = Signal.like(f_conv_base)
-        lane_count = Mux(sweep_fwd, KK, Mux(chan_sweep == 0, KK + 1, KK))
+        lane_count = Mux(self.sweep_fwd, KK, Mux(self.chan_sweep == 0, KK + 1, KK))
         walk_lane = Signal.like(lane)     # this cycle's lane (0 on the window's valid cycle)
         m.d.comb += walk_lane.eq(Mux(window.valid, 0, lane))
         walk = Signal()
@@ -415,281 +460,312 @@ class SerialTinyCL(AcceleratorBase):
         first_lane_first = Mux(window.valid, window.first_chan, w_first)
         with m.If(walk):
             # The bias lane (KK) uses no pixel: whatever this yields for it goes unread.
-            m.d.sync += px.eq(Array(window.window[j] for j in range(KK))[walk_lane])
+            m.d.sync += self.px.eq(Array(window.window[j] for j in range(KK))[walk_lane])
             with m.If(walk_lane == lane_count - 1):
                 m.d.sync += [walking.eq(0), lane.eq(0)]
             with m.Else():
                 m.d.sync += [walking.eq(1), lane.eq(walk_lane + 1)]
-            with m.If(sweep_fwd):
+            with m.If(self.sweep_fwd):
                 with m.If(window.valid):
-                    m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(f)]
-                addr = Mux(window.valid & window.first_chan, f_conv_base, cw_addr)
-                m.d.comb += [conv_w.r_en.eq(1), conv_w.r_addr.eq(addr),
-                             prep.op.eq(OP_CF), prep.lane.eq(walk_lane),
+                    m.d.comb += [self.biases.r_en.eq(1), self.biases.r_addr.eq(self.f)]
+                addr = Mux(window.valid & window.first_chan, self.f_conv_base, self.cw_addr)
+                m.d.comb += [self.conv_w.r_en.eq(1), self.conv_w.r_addr.eq(addr),
+                             prep.op.eq(Op.CF), prep.lane.eq(walk_lane),
                              prep.first.eq(first_lane_first & (walk_lane == 0)),
                              prep.last.eq(Mux(window.valid, window.last_chan, w_last_chan) & (walk_lane == KK - 1)),
-                             prep.addr.eq(f_plane_base + Mux(window.valid, window.pos, w_pos))]
-                m.d.sync += cw_addr.eq(addr + 1)
+                             prep.addr.eq(self.f_plane_base + Mux(window.valid, window.pos, w_pos))]
+                m.d.sync += self.cw_addr.eq(addr + 1)
             with m.Else():
                 with m.If(window.valid):
-                    m.d.comb += [grad.r_en.eq(1), grad.r_addr.eq(f_plane_base + window.pos)]
-                m.d.comb += [prep.op.eq(Mux(walk_lane == KK, OP_CB_BIAS, OP_CB)), prep.lane.eq(walk_lane),
+                    m.d.comb += [self.grad.r_en.eq(1), self.grad.r_addr.eq(self.f_plane_base + window.pos)]
+                m.d.comb += [prep.op.eq(Mux(walk_lane == KK, Op.CB_BIAS, Op.CB)), prep.lane.eq(walk_lane),
                              prep.first.eq(Mux(window.valid, ~seen_output, w_first_out))]
 
-        # -- control unit -----------------------------------------------------------------------
-        m.d.comb += window.slot.eq(slot)
-        k = Signal(range(D + 1))
-        run_addr = Signal(index(lay["dense_words"] + 1))
-        half = Signal()
-        from_scratch, is_infer = common.from_scratch, common.is_infer
-        init_addr = Signal(index(max(lay["dense_words"], lay["conv_words"]) + 1))
-        init_valid, init_dense, init_waddr = Signal(), Signal(), Signal.like(init_addr)
-        init_wdense = Signal()            # the draw being written is a dense weight
-
-        common.balance_test(m)
-        drawn = common.initial_weight(m, lfsr, init_wdense)
-
+    def _loop_state(self, m, ctl):
+        cfg, lay, window, K = self.cfg, self.lay, self.blocks.window, self.cfg.kernel
+        m.d.comb += window.slot.eq(ctl.slot)
+        self.k = Signal(range(lay["dense_in"] + 1))
+        self.run_addr = Signal(index(lay["dense_words"] + 1))
+        self.half = Signal()
+        self.init_addr = Signal(index(max(lay["dense_words"], lay["conv_words"]) + 1))
+        self.init_valid, self.init_dense, self.init_waddr = Signal(), Signal(), Signal.like(self.init_addr)
+        self.init_wdense = Signal()       # the draw being written is a dense weight
+        self.drawn = ctl.initial_weight(m, self.blocks.lfsr, self.init_wdense)
         # Busy cycles of a command (the clearing after reset is none); pixels fetched.
-        counting = Signal()
-        m.d.comb += [counters.clear.eq(clear_counters), counter_inc["CYCLES"].eq(counting),
-                     counter_inc["SAMPLE_READS"].eq(Mux(window.busy & window.advance, K, 0))]
+        self.counting = Signal()
+        m.d.comb += [self.counters.clear.eq(ctl.clear_counters), self.counter_inc["CYCLES"].eq(self.counting),
+                     self.counter_inc["SAMPLE_READS"].eq(Mux(window.busy & window.advance, K, 0))]
         for ph in Phase:
-            m.d.comb += counter_inc[f"CYC_{ph.name}"].eq(counting & (phase == ph))
-
-        m.d.comb += loss.label.eq(sample_label)
-
-        def drain(next_state):
-            """Wait until the pairs issued so far are written back."""
-            common.wait(m, latency + 2, next_state)
-
-        def check_abort():
-            with m.If(abort):
-                m.d.sync += [sweeping.eq(0), walking.eq(0), lane.eq(0)]
-                m.d.comb += [window.cancel.eq(1), loss.cancel.eq(1)]
-                m.next = "ABORT_DRAIN"
-
-        def start_sweep(forward, first_chan, last_chan):
-            m.d.comb += [window.start.eq(1), window.chan_first.eq(first_chan), window.chan_last.eq(last_chan)]
-            m.d.sync += [sweep_fwd.eq(forward), sweeping.eq(1), seen_output.eq(0)]
-
-        def sweep_done():
-            """The window has delivered its last window and its lanes are prepared."""
-            return ~window_pending & ~window.valid & ~walking & seen_output
-
+            m.d.comb += self.counter_inc[f"CYC_{ph.name}"].eq(self.counting & (ctl.phase == ph))
+        m.d.comb += self.blocks.loss.label.eq(ctl.sample_label)
         # Windows still inside the window's pipeline after its sequencer stopped.
-        window_pending = Signal()
+        self.window_pending = Signal()
         pend_ctr = Signal(range(window.latency + 2))
         with m.If(window.busy):
             m.d.sync += pend_ctr.eq(window.latency + 1)
         with m.Elif(pend_ctr != 0):
             m.d.sync += pend_ctr.eq(pend_ctr - 1)
-        m.d.comb += window_pending.eq(window.busy | (pend_ctr != 0))
+        m.d.comb += self.window_pending.eq(window.busy | (pend_ctr != 0))
 
-        with m.FSM(name="control", init="PARAM_CLEAR") as control:
-            with m.State("PARAM_CLEAR"):
-                # Reset zeroes the parameter memories (biases, logit and count copies), TRAIN
-                # the two bias regions, one word per cycle.
-                m.d.comb += [param_w_en.eq(1), param_w_addr.eq(ctr), param_w_data.eq(0)]
-                with m.If(ctr == Mux(from_scratch, 2 * (PARAM_WORDS // 4) - 1, PARAM_WORDS - 1)):
-                    m.d.sync += ctr.eq(0)
-                    with m.If(from_scratch):
-                        m.next = "INIT"
-                    with m.Else():
-                        m.next = "IDLE"
+    def start_sweep(self, m, forward, first_chan, last_chan):
+        window = self.blocks.window
+        m.d.comb += [window.start.eq(1), window.chan_first.eq(first_chan), window.chan_last.eq(last_chan)]
+        m.d.sync += [self.sweep_fwd.eq(forward), self.sweeping.eq(1), self.seen_output.eq(0)]
+
+    def sweep_done(self):
+        """The window has delivered its last window and its lanes are prepared."""
+        window = self.blocks.window
+        return ~self.window_pending & ~window.valid & ~self.walking & self.seen_output
+
+    # -- the control unit's hooks -----------------------------------------------------------
+
+    def reset_states(self, m, ctl):
+        """``PARAM_CLEAR``: reset zeroes the parameter memories (biases, logit and count copies),
+        TRAIN the two bias regions, one word per cycle."""
+        ctr, words = ctl.ctr, self.param_words
+        with m.State("PARAM_CLEAR"):
+            m.d.comb += [self.param_w_en.eq(1), self.param_w_addr.eq(ctr), self.param_w_data.eq(0)]
+            with m.If(ctr == Mux(ctl.from_scratch, 2 * (words // 4) - 1, words - 1)):
+                m.d.sync += ctr.eq(0)
+                with m.If(ctl.from_scratch):
+                    m.next = "INIT"
                 with m.Else():
-                    m.d.sync += ctr.eq(ctr + 1)
-            with m.State("IDLE"):
-                with m.If(start):
-                    m.d.sync += [ctr.eq(0), abort.eq(0)]
-                    with m.Switch(start_cmd):
-                        with m.Case(Command.INSERT):
-                            m.next = "INS_LOOKUP"
-                        with m.Case(Command.TRAIN, Command.TRAIN_KEEP):
-                            m.d.sync += [from_scratch.eq(start_cmd == Command.TRAIN), is_infer.eq(0),
-                                         init_addr.eq(0), init_dense.eq(0), init_valid.eq(0)]
-                            with m.If(start_cmd == Command.TRAIN):
-                                m.next = "PARAM_CLEAR"
-                            with m.Else():
-                                m.next = "ORDER_INIT"
-                        with m.Case(Command.INFER):
-                            m.d.sync += [is_infer.eq(1), slot.eq(cfg.slots)]
-                            m.next = "CF_START"
-            # ---- INSERT -------------------------------------------------------------------
-            common.insert_states(m, samples, labels, lfsr, finish_next="INS_COUNT_LABEL")
-            # The two counts that changed, one write each (to both copies).
-            with m.State("INS_COUNT_LABEL"):
-                m.d.comb += [param_w_en.eq(1), param_w_addr.eq(param(COUNT, label_reg[:8])),
-                             param_w_data.eq(common.label_count + 1)]
-                m.next = "INS_COUNT_EVICTED"
-            with m.State("INS_COUNT_EVICTED"):
-                with m.If(common.evict):
-                    m.d.comb += [param_w_en.eq(1), param_w_addr.eq(param(COUNT, common.largest)),
-                                 param_w_data.eq(common.largest_count - 1)]
-                m.next = "DONE"
-            # ---- TRAIN / INFER ---------------------------------------------------------------
-            with m.State("INIT"):
-                # One draw per weight in the golden model's order, which is the memories' order;
-                # each is written when the LFSR is ready again, as the next draw starts.
-                with m.If(lfsr.ready):
-                    m.d.comb += lfsr.draw.eq(1)
-                    m.d.sync += [init_valid.eq(1), init_waddr.eq(init_addr), init_wdense.eq(init_dense)]
-                    with m.If(~init_dense & (init_addr == lay["conv_words"] - 1)):
-                        m.d.sync += [init_dense.eq(1), init_addr.eq(0)]
-                    with m.Elif(init_dense & (init_addr == lay["dense_words"] - 1)):
-                        m.next = "INIT_LAST"
-                    with m.Else():
-                        m.d.sync += init_addr.eq(init_addr + 1)
-            with m.State("INIT_LAST"):
-                with m.If(lfsr.ready):
-                    m.d.sync += [init_valid.eq(0), ctr.eq(0)]
-                    m.next = "ORDER_INIT"
-            common.epoch_states(m, order, labels, lfsr, check_abort, on_order=[init_dense.eq(0)])
-            # ---- conv forward: one sweep per filter ------------------------------------------
-            with m.State("CF_START"):
-                start_sweep(1, 0, C - 1)
-                m.d.sync += [f.eq(0), f_conv_base.eq(0), f_plane_base.eq(0), phase.eq(Phase.CONV_FWD)]
-                m.next = "CF_RUN"
-            with m.State("CF_RUN"):
-                check_abort()
-                with m.If(~abort & sweep_done()):
-                    with m.If(f == F - 1):
-                        m.d.sync += [sweeping.eq(0), ctr.eq(0)]
-                        m.next = "CF_DRAIN"
-                    with m.Else():
-                        start_sweep(1, 0, C - 1)
-                        m.d.sync += [f.eq(f + 1), f_conv_base.eq(f_conv_base + C * KK), f_plane_base.eq(f_plane_base + P)]
-            with m.State("CF_DRAIN"):
-                drain("DF_RUN")
-                m.d.sync += [o.eq(0), k.eq(0), run_addr.eq(0)]
-                with m.If(ctr == latency + 1):
-                    m.d.sync += phase.eq(Phase.DENSE_FWD)
-            # ---- dense forward: per class, D pairs from the bias -------------------------------
-            with m.State("DF_RUN"):
-                m.d.comb += [dense_w.r_en.eq(1), dense_w.r_addr.eq(run_addr), act.r_en.eq(1), act.r_addr.eq(k),
-                             prep.op.eq(OP_DF), prep.first.eq(k == 0), prep.last.eq(k == D - 1)]
-                with m.If(k == 0):
-                    m.d.comb += [biases.r_en.eq(1), biases.r_addr.eq(param(DENSE_B, o))]
-                m.d.sync += run_addr.eq(run_addr + 1)
-                with m.If(k == D - 1):
-                    m.d.sync += k.eq(0)
-                    with m.If(o == NC - 1):
-                        m.d.sync += ctr.eq(0)
-                        m.next = "DF_DRAIN"
-                    with m.Else():
-                        m.d.sync += o.eq(o + 1)
+                    m.next = "IDLE"
+            with m.Else():
+                m.d.sync += ctr.eq(ctr + 1)
+
+    def on_train(self, m, ctl):
+        m.d.sync += [self.init_addr.eq(0), self.init_dense.eq(0), self.init_valid.eq(0)]
+        with m.If(ctl.start_cmd == Command.TRAIN):
+            m.next = "PARAM_CLEAR"
+        with m.Else():
+            m.next = "ORDER_INIT"
+
+    def on_infer(self, m, ctl):
+        m.next = "CF_START"
+
+    def insert_finish_states(self, m, ctl):
+        """The two counts that changed, one write each (to both copies)."""
+        with m.State("INS_COUNT_LABEL"):
+            m.d.comb += [self.param_w_en.eq(1), self.param_w_addr.eq(self.param(COUNT, ctl.label_reg[:8])),
+                         self.param_w_data.eq(ctl.label_count + 1)]
+            m.next = "INS_COUNT_EVICTED"
+        with m.State("INS_COUNT_EVICTED"):
+            with m.If(ctl.evict):
+                m.d.comb += [self.param_w_en.eq(1), self.param_w_addr.eq(self.param(COUNT, ctl.largest)),
+                             self.param_w_data.eq(ctl.largest_count - 1)]
+            m.next = "DONE"
+
+    def init_states(self, m, ctl):
+        """One draw per weight in the golden model's order, which is the memories' order; each
+        is written when the LFSR is ready again, as the next draw starts."""
+        lay, lfsr = self.lay, self.blocks.lfsr
+        init_addr, init_dense = self.init_addr, self.init_dense
+        with m.State("INIT"):
+            with m.If(lfsr.ready):
+                m.d.comb += lfsr.draw.eq(1)
+                m.d.sync += [self.init_valid.eq(1), self.init_waddr.eq(init_addr), self.init_wdense.eq(init_dense)]
+                with m.If(~init_dense & (init_addr == lay["conv_words"] - 1)):
+                    m.d.sync += [init_dense.eq(1), init_addr.eq(0)]
+                with m.Elif(init_dense & (init_addr == lay["dense_words"] - 1)):
+                    m.next = "INIT_LAST"
                 with m.Else():
-                    m.d.sync += k.eq(k + 1)
-            with m.State("DF_DRAIN"):
-                common.logits_ready(m, loss, latency + 3)
-            common.argmax_state(m, loss)
-            with m.State("LOSS_WAIT"):
-                check_abort()
-                with m.If(~abort & loss.done):
-                    m.d.sync += [k.eq(0), o.eq(0), run_addr.eq(0), half.eq(0), phase.eq(Phase.DENSE_BWD)]
-                    m.next = "DB_RUN"
-            # ---- dense backward: per activation and class, a gradient pair and an update pair ---
-            with m.State("DB_RUN"):
-                m.d.sync += half.eq(~half)
-                with m.If(~half):
-                    # delta[o] stays on the loss unit's output for both pairs of (k, o).
-                    m.d.comb += [dense_w.r_en.eq(1), dense_w.r_addr.eq(run_addr),
-                                 loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o),
-                                 prep.op.eq(OP_DB_GRAD), prep.first.eq(o == 0), prep.last.eq(o == NC - 1),
-                                 prep.addr.eq(k)]
-                    with m.If(o == 0):
-                        m.d.comb += [act.r_en.eq(1), act.r_addr.eq(k)]
+                    m.d.sync += init_addr.eq(init_addr + 1)
+        with m.State("INIT_LAST"):
+            with m.If(lfsr.ready):
+                m.d.sync += [self.init_valid.eq(0), ctl.ctr.eq(0)]
+                m.next = "ORDER_INIT"
+
+    def on_order(self):
+        return [self.init_dense.eq(0)]
+
+    def on_cancel(self, m):
+        m.d.sync += [self.sweeping.eq(0), self.walking.eq(0), self.lane.eq(0)]
+
+    def on_done(self, m):
+        m.d.sync += [self.sweep_fwd.eq(0), self.sweeping.eq(0)]
+
+    def count_sample(self, m):
+        m.d.comb += self.counter_inc["TRAIN_SAMPLES"].eq(1)
+
+    def on_loss_done(self, m, ctl):
+        m.d.sync += [self.k.eq(0), ctl.o.eq(0), self.run_addr.eq(0), self.half.eq(0)]
+
+    # -- the phases ---------------------------------------------------------------------------
+
+    def _next_filter(self, m):
+        C, KK, P = self.cfg.in_c, self.lay["kk"], self.lay["positions"]
+        m.d.sync += [self.f.eq(self.f + 1), self.f_conv_base.eq(self.f_conv_base + C * KK),
+                     self.f_plane_base.eq(self.f_plane_base + P)]
+
+    def conv_forward(self, m, ctl):
+        """One sweep per filter."""
+        C, F = self.cfg.in_c, self.cfg.filters
+        with m.State("CF_START"):
+            self.start_sweep(m, 1, 0, C - 1)
+            m.d.sync += [self.f.eq(0), self.f_conv_base.eq(0), self.f_plane_base.eq(0), ctl.phase.eq(Phase.CONV_FWD)]
+            m.next = "CF_RUN"
+        with m.State("CF_RUN"):
+            ctl.check_abort(m)
+            with m.If(~ctl.abort & self.sweep_done()):
+                with m.If(self.f == F - 1):
+                    m.d.sync += [self.sweeping.eq(0), ctl.ctr.eq(0)]
+                    m.next = "CF_DRAIN"
                 with m.Else():
-                    m.d.comb += [prep.op.eq(OP_DB_UPD), prep.addr.eq(run_addr)]
-                    with m.If(o == NC - 1):
-                        m.d.sync += [o.eq(0), k.eq(k + 1), run_addr.eq(k + 1)]
-                        with m.If(k == D - 1):
-                            m.d.sync += o.eq(0)
-                            m.next = "DB_BIAS"
-                    with m.Else():
-                        m.d.sync += [o.eq(o + 1), run_addr.eq(run_addr + D)]
-            with m.State("DB_BIAS"):
-                m.d.comb += [prep.op.eq(OP_DB_BIAS), biases.r_en.eq(1), biases.r_addr.eq(param(DENSE_B, o)),
-                             loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
+                    self.start_sweep(m, 1, 0, C - 1)
+                    self._next_filter(m)
+        with m.State("CF_DRAIN"):
+            ctl.drain(m, "DF_RUN")
+            m.d.sync += [ctl.o.eq(0), self.k.eq(0), self.run_addr.eq(0)]
+            with m.If(ctl.ctr == self.latency + 1):
+                m.d.sync += ctl.phase.eq(Phase.DENSE_FWD)
+
+    def dense_forward(self, m, ctl):
+        """Per class, ``D`` pairs from the bias."""
+        D, NC, o, k, prep = self.lay["dense_in"], self.cfg.classes, ctl.o, self.k, self.prep
+        with m.State("DF_RUN"):
+            m.d.comb += [self.dense_w.r_en.eq(1), self.dense_w.r_addr.eq(self.run_addr), self.act.r_en.eq(1),
+                         self.act.r_addr.eq(k), prep.op.eq(Op.DF), prep.first.eq(k == 0), prep.last.eq(k == D - 1)]
+            with m.If(k == 0):
+                m.d.comb += [self.biases.r_en.eq(1), self.biases.r_addr.eq(self.param(DENSE_B, o))]
+            m.d.sync += self.run_addr.eq(self.run_addr + 1)
+            with m.If(k == D - 1):
+                m.d.sync += k.eq(0)
                 with m.If(o == NC - 1):
-                    m.d.sync += ctr.eq(0)
-                    m.next = "DB_DRAIN"
+                    m.d.sync += ctl.ctr.eq(0)
+                    m.next = "DF_DRAIN"
                 with m.Else():
                     m.d.sync += o.eq(o + 1)
-            with m.State("DB_DRAIN"):
-                drain("CB_START")
-                with m.If(ctr == latency + 1):
-                    # The updates walk the conv weights in order: f, channel, kernel position.
-                    m.d.sync += [f.eq(0), chan_sweep.eq(0), f_conv_base.eq(0), f_plane_base.eq(0), cw_addr.eq(0),
-                                 phase.eq(Phase.CONV_BWD)]
-            # ---- conv backward: per filter and channel, a sweep then the updates -----------------
-            with m.State("CB_START"):
-                start_sweep(0, chan_sweep, chan_sweep)
-                m.next = "CB_RUN"
-            with m.State("CB_RUN"):
-                check_abort()
-                with m.If(~abort & sweep_done()):
-                    m.d.sync += [sweeping.eq(0), lane.eq(0)]
-                    m.next = "CB_UPDATE"
-            with m.State("CB_UPDATE"):
-                # The kernel slice of this channel (and the bias after channel 0), lane by lane;
-                # the lanes' last OUTER pairs were issued at least a window's beats ago.
-                with m.If(lane == KK):
-                    m.d.comb += [prep.op.eq(OP_CB_BUPD), prep.lane.eq(KK), prep.addr.eq(f),
-                                 biases.r_en.eq(1), biases.r_addr.eq(f)]
-                with m.Else():
-                    m.d.comb += [conv_w.r_en.eq(1), conv_w.r_addr.eq(cw_addr), prep.op.eq(OP_CB_UPD),
-                                 prep.lane.eq(lane), prep.addr.eq(cw_addr)]
-                    m.d.sync += cw_addr.eq(cw_addr + 1)
-                with m.If(lane == Mux(chan_sweep == 0, KK, KK - 1)):
-                    m.d.sync += lane.eq(0)
-                    with m.If(chan_sweep != C - 1):
-                        m.d.sync += chan_sweep.eq(chan_sweep + 1)
-                        m.next = "CB_START"
-                    with m.Elif(f != F - 1):
-                        m.d.sync += [chan_sweep.eq(0), f.eq(f + 1), f_conv_base.eq(f_conv_base + C * KK),
-                                     f_plane_base.eq(f_plane_base + P)]
-                        m.next = "CB_START"
-                    with m.Else():
-                        m.d.sync += ctr.eq(0)
-                        m.next = "CB_DRAIN"
-                with m.Else():
-                    m.d.sync += lane.eq(lane + 1)
-            with m.State("CB_DRAIN"):
-                drain("SAMPLE_NEXT")
-            with m.State("SAMPLE_NEXT"):
-                m.d.sync += [idx.eq(idx + 1), phase.eq(Phase.CONV_FWD)]
-                m.d.comb += counter_inc["TRAIN_SAMPLES"].eq(1)
-                m.next = "SAMPLE_FETCH"
-            with m.State("ABORT_DRAIN"):
-                drain("DONE")
-            with m.State("DONE"):
-                m.d.sync += [abort.eq(0), phase.eq(Phase.OTHER), sweep_fwd.eq(0), sweeping.eq(0)]
-                m.next = "IDLE"
-
-        m.d.comb += [busy.eq(~control.ongoing("IDLE")),
-                     counting.eq(busy & ~(control.ongoing("PARAM_CLEAR") & ~from_scratch))]
-
-        # Weight initialisation writes (as each draw is ready).
-        with m.If(init_valid & lfsr.ready):
-            with m.If(init_wdense):
-                m.d.comb += [dense_w.w_en.eq(1), dense_w.w_addr.eq(init_waddr), dense_w.w_data.eq(drawn)]
             with m.Else():
-                m.d.comb += [conv_w.w_en.eq(1), conv_w.w_addr.eq(init_waddr), conv_w.w_data.eq(drawn)]
+                m.d.sync += k.eq(k + 1)
+        with m.State("DF_DRAIN"):
+            ctl.logits_ready(m, self.blocks.loss, self.latency + 3)
 
-        # -- host requests ------------------------------------------------------------------------
-        rm = regmap
-        regs = rm.by_name
-        host = HostRequests(m, common, axi, samples)
-        addr = host.addr
-        cw, dwf, mem_kind, mem_rdata = host.cw, host.dwf, host.mem_kind, host.mem_rdata
-        readable = host.readable
-        # Cycle 1: which register, which window (in range), the dense position.
-        # Registers sit in blocks of 256 words (the scalars, then one block per array), so the
-        # address splits into a block and a word: a block's value is a multiplexer indexed by
-        # the word, and whether a register is there a range test, not one comparator per register.
+    def dense_backward(self, m, ctl):
+        """Per activation and class, a gradient pair and an update pair; then the biases."""
+        D, NC, o, k, prep, loss = self.lay["dense_in"], self.cfg.classes, ctl.o, self.k, self.prep, self.blocks.loss
+        with m.State("DB_RUN"):
+            m.d.sync += self.half.eq(~self.half)
+            with m.If(~self.half):
+                # delta[o] stays on the loss unit's output for both pairs of (k, o).
+                m.d.comb += [self.dense_w.r_en.eq(1), self.dense_w.r_addr.eq(self.run_addr),
+                             loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o),
+                             prep.op.eq(Op.DB_GRAD), prep.first.eq(o == 0), prep.last.eq(o == NC - 1),
+                             prep.addr.eq(k)]
+                with m.If(o == 0):
+                    m.d.comb += [self.act.r_en.eq(1), self.act.r_addr.eq(k)]
+            with m.Else():
+                m.d.comb += [prep.op.eq(Op.DB_UPD), prep.addr.eq(self.run_addr)]
+                with m.If(o == NC - 1):
+                    m.d.sync += [o.eq(0), k.eq(k + 1), self.run_addr.eq(k + 1)]
+                    with m.If(k == D - 1):
+                        m.d.sync += o.eq(0)
+                        m.next = "DB_BIAS"
+                with m.Else():
+                    m.d.sync += [o.eq(o + 1), self.run_addr.eq(self.run_addr + D)]
+        with m.State("DB_BIAS"):
+            m.d.comb += [prep.op.eq(Op.DB_BIAS), self.biases.r_en.eq(1), self.biases.r_addr.eq(self.param(DENSE_B, o)),
+                         loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
+            with m.If(o == NC - 1):
+                m.d.sync += ctl.ctr.eq(0)
+                m.next = "DB_DRAIN"
+            with m.Else():
+                m.d.sync += o.eq(o + 1)
+        with m.State("DB_DRAIN"):
+            ctl.drain(m, "CB_START")
+            with m.If(ctl.ctr == self.latency + 1):
+                # The updates walk the conv weights in order: f, channel, kernel position.
+                m.d.sync += [self.f.eq(0), self.chan_sweep.eq(0), self.f_conv_base.eq(0), self.f_plane_base.eq(0),
+                             self.cw_addr.eq(0), ctl.phase.eq(Phase.CONV_BWD)]
+
+    def conv_backward(self, m, ctl):
+        """Per filter and channel, a sweep then the updates."""
+        chan_sweep = self.chan_sweep
+        with m.State("CB_START"):
+            self.start_sweep(m, 0, chan_sweep, chan_sweep)
+            m.next = "CB_RUN"
+        with m.State("CB_RUN"):
+            ctl.check_abort(m)
+            with m.If(~ctl.abort & self.sweep_done()):
+                m.d.sync += [self.sweeping.eq(0), self.lane.eq(0)]
+                m.next = "CB_UPDATE"
+        with m.State("CB_UPDATE"):
+            self._conv_update(m, ctl)
+        with m.State("CB_DRAIN"):
+            ctl.drain(m, "SAMPLE_NEXT")
+
+    def _conv_update(self, m, ctl):
+        """The kernel slice of this channel (and the bias after channel 0), lane by lane; the
+        lanes' last OUTER pairs were issued at least a window's beats ago."""
+        KK, C, F, lane, prep, chan_sweep = self.lay["kk"], self.cfg.in_c, self.cfg.filters, self.lane, self.prep, \
+            self.chan_sweep
+        with m.If(lane == KK):
+            m.d.comb += [prep.op.eq(Op.CB_BUPD), prep.lane.eq(KK), prep.addr.eq(self.f),
+                         self.biases.r_en.eq(1), self.biases.r_addr.eq(self.f)]
+        with m.Else():
+            m.d.comb += [self.conv_w.r_en.eq(1), self.conv_w.r_addr.eq(self.cw_addr), prep.op.eq(Op.CB_UPD),
+                         prep.lane.eq(lane), prep.addr.eq(self.cw_addr)]
+            m.d.sync += self.cw_addr.eq(self.cw_addr + 1)
+        with m.If(lane == Mux(chan_sweep == 0, KK, KK - 1)):
+            m.d.sync += lane.eq(0)
+            with m.If(chan_sweep != C - 1):
+                m.d.sync += chan_sweep.eq(chan_sweep + 1)
+                m.next = "CB_START"
+            with m.Elif(self.f != F - 1):
+                m.d.sync += chan_sweep.eq(0)
+                self._next_filter(m)
+                m.next = "CB_START"
+            with m.Else():
+                m.d.sync += ctl.ctr.eq(0)
+                m.next = "CB_DRAIN"
+        with m.Else():
+            m.d.sync += lane.eq(lane + 1)
+
+    # -- after the FSM ------------------------------------------------------------------------
+
+    def after_fsm(self, m, ctl, control):
+        m.d.comb += self.counting.eq(ctl.busy & ~(control.ongoing("PARAM_CLEAR") & ~ctl.from_scratch))
+        # Weight initialisation writes (as each draw is ready).
+        with m.If(self.init_valid & self.blocks.lfsr.ready):
+            with m.If(self.init_wdense):
+                m.d.comb += [self.dense_w.w_en.eq(1), self.dense_w.w_addr.eq(self.init_waddr),
+                             self.dense_w.w_data.eq(self.drawn)]
+            with m.Else():
+                m.d.comb += [self.conv_w.w_en.eq(1), self.conv_w.w_addr.eq(self.init_waddr),
+                             self.conv_w.w_data.eq(self.drawn)]
+
+    # -- the host's reads ---------------------------------------------------------------------
+
+    def host_port(self, m, ctl, host):
+        """Registers sit in blocks of 256 words (the scalars, then one block per array), so an
+        address splits into a block and a word: a block's value is a multiplexer indexed by the
+        word, and whether a register is there a range test, not one comparator per register."""
         blocks = {}
-        for reg in rm.registers:
+        for reg in ctl.regmap.registers:
             blocks.setdefault(reg.offset >> 10, {})[(reg.offset >> 2) & 0xFF] = reg
+        blk, word, is_reg, present = self._register_decode(m, host, blocks)
+        is_counter, counter_q = self._counter_decode(m, ctl, host)
+        is_param, param_addr_q, param_signed_q = self._param_decode(m, ctl, host, blocks, present)
+        block_value = self._block_value(m, host, blocks, blk, word)
+        cw_addr_q, dw_addr_q = self._weight_addresses(m, host)
+
+        def read_request(m):
+            with m.If(is_counter):
+                m.next = "COUNTER_READ"
+            with m.Elif(is_param):
+                m.d.comb += [self.host_params.r_en.eq(1), self.host_params.r_addr.eq(param_addr_q)]
+                m.d.sync += host.mem_kind.eq(3)
+                m.next = "MEM_READ"
+            with m.Elif(is_reg):
+                # Every read answers from ``mem_rdata``: one source for the AXI read data.
+                m.d.sync += host.mem_rdata.eq(block_value)
+                m.next = "MEM_RESPOND"
+            host.window_reads(m, self.labels, [(self.conv_w, cw_addr_q)], [(self.dense_w, dw_addr_q)])
+        return read_request, self._memory_states(host, counter_q, param_signed_q)
+
+    def _register_decode(self, m, host, blocks):
+        """Cycle 1: the block, the word, and whether a register is there."""
+        addr = host.addr
         blk, word = Signal(range(max(blocks) + 1)), Signal(8)
         is_reg = Signal()
         present = Const(0)
@@ -706,37 +782,49 @@ class SerialTinyCL(AcceleratorBase):
             present = present | (in_block & sum(((~less_than(w_bits, lo) & less_than(w_bits, hi)) for lo, hi in runs),
                                                 Const(0)).bool())
         m.d.sync += [blk.eq(addr.shift_right(10)), word.eq(addr[2:10]), is_reg.eq(present & (addr[:2] == 0))]
-        # The counters are read from their bank.
-        first_counter = regs[counter_names[0]].offset
-        assert [regs[name].offset for name in counter_names] == [first_counter + 4 * i for i in range(len(counter_names))]
-        # The counters sit at an aligned block: a block test and a word test, no subtractor.
-        counter_bits = (4 * len(counter_names) - 1).bit_length()
+        return blk, word, is_reg, present
+
+    def _counter_decode(self, m, ctl, host):
+        """The counters are read from their bank, which sits at an aligned block: a block test
+        and a word test, no subtractor."""
+        regs, addr = ctl.regmap.by_name, host.addr
+        first_counter = regs[COUNTERS[0]].offset
+        assert [regs[name].offset for name in COUNTERS] == [first_counter + 4 * i for i in range(len(COUNTERS))]
+        counter_bits = (4 * len(COUNTERS) - 1).bit_length()
         assert first_counter % (1 << counter_bits) == 0
-        is_counter, counter_q = Signal(), Signal(range(len(counter_names)))
+        is_counter, counter_q = Signal(), Signal(range(len(COUNTERS)))
         m.d.sync += [is_counter.eq((addr.shift_right(counter_bits) == first_counter >> counter_bits)
-                                   & less_than(addr[2:counter_bits], len(counter_names)) & (addr[:2] == 0)),
+                                   & less_than(addr[2:counter_bits], len(COUNTERS)) & (addr[:2] == 0)),
                      counter_q.eq(addr[2:counter_bits])]
-        # CONV_B, DENSE_B, LOGIT and CLASS_COUNT are words of the host's parameter copy.
+        return is_counter, counter_q
+
+    def _param_decode(self, m, ctl, host, blocks, present):
+        """CONV_B, DENSE_B, LOGIT and CLASS_COUNT are words of the host's parameter copy."""
+        regs, addr, F, NC = ctl.regmap.by_name, host.addr, self.cfg.filters, self.cfg.classes
         param_blocks = {regs[name].offset >> 10: (region, count, signed_)
                         for name, region, count, signed_ in (("CONV_B0", CONV_B, F, True),
                                                              ("DENSE_B0", DENSE_B, NC, True),
                                                              ("LOGIT0", LOGIT, NC, True),
                                                              ("CLASS_COUNT0", COUNT, NC, False))}
         assert all(len(blocks[b]) == count for b, (_, count, _) in param_blocks.items())
-        is_param, param_addr_q, param_signed_q = Signal(), Signal(RB + 2), Signal()
+        is_param, param_addr_q, param_signed_q = Signal(), Signal(self.region_bits + 2), Signal()
         m.d.sync += is_param.eq(0)
         for b, (region, _, signed_) in param_blocks.items():
             with m.If(addr.shift_right(10) == b):
-                m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(param(region, addr[2:10])),
+                m.d.sync += [is_param.eq(present & (addr[:2] == 0)), param_addr_q.eq(self.param(region, addr[2:10])),
                              param_signed_q.eq(signed_)]
-        # Cycle 2: the register's value, the weight windows' word addresses and lanes.
+        return is_param, param_addr_q, param_signed_q
+
+    def _block_value(self, m, host, blocks, blk, word):
+        """Cycle 2: the register's value.  Each block is multiplexed at the width of its widest
+        register and extended after: a block of 16-bit signed values needs a 16-bit
+        multiplexer, not a 32-bit one."""
+        readable = host.readable
 
         def reg_source(reg):
             source = readable.get(reg.name)
             return Const(reg.reset, 32) if source is None else Value.cast(source)
 
-        # Each block is multiplexed at the width of its widest register and extended after:
-        # a block of 16-bit signed values needs a 16-bit multiplexer, not a 32-bit one.
         block_values = []
         for b in range(max(blocks) + 1):
             sources = {w: reg_source(reg) for w, reg in blocks.get(b, {}).items()}
@@ -750,41 +838,37 @@ class SerialTinyCL(AcceleratorBase):
             for b, values in enumerate(block_values):
                 with m.Case(b):
                     m.d.comb += block_value.eq(values[word])
-        # The golden model's index of a weight, which is its word: constant products as shifts and adds.
+        return block_value
+
+    def _weight_addresses(self, m, host):
+        """The golden model's index of a weight, which is its word: constant products as shifts and adds."""
+        cfg, lay, cw, dwf = self.cfg, self.lay, host.cw, host.dwf
+        C, K, KK, D, P = cfg.in_c, cfg.kernel, lay["kk"], lay["dense_in"], lay["positions"]
         cw_addr_q = Signal(index(lay["conv_words"]))
         dw_addr_q = Signal(index(lay["dense_words"]))
         m.d.sync += [cw_addr_q.eq(times(cw["f"][0], C * KK) + times(cw["c"][0], KK) + times(cw["i"][0], K)
                                   + cw["j"][0]),
                      dw_addr_q.eq(times(dwf["o"][0], D) + times(dwf["f"][0], P) + times(dwf["y"][0], cfg.out_w)
                                   + dwf["x"][0])]
+        return cw_addr_q, dw_addr_q
 
-        def read_request(m):
-            with m.If(is_counter):
-                m.next = "COUNTER_READ"
-            with m.Elif(is_param):
-                m.d.comb += [host_params.r_en.eq(1), host_params.r_addr.eq(param_addr_q)]
-                m.d.sync += mem_kind.eq(3)
-                m.next = "MEM_READ"
-            with m.Elif(is_reg):
-                # Every read answers from ``mem_rdata``: one source for the AXI read data.
-                m.d.sync += mem_rdata.eq(block_value)
-                m.next = "MEM_RESPOND"
-            host.window_reads(m, labels, [(conv_w, cw_addr_q)], [(dense_w, dw_addr_q)])
+    def _memory_states(self, host, counter_q, param_signed_q):
+        mem_kind, mem_rdata, dw, counters = host.mem_kind, host.mem_rdata, self.cfg.data_width, self.counters
 
         def memory_states(m):
             with m.State("MEM_READ"):
                 # The word read is registered before it answers.
                 with m.Switch(mem_kind):
                     with m.Case(0):
-                        m.d.sync += mem_rdata.eq(labels.r_data)
+                        m.d.sync += mem_rdata.eq(self.labels.r_data)
                     with m.Case(1):
-                        m.d.sync += mem_rdata.eq(conv_w.r_data.as_signed())
+                        m.d.sync += mem_rdata.eq(self.conv_w.r_data.as_signed())
                     with m.Case(2):
-                        m.d.sync += mem_rdata.eq(dense_w.r_data.as_signed())
+                        m.d.sync += mem_rdata.eq(self.dense_w.r_data.as_signed())
                     with m.Case(3):
-                        pw = len(host_params.r_data)
-                        m.d.sync += mem_rdata.eq(Mux(param_signed_q, host_params.r_data[:dw].as_signed(),
-                                                     host_params.r_data[:pw]))
+                        pw = len(self.host_params.r_data)
+                        m.d.sync += mem_rdata.eq(Mux(param_signed_q, self.host_params.r_data[:dw].as_signed(),
+                                                     self.host_params.r_data[:pw]))
                 m.next = "MEM_RESPOND"
             with m.State("COUNTER_READ"):
                 m.d.comb += [counters.rd_en.eq(1), counters.rd_index.eq(counter_q)]
@@ -794,6 +878,4 @@ class SerialTinyCL(AcceleratorBase):
                 with m.If(counters.rd_valid):
                     m.d.sync += mem_rdata.eq(counters.rd_data)
                     m.next = "MEM_RESPOND"
-
-        host.states(m, lfsr, read_request, memory_states)
-        return m
+        return memory_states

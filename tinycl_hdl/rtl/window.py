@@ -244,7 +244,18 @@ class SnakeWindow(wiring.Component):
         with m.Elif(fetching):
             m.d.sync += self.reads.eq(self.reads + k)
 
-        # -- data stage: shift the channel's window and insert the pixels -----------------
+        e = self._data_stage(m, d, step)
+        with m.If(self.cancel):
+            # Every fetch in flight is dropped with the sweep.
+            m.d.sync += [self.busy.eq(0), self.valid.eq(0)]
+            for st in (p_, q, a, d, e):
+                m.d.sync += [st.valid.eq(0), st.emit.eq(0)]
+        return m
+
+    def _data_stage(self, m, d, step):
+        """Shift the fetched channel's window and insert the entering pixels; returns the
+        step that reached the window (stage E)."""
+        cfg, k = self._cfg, self._cfg.kernel
         # The pixels read are registered first (stage E): a block RAM's clock-to-output
         # leaves no room for the window multiplexers in the same cycle at 75 MHz (at the
         # serial datapath's 30 MHz it does).
@@ -290,12 +301,7 @@ class SnakeWindow(wiring.Component):
                      self.last.eq(e.last & e.emit)]
         with m.If(e.emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
-        with m.If(self.cancel):
-            # Every fetch in flight is dropped with the sweep.
-            m.d.sync += [self.busy.eq(0), self.valid.eq(0)]
-            for st in (p_, q, a, d, e):
-                m.d.sync += [st.valid.eq(0), st.emit.eq(0)]
-        return m
+        return e
 
 
 _PIXEL_PORTS = ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data")

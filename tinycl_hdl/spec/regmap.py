@@ -10,9 +10,10 @@ while the accelerator is busy answer ``SLVERR`` and change nothing.
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass
+
+from amaranth.lib import enum
 
 from .config import TinyCLConfig
 
@@ -22,7 +23,8 @@ ID_VALUE = 0x54434C31      # "TCL1"
 VERSION = 0x00010000
 
 
-class Command(enum.IntEnum):
+class Command(enum.IntEnum, shape=4):
+    """The codes written to ``COMMAND``."""
     NONE = 0
     INSERT = 1          # offer the staged sample (label in LABEL) to the GDumb memory
     TRAIN = 2           # re-initialise the weights, then EPOCHS passes over the memory
@@ -32,7 +34,8 @@ class Command(enum.IntEnum):
     CLEAR_COUNTERS = 6  # zero the performance counters
 
 
-class ErrorCode(enum.IntEnum):
+class ErrorCode(enum.IntEnum, shape=4):
+    """Why the last command was refused (``ERROR``)."""
     NONE = 0
     BUSY = 1            # a command arrived while another was running
     BAD_LABEL = 2       # INSERT with LABEL >= classes
@@ -40,7 +43,7 @@ class ErrorCode(enum.IntEnum):
     BAD_COMMAND = 4     # unknown command code
 
 
-class Phase(enum.IntEnum):
+class Phase(enum.IntEnum, shape=3):
     """Phases counted by the per-phase cycle counters."""
     CONV_FWD = 0
     DENSE_FWD = 1

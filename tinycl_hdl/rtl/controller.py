@@ -1,111 +1,64 @@
-"""What the control units of both datapaths share.
+"""The control unit that both datapaths share.
 
-:class:`~tinycl_hdl.rtl.top.TinyCL` (the lane array) and
-:class:`~tinycl_hdl.rtl.serial.SerialTinyCL` (one lane) differ in how they
-compute a training step, not in how they keep the GDumb memory, order an epoch
-or talk to the host.  :class:`ControlCommon` holds that common state and emits
-its logic: the class-balance test and the ``INSERT`` states, the epoch loop
-with its shuffle, the host's register writes and staging writes.
+:class:`Controller` keeps the GDumb memory (the class-balance test and the
+``INSERT`` states), orders each epoch with its shuffle, sequences the five phases
+of a training step, handles ``ABORT``, and owns the register file: the host's
+register writes and staging writes.  The datapath
+(:class:`~tinycl_hdl.rtl.datapath.Datapath`) adds the states that compute.
 """
 
+from typing import NamedTuple
+
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
-from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
 
 from ..spec.config import TinyCLConfig
 from ..spec.initial import init_bits
 from ..spec.regmap import Command, ErrorCode, Phase, RegisterMap
-from .arith import index, less_than, round_shift, saturate
-from .axi import AxiLiteSlave, axi_lite_members
+from .arith import index, less_than
 from .lfsr import Lfsr
 from .loss import LossGradient
 from .memory import SampleMemory, sample_layout
 from .window import SnakeWindow
 
-__all__ = ["AcceleratorBase", "ControlCommon", "HostRequests", "INS_LOOKUP_CYCLES", "connect_axi",
-           "shared_blocks", "pixel_data"]
+__all__ = ["Blocks", "Controller", "INS_LOOKUP_CYCLES", "shared_blocks"]
 
 #: Cycles INSERT waits for the registered class-balance test.
 INS_LOOKUP_CYCLES = 3
 
-#: The AXI4-Lite signals a slave drives.
-_SLAVE_OUTPUTS = ("s_axil_awready", "s_axil_wready", "s_axil_bresp", "s_axil_bvalid", "s_axil_arready",
-                  "s_axil_rdata", "s_axil_rresp", "s_axil_rvalid")
+
+class Blocks(NamedTuple):
+    """The blocks that the control unit and every datapath use."""
+    samples: SampleMemory
+    window: SnakeWindow
+    loss: LossGradient
+    lfsr: Lfsr
 
 
-class AcceleratorBase(wiring.Component):
-    """Ports of an accelerator top: an AXI4-Lite slave and ``busy``.
-
-    Parameters
-    ----------
-    cfg : TinyCLConfig
-    blackbox : bool
-        Instantiate the memories as SRAM macros (see :class:`~tinycl_hdl.rtl.memory.Sram`).
-
-    Members
-    -------
-    s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.spec.regmap.RegisterMap`).
-    busy : Out(1)
-        A command is running (also STATUS bit 0).
-    """
-
-    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
-        if not isinstance(cfg, TinyCLConfig):
-            raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
-        self._cfg = cfg
-        self._blackbox = blackbox
-        self._regmap = RegisterMap(cfg)
-        members = axi_lite_members(self._regmap.address_width)
-        members["busy"] = Out(1)
-        super().__init__(members)
-
-    @property
-    def regmap(self) -> RegisterMap:
-        return self._regmap
-
-
-def shared_blocks(m, top, *, lfsr_steps_per_cycle: int = 32, window_pipelined: bool = True):
-    """The AXI4-Lite slave (joined to ``top``'s ports), the sample memory with the snake window
-    reading it, the loss unit and the LFSR, as submodules of ``m``; the options are the
-    LFSR's and the window's."""
-    cfg, regmap = top._cfg, top.regmap
-    m.submodules.axi = axi = AxiLiteSlave(regmap.address_width)
-    connect_axi(m, top, axi, regmap.address_width)
-    m.submodules.samples = samples = SampleMemory(cfg, blackbox=top._blackbox)
-    m.submodules.window = window = SnakeWindow(cfg, pipelined=window_pipelined)
-    m.submodules.loss = loss = LossGradient(cfg, blackbox=top._blackbox)
-    m.submodules.lfsr = lfsr = Lfsr(cfg.seed, lfsr_steps_per_cycle)
+def shared_blocks(m, cfg: TinyCLConfig, datapath, *, blackbox: bool = False) -> Blocks:
+    """The sample memory with the snake window reading it, the loss unit and the LFSR, as
+    submodules of ``m``; the LFSR's speed and the window's stages are the datapath's."""
+    m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox)
+    m.submodules.window = window = SnakeWindow(cfg, pipelined=datapath.window_pipelined)
+    m.submodules.loss = loss = LossGradient(cfg, blackbox=blackbox)
+    m.submodules.lfsr = lfsr = Lfsr(cfg.seed, datapath.lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.
     m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),
                  window.rd_data.eq(samples.rd_data)]
-    return axi, samples, window, loss, lfsr
+    return Blocks(samples, window, loss, lfsr)
 
 
-def pixel_data(cfg: TinyCLConfig, pixel):
-    """An 8-bit pixel ``p`` as the data value ``p * 2**-8`` (``FixedFormat.from_pixels``)."""
-    if cfg.frac_bits >= 8:
-        # p * 2**(frac - 8) is below 2**frac <= 2**(data_width - 1): a sign bit of zero above it.
-        return Cat(pixel.shift_left(cfg.frac_bits - 8), Const(0, 1)).as_signed()
-    return saturate(round_shift(pixel, 8 - cfg.frac_bits), cfg.data_width)
-
-
-def connect_axi(m, top, axi, address_width: int):
-    """Join ``top``'s AXI4-Lite ports to the :class:`~tinycl_hdl.rtl.axi.AxiLiteSlave` ``axi``."""
-    for name in axi_lite_members(address_width):
-        port, inner = getattr(top, name), getattr(axi, name)
-        if name in _SLAVE_OUTPUTS:
-            m.d.comb += port.eq(inner)
-        else:
-            m.d.comb += inner.eq(port)
-
-
-class ControlCommon:
-    """Architectural state and logic common to both control units.
+class Controller:
+    """The control unit: the GDumb memory, the epoch loop, phase sequencing, abort, the
+    register file.  A :class:`~tinycl_hdl.rtl.datapath.Datapath` computes the phases; its
+    states join this FSM (:meth:`fsm`).
 
     Parameters
     ----------
     cfg : TinyCLConfig
     regmap : RegisterMap
+    blocks : Blocks
+        The blocks both datapaths share.
+    datapath : Datapath
     ctr_limit : int
         Largest count of the generic loop counter ``ctr`` (the caller's longest wait too).
     sample_addr_width : int
@@ -118,9 +71,9 @@ class ControlCommon:
         :attr:`evict`, :attr:`largest_count` ``- 1``) in the states after ``INS_FINISH``.
     """
 
-    def __init__(self, cfg: TinyCLConfig, regmap: RegisterMap, ctr_limit: int, sample_addr_width: int,
-                 count_memory=None):
-        self.cfg, self.regmap = cfg, regmap
+    def __init__(self, cfg: TinyCLConfig, regmap: RegisterMap, blocks, datapath, ctr_limit: int,
+                 sample_addr_width: int, count_memory=None):
+        self.cfg, self.regmap, self.blocks, self.datapath = cfg, regmap, blocks, datapath
         self._count_read, self._count_data = count_memory or (None, None)
         self._looking_up = Signal(name="looking_up")
         dw, nc, slots = cfg.data_width, cfg.classes, cfg.slots
@@ -129,8 +82,8 @@ class ControlCommon:
         self.epochs = Signal(16, init=cfg.epochs, name="epochs")
         self.seed = Signal(31, init=cfg.seed, name="seed")
         self.label_reg = Signal(32, name="label_reg")
-        self.command = Signal(4, name="command")
-        self.error = Signal(4, name="error")
+        self.command = Signal(Command, name="command")
+        self.error = Signal(ErrorCode, name="error")
         # RESULT: a slot or a class, or all ones (INSERT refused), kept as an index and a flag.
         self.result = Signal(range(max(slots, nc)), name="result")
         self.result_none = Signal(name="result_none")
@@ -148,11 +101,11 @@ class ControlCommon:
         # A request is decided at least three cycles after the one before it answered,
         # so a command's start is always seen; high in the cycle after reset.
         self.host_busy = Signal(init=1, name="host_busy")
-        self.phase = Signal(3, init=Phase.OTHER, name="phase")
+        self.phase = Signal(Phase, init=Phase.OTHER, name="phase")
         # ``start`` (with ``start_cmd``) pulses the cycle after a command is accepted: the host
         # port's checks and the control unit's first state get a cycle each.
         self.clear_counters, self.start, self.start_cmd = Signal(name="clear_counters"), Signal(name="start"), \
-            Signal(4, name="start_cmd")
+            Signal(Command, name="start_cmd")
         # The checks a command makes of LABEL and EPOCHS, registered as they are written.
         self.label_bad = Signal(name="label_bad")
         self.epochs_zero = Signal(init=cfg.epochs == 0, name="epochs_zero")
@@ -232,7 +185,7 @@ class ControlCommon:
 
     def insert_states(self, m, samples, labels, lfsr, finish_next="DONE"):
         """``INS_LOOKUP`` .. ``INS_FINISH``: GDumb's greedy class-balanced insertion of the
-        staged sample (ARCHITECTURE 4.4); ``INS_FINISH`` goes on to ``finish_next``."""
+        staged sample (see ``docs/architecture.md``); ``INS_FINISH`` goes on to ``finish_next``."""
         s, cfg, k = self, self.cfg, self.cfg.kernel
         slay = sample_layout(cfg)
         with m.State("INS_LOOKUP"):
@@ -427,7 +380,71 @@ class ControlCommon:
             m.d.sync += s.o.eq(s.o + 1)
         return word, s.candidate_valid & (s.candidate_o == nc - 1)
 
-    # -- the host port -----------------------------------------------------------------------
+
+    # -- the FSM ------------------------------------------------------------------------------
+
+    def check_abort(self, m):
+        """In a state that an ABORT may end: cancel the window, the loss unit and the
+        datapath's sweeps, then drain."""
+        with m.If(self.abort):
+            self.datapath.on_cancel(m)
+            m.d.comb += [self.blocks.window.cancel.eq(1), self.blocks.loss.cancel.eq(1)]
+            m.next = "ABORT_DRAIN"
+
+    def drain(self, m, next_state):
+        """Wait until the operations issued so far are written back, then go on."""
+        self.wait(m, self.datapath.drain_cycles, next_state)
+
+    def fsm(self, m):
+        """The control FSM, with the datapath's states in it; returns the FSM."""
+        s, dp, blocks = self, self.datapath, self.blocks
+        s.balance_test(m)
+        with m.FSM(name="control", init=dp.reset_state or "IDLE") as control:
+            dp.reset_states(m, s)
+            with m.State("IDLE"):
+                with m.If(s.start):
+                    m.d.sync += [s.ctr.eq(0), s.abort.eq(0)]
+                    dp.on_start(m, s)
+                    with m.Switch(s.start_cmd):
+                        with m.Case(Command.INSERT):
+                            m.next = "INS_LOOKUP"
+                        with m.Case(Command.TRAIN, Command.TRAIN_KEEP):
+                            m.d.sync += [s.from_scratch.eq(s.start_cmd == Command.TRAIN), s.is_infer.eq(0)]
+                            dp.on_train(m, s)
+                        with m.Case(Command.INFER):
+                            m.d.sync += [s.is_infer.eq(1), s.slot.eq(s.cfg.slots)]
+                            dp.on_infer(m, s)
+            s.insert_states(m, blocks.samples, dp.labels, blocks.lfsr, finish_next=dp.insert_next)
+            dp.insert_finish_states(m, s)
+            dp.init_states(m, s)
+            s.epoch_states(m, dp.order, dp.labels, blocks.lfsr, lambda: s.check_abort(m), on_order=dp.on_order(),
+                           on_label=dp.on_label())
+            dp.conv_forward(m, s)
+            dp.dense_forward(m, s)
+            s.argmax_state(m, blocks.loss)
+            with m.State("LOSS_WAIT"):
+                s.check_abort(m)
+                with m.If(~s.abort & blocks.loss.done):
+                    m.d.sync += s.phase.eq(Phase.DENSE_BWD)
+                    dp.on_loss_done(m, s)
+                    m.next = "DB_RUN"
+            dp.dense_backward(m, s)
+            dp.conv_backward(m, s)
+            with m.State("SAMPLE_NEXT"):
+                # The next sample's fetch of its slot and label counts towards that sample.
+                m.d.sync += [s.idx.eq(s.idx + 1), s.phase.eq(Phase.CONV_FWD)]
+                dp.count_sample(m)
+                m.next = "SAMPLE_FETCH"
+            with m.State("ABORT_DRAIN"):
+                s.drain(m, "DONE")
+            with m.State("DONE"):
+                m.d.sync += [s.abort.eq(0), s.phase.eq(Phase.OTHER)]
+                dp.on_done(m)
+                m.next = "IDLE"
+        m.d.comb += s.busy.eq(~control.ongoing("IDLE"))
+        return control
+
+    # -- the register file -----------------------------------------------------------------------
 
     def window_fields(self, addr, window):
         """``{field: (address bits, count)}`` of a register-map window."""
@@ -530,91 +547,3 @@ class ControlCommon:
                 m.next = "IDLE"
             with m.Else():
                 m.d.sync += stage_c.eq(stage_c + 1)
-
-
-class HostRequests:
-    """The host port's request handling that both tops share.
-
-    Every request is decoded over two registered cycles before it acts, so that no address
-    comparison, index product or read multiplexer shares a cycle with the response logic.
-    The AXI adapter holds the request until answered and leaves at least an idle cycle
-    between requests, so ``req_valid`` registered once (``decoding``) and twice
-    (``decoded``) marks the first and second cycles of the same request; ``decoded`` outlives
-    the request by one cycle, hence the ``req_valid`` beside it.
-
-    Members (all :class:`~amaranth.hdl.Signal` unless said)
-    -------
-    addr, value : the request's address and write data
-    rdata, error_resp, done_resp : the response (driven by the caller's states)
-    readable : dict, the registers read from signals, by name (the caller adds its own)
-    stage, lab, cw, dwf : dict, address fields of the staging, label and weight windows
-    to_reg : dict, decoded writable registers and value checks (:meth:`ControlCommon.decode_writes`)
-    to_stage, to_labels, to_cw, to_dw : the request falls in a window (cycle 1)
-    mem_kind, mem_rdata : the memory a ``MEM_READ`` reads, and the word it answers
-    """
-
-    def __init__(self, m, common, axi, samples):
-        s, rm = common, common.regmap
-        self._common, self._axi, self._samples = common, axi, samples
-        self.addr, self.value = axi.req_addr, axi.req_wdata
-        self.rdata, self.error_resp, self.done_resp = Signal(32, name="rdata"), Signal(name="error_resp"), \
-            Signal(name="done_resp")
-        m.d.comb += [axi.resp_rdata.eq(self.rdata), axi.resp_error.eq(self.error_resp),
-                     axi.resp_ready.eq(self.done_resp)]
-        self.mem_kind, self.mem_rdata = Signal(2, name="mem_kind"), Signal(32, name="mem_rdata")
-        # Read data is ``mem_rdata`` unless a state answers another value.
-        m.d.comb += self.rdata.eq(self.mem_rdata)
-        self.readable = {
-            "COMMAND": s.command, "STATUS": Cat(s.host_busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
-            "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": Mux(s.result_none, Const(0xFFFFFFFF, 32), s.result),
-            "MEM_SIZE": s.size,
-        }
-        self.stage, self.lab = s.window_fields(self.addr, rm.staging), s.window_fields(self.addr, rm.labels)
-        self.cw, self.dwf = s.window_fields(self.addr, rm.conv_w), s.window_fields(self.addr, rm.dense_w)
-        self.stage_regs = (Signal(index(s.cfg.in_c), name="stage_c"), Signal.like(samples.px_row, name="stage_row"),
-                           Signal.like(samples.px_col, name="stage_col"), Signal(32, name="stage_data"))
-        self.decoding, self.decoded = Signal(name="decoding"), Signal(name="decoded")
-        m.d.sync += [self.decoding.eq(axi.req_valid), self.decoded.eq(self.decoding & axi.req_valid),
-                     s.host_busy.eq(s.busy)]
-        self.to_reg = s.decode_writes(m, self.addr, self.value)
-        self.to_stage, self.to_labels, self.to_cw, self.to_dw = \
-            (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
-        m.d.sync += [self.to_stage.eq(s.in_window(self.addr, rm.staging, self.stage)),
-                     self.to_labels.eq(s.in_window(self.addr, rm.labels, self.lab)),
-                     self.to_cw.eq(s.in_window(self.addr, rm.conv_w, self.cw)),
-                     self.to_dw.eq(s.in_window(self.addr, rm.dense_w, self.dwf))]
-
-    def window_reads(self, m, labels, conv_w, dense_w, conv_extra=(), dense_extra=()):
-        """The rest of a read request's ``If``/``Elif`` chain: the label and weight windows,
-        read while idle into ``MEM_READ`` (``mem_kind`` 0, 1, 2), else ``SLVERR``.  ``conv_w``
-        and ``dense_w`` are ``(memory, word address)`` pairs; the ``*_extra`` statements run
-        with their reads."""
-        busy = self._common.host_busy
-        for kind, flag, reads, extra in ((0, self.to_labels, [(labels, self.lab["slot"][0])], ()),
-                                         (1, self.to_cw, conv_w, conv_extra), (2, self.to_dw, dense_w, dense_extra)):
-            with m.Elif(~busy & flag):
-                for mem, word in reads:
-                    m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(word)]
-                m.d.sync += [self.mem_kind.eq(kind), *extra]
-                m.next = "MEM_READ"
-        with m.Else():
-            m.d.comb += [self.done_resp.eq(1), self.error_resp.eq(1)]
-
-    def states(self, m, lfsr, read_request, extra_states):
-        """The host port's FSM: ``IDLE`` waits for the decode, serves writes itself and reads
-        through ``read_request(m)``; ``STAGE``, the caller's ``extra_states(m)``, and
-        ``MEM_RESPOND`` (answers ``mem_rdata``)."""
-        with m.FSM(name="host"):
-            with m.State("IDLE"):
-                with m.If(~(self.decoded & self._axi.req_valid)):
-                    pass                      # wait for the registered decode
-                with m.Elif(self._axi.req_write):
-                    self._common.write_request(m, self._axi, lfsr, self.to_reg, self.to_stage, self.stage,
-                                               self.stage_regs, self.done_resp, self.error_resp)
-                with m.Else():
-                    read_request(m)
-            self._common.stage_state(m, self._samples, self.stage_regs, self.done_resp)
-            extra_states(m)
-            with m.State("MEM_RESPOND"):
-                m.d.comb += [self.done_resp.eq(1), self.rdata.eq(self.mem_rdata)]
-                m.next = "IDLE"
