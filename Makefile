@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: install demo report asic synth bitstream formal test test-random test-soak clean
+.PHONY: install demo report asic synth bitstream formal docs test test-random test-soak clean
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ report: install
 	$(BIN)/tinycl report --preset digits --json build/report_digits.json
 	$(BIN)/tinycl report --preset cifar10 --json build/report_cifar10.json
 
+# The documentation site (Sphinx, the API reference from the docstrings), warnings as errors.
+docs: install
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
+	@echo "build/docs/index.html"
+
 test: install
 	$(BIN)/python -m pytest -n $(JOBS)
 
@@ -73,4 +78,4 @@ formal: install
 	$(BIN)/tinycl formal $(FORMAL_SET) --set datapath=serial --no-slave -o build/formal/serial
 
 clean:
-	rm -rf build sim_build .pytest_cache .hypothesis
+	rm -rf build sim_build .pytest_cache .hypothesis docs/_generated

@@ -1,5 +1,5 @@
 """Direct loop implementations with Python integers: an independent derivation
-of the golden model's arithmetic from ARCHITECTURE section 3, written without
+of the golden model's arithmetic from docs/fixed-point.md, written without
 numpy vectorisation or the fixedpoint module."""
 
 

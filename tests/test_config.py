@@ -47,7 +47,7 @@ def test_json_round_trip(name):
 
 
 def test_required_acc_width_cifar10():
-    # Independent derivation (ARCHITECTURE 3): the dense forward of cifar10 sums
+    # Independent derivation (docs/fixed-point.md): the dense forward of cifar10 sums
     # 8*30*30 = 7200 products plus the bias; 7201 <= 2**13 terms of 32-bit
     # products need 32 + 13 = 45 bits.
     assert PRESETS["cifar10"].required_acc_width == 45

@@ -215,8 +215,8 @@ class GDumbSampler:
     cfg : TinyCLConfig
         Gives ``slots``, ``classes`` and the sample shape.
 
-    Members
-    -------
+    Attributes
+    ----------
     pixels : ndarray ``[slots, H, W, C]`` uint8
     labels : ndarray ``[slots]``, ``-1`` for an empty slot
     counts : ndarray ``[classes]``, samples held per class

@@ -1,4 +1,4 @@
-"""Compute bound of ARCHITECTURE section 5 and the read-count formulas.
+"""Compute bound (docs/architecture.md, "Performance model") and the read-count formulas.
 
 Per training sample the bound is the sum over phases of
 ``ceil(MAC operations / lanes)`` with ``lanes = kernel**2 * n_pu``.

@@ -73,8 +73,8 @@ class AxiLiteSlave(wiring.Component):
     addr_width : int
         Byte address bits of the register space.
 
-    Members
-    -------
+    Attributes
+    ----------
     s_axil_* : AXI4-Lite slave ports.
     req_valid, req_write, req_addr, req_wdata, req_wstrb : Out
         The pending request; held until ``resp_ready`` (``req_wdata`` and ``req_wstrb``

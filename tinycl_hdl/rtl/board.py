@@ -33,8 +33,8 @@ class UartTinyCL(wiring.Component):
     blackbox : bool
         Instantiate the memories as SRAM macros.
 
-    Members
-    -------
+    Attributes
+    ----------
     rx : In(1), tx : Out(1)
         UART lines, idle high.
     busy : Out(1)

@@ -30,8 +30,8 @@ class CounterBank(wiring.Component):
     blackbox : bool
         The memory as an SRAM macro.
 
-    Members
-    -------
+    Attributes
+    ----------
     inc : In(ArrayLayout(range(max_increment + 1), count))
         This cycle's increment of every counter.
     clear : In(1)

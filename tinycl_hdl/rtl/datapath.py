@@ -54,8 +54,8 @@ class Datapath:
     blackbox : bool
         Instantiate the memories as SRAM macros.
 
-    Members
-    -------
+    Attributes
+    ----------
     labels, order : Sram
         The GDumb memory's label of each slot and the epoch's sample order, which the
         control unit walks (made by :meth:`build_memories`).

@@ -22,8 +22,8 @@ class HostPort:
     (``decoded``) marks the first and second cycles of the same request; ``decoded`` outlives
     the request by one cycle, hence the ``req_valid`` beside it.
 
-    Members (all :class:`~amaranth.hdl.Signal` unless said)
-    -------
+    Attributes
+    ----------
     addr, value : the request's address and write data
     rdata, error_resp, done_resp : the response (driven by the caller's states)
     readable : dict, the registers read from signals, by name (the caller adds its own)

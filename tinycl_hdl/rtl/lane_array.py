@@ -2,17 +2,21 @@
 
 Per training sample:
 
-``CONV_FWD``  for each group of ``n_pu`` filters, one window sweep over all
-              channels; each unit's ``DOT`` sums window x kernel slice, then
-              ReLU and the activation write.
-``DENSE_FWD`` per class, the units ``DOT`` their activation chunks against the
-              weight chunks; the partial sums are added and narrowed.
-``DENSE_BWD`` per activation chunk and class: one weight read feeds ``OUTER``
-              (input gradient, old weight) then ``UPDATE`` (new weight); after
-              the last class the masked input gradient is written.
-``CONV_BWD``  per filter group and channel, a single-channel window sweep of
-              ``OUTER`` with the broadcast conv-output gradient (and the bias
-              gradient on channel 0), then one ``UPDATE`` from the accumulators.
+``CONV_FWD``
+    for each group of ``n_pu`` filters, one window sweep over all
+    channels; each unit's ``DOT`` sums window x kernel slice, then
+    ReLU and the activation write.
+``DENSE_FWD``
+    per class, the units ``DOT`` their activation chunks against the
+    weight chunks; the partial sums are added and narrowed.
+``DENSE_BWD``
+    per activation chunk and class: one weight read feeds ``OUTER``
+    (input gradient, old weight) then ``UPDATE`` (new weight); after
+    the last class the masked input gradient is written.
+``CONV_BWD``
+    per filter group and channel, a single-channel window sweep of
+    ``OUTER`` with the broadcast conv-output gradient (and the bias
+    gradient on channel 0), then one ``UPDATE`` from the accumulators.
 
 Memory layout (unit ``p`` owns filters ``f = g*n_pu + p``): activations,
 gradients and dense weights of unit ``p`` are indexed by ``k = g*PW*L + pos``

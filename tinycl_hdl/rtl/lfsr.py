@@ -36,8 +36,8 @@ class Lfsr(wiring.Component):
     steps_per_cycle : int
         Galois steps taken per cycle; must divide 32.  A draw takes :attr:`draw_cycles`.
 
-    Members
-    -------
+    Attributes
+    ----------
     load : In(1)
         Load ``(seed_in << 1) | 1`` (the ``seed`` register was written).
     seed_in : In(31)

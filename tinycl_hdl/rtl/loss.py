@@ -40,8 +40,8 @@ class LossGradient(wiring.Component):
     blackbox : bool
         The unit's memory as an SRAM macro.
 
-    Members
-    -------
+    Attributes
+    ----------
     start : In(1)
         Begin with the logits written so far and ``label``.
     cancel : In(1)

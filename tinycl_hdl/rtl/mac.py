@@ -1,9 +1,9 @@
 """The processing unit: ``kernel**2`` run-time reconfigurable MAC lanes.
 
 Every lane multiplies its two operands exactly each cycle; the *mode* decides
-what happens to the products (ARCHITECTURE 4.1):
+what happens to the products (docs/architecture.md, "Processing unit"):
 
-========= ===================================================================
+========== ==================================================================
 ``DOT``    products summed by an adder tree into the unit's dot accumulator
            (conv forward, dense forward); ``first`` restarts it from ``init_bias * 1.0``
 ``OUTER``  each lane accumulates its own product (conv weight gradient with a
@@ -14,13 +14,11 @@ what happens to the products (ARCHITECTURE 4.1):
            ``g`` its product or its accumulator (``source``); ``w_bias`` is
            updated the same way from ``b[0] * 1.0`` or the dot accumulator
 ``CLEAR``  zero all accumulators
-========= ===================================================================
+========== ==================================================================
 
 All modes take one operand set per cycle and finish :attr:`ProcessingUnit.latency`
 cycles later, so modes may follow each other back to back.
 """
-
-
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
@@ -96,8 +94,8 @@ class MacLane(wiring.Component):
     acc_width : int
         Accumulator width: exact for as many products as the lane is asked to sum.
 
-    Members
-    -------
+    Attributes
+    ----------
     ctl : In(Control)
         Mode and flags of this cycle's operands.
     a, b : In(signed(data_width))
@@ -195,8 +193,8 @@ class ProcessingUnit(wiring.Component):
     tag_width : int
         Width of :attr:`tag`, carried with the operands to :attr:`out_tag`.
 
-    Members
-    -------
+    Attributes
+    ----------
     valid, mode, first, bias, source : In
         Control of this cycle's operand set (see the module documentation).
     a, b, w : In(ArrayLayout(signed(data_width), lanes))

@@ -77,8 +77,8 @@ class Sram(wiring.Component):
         (:meth:`fits_spram`), whose ``r_data`` is undefined after a write until
         the next read.
 
-    Members
-    -------
+    Attributes
+    ----------
     r_addr, r_en : In
         Read address and enable; ``r_data`` shows the word one cycle after
         ``r_en`` and holds while ``r_en`` is low.  A read of a word written in
@@ -254,8 +254,8 @@ class SampleMemory(wiring.Component):
     blackbox : bool
         Emit the banks as SRAM macro instances.
 
-    Members
-    -------
+    Attributes
+    ----------
     rd_en : In(1)
         Read all banks this cycle.
     rd_addr : In(ArrayLayout(addr, kernel))

@@ -1,6 +1,6 @@
 """The serial datapath: one MAC lane for devices too small for the lane array.
 
-ARCHITECTURE 4.1 gives each processing unit ``kernel**2`` lanes.  On an iCE40
+The lane array gives each processing unit ``kernel**2`` lanes.  On an iCE40
 UP5K (5,280 logic cells) nine lanes and the control unit that feeds them
 144-bit operand words need about three times the device, so
 ``datapath="serial"`` builds the same accelerator around one lane
@@ -23,20 +23,25 @@ UP5K (5,280 logic cells) nine lanes and the control unit that feeds them
 Per training sample (``KK = kernel**2``, ``P = out_h * out_w``,
 ``D = filters * P``):
 
-``CONV_FWD``  per filter, one window sweep over all channels; per window
-              ``KK`` ``DOT`` products; the position's sum (from the bias) is
-              narrowed, ReLU'd and written to the activations.
-``DENSE_FWD`` per class, ``D`` ``DOT`` products from the bias; narrowed to the logit.
-``LOSS``      :class:`~tinycl_hdl.rtl.loss.LossGradient`.
-``DENSE_BWD`` per activation ``k`` and class ``o``: one weight read feeds a
-              ``DOT`` product ``w * delta[o]`` (the input gradient, old weight)
-              and an ``UPDATE`` from ``a[k] * delta[o]``; after the last class
-              the masked input gradient is written; then the biases, from
-              ``delta[o] * 1.0``.
-``CONV_BWD``  per filter and channel, a single-channel sweep of ``OUTER``
-              products ``window x grad[f, y, x]`` (and ``grad * 1.0`` into the
-              bias accumulator on channel 0), then ``UPDATE`` of the kernel
-              slice (and the bias) from the accumulators.
+``CONV_FWD``
+    per filter, one window sweep over all channels; per window
+    ``KK`` ``DOT`` products; the position's sum (from the bias) is
+    narrowed, ReLU'd and written to the activations.
+``DENSE_FWD``
+    per class, ``D`` ``DOT`` products from the bias; narrowed to the logit.
+``LOSS``
+    :class:`~tinycl_hdl.rtl.loss.LossGradient`.
+``DENSE_BWD``
+    per activation ``k`` and class ``o``: one weight read feeds a
+    ``DOT`` product ``w * delta[o]`` (the input gradient, old weight)
+    and an ``UPDATE`` from ``a[k] * delta[o]``; after the last class
+    the masked input gradient is written; then the biases, from
+    ``delta[o] * 1.0``.
+``CONV_BWD``
+    per filter and channel, a single-channel sweep of ``OUTER``
+    products ``window x grad[f, y, x]`` (and ``grad * 1.0`` into the
+    bias accumulator on channel 0), then ``UPDATE`` of the kernel
+    slice (and the bias) from the accumulators.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -106,8 +111,8 @@ class SerialMac(wiring.Component):
     blackbox : bool
         The lane accumulators as an SRAM macro.
 
-    Members
-    -------
+    Attributes
+    ----------
     valid, mode, first, source, lane : In
         Control of this cycle's operand pair.  ``DOT`` adds ``a * b`` to the dot accumulator
         (``first``: to ``init_bias * 1.0``); ``OUTER`` adds it to lane ``lane``'s accumulator

@@ -40,8 +40,8 @@ class TinyCL(wiring.Component):
     blackbox : bool
         Instantiate the memories as SRAM macros (see :class:`~tinycl_hdl.rtl.memory.Sram`).
 
-    Members
-    -------
+    Attributes
+    ----------
     s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.spec.regmap.RegisterMap`).
     busy : Out(1)
         A command is running (also STATUS bit 0).

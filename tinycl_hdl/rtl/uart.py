@@ -38,8 +38,8 @@ class UartRx(_BitTimed):
     divisor : int
         Clock cycles per bit (``clock_hz // baud``), at least 4.
 
-    Members
-    -------
+    Attributes
+    ----------
     rx : In(1)
         The line (idle high); synchronised inside.
     data : Out(stream.Signature(8))
@@ -98,8 +98,8 @@ class UartTx(_BitTimed):
     divisor : int
         Clock cycles per bit, at least 4.
 
-    Members
-    -------
+    Attributes
+    ----------
     data : In(stream.Signature(8))
         Bytes to send; ``ready`` while the line is idle.
     tx : Out(1)
@@ -138,8 +138,8 @@ class UartBridge(_BitTimed):
     timeout : int
         Bit periods after which an incomplete frame is abandoned.
 
-    Members
-    -------
+    Attributes
+    ----------
     rx : In(1), tx : Out(1)
         UART lines.
     m_axil_* : AXI4-Lite master port (``awprot``/``arprot`` are 0, ``wstrb`` all ones).

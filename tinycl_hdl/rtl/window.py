@@ -49,8 +49,8 @@ class SnakeWindow(wiring.Component):
         stage of their own, and the pixels read are registered before they enter the
         window.  Without (30 MHz on an iCE40 UP5K), :attr:`latency` is two cycles shorter.
 
-    Members
-    -------
+    Attributes
+    ----------
     start : In(1)
         Start a sweep (ignored while :attr:`busy`).
     slot : In

@@ -56,7 +56,7 @@ class TinyCLConfig:
     window : str
         Sliding-window order, ``"snake"`` or ``"raster"``.
     datapath : str
-        ``"array"``: ``n_pu`` processing units of ``kernel**2`` MAC lanes (ARCHITECTURE 4.1).
+        ``"array"``: ``n_pu`` processing units of ``kernel**2`` MAC lanes (docs/architecture.md, "Processing unit").
         ``"serial"``: one MAC lane that takes the same operations one product per cycle,
         for devices too small for the array (the iCE40 UP5K); same results, more cycles.
     lr_shift : int

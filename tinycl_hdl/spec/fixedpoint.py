@@ -4,7 +4,7 @@ Every rounding and saturation point of the accelerator is a function here.
 The golden model calls these functions on int64 numpy arrays; the Amaranth RTL
 implements the same arithmetic and is checked bit-exactly against them.
 
-Formats (ARCHITECTURE section 3):
+Formats (docs/fixed-point.md):
 
 * data: signed ``width`` bits, ``frac`` fractional bits;
 * product: exact, ``2*width`` bits, ``2*frac`` fractional bits;

@@ -3,7 +3,7 @@
 Samples are written through the pixel port in natural coordinates; every
 sweep is checked for visit order (an independent Python walk), window contents
 (the golden model's ``conv_patches``), pixel reads (the formulas of
-ARCHITECTURE 4.2) and one output per cycle once the window is full.
+docs/architecture.md, "Snake-like sliding window") and one output per cycle once the window is full.
 """
 
 import cocotb

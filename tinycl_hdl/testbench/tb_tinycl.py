@@ -196,7 +196,7 @@ async def insert_train_infer_bit_exact(dut):
     assert counters["TRAIN_SAMPLES"] == steps
     # Every busy cycle belongs to exactly one phase.
     assert counters["CYCLES"] == sum(counters[f"CYC_{p.name}"] for p in Phase)
-    # ARCHITECTURE 4.2: each channel sweep reads the formula's pixels; a training step sweeps
+    # The read formula (docs/architecture.md, "Snake-like sliding window"): each channel sweep reads the formula's pixels; a training step sweeps
     # every channel of every filter group twice (forward, weight gradient), an inference once.
     sweeps = (2 * steps + 4) * (cfg.filters // cfg.n_pu) * cfg.in_c
     assert counters["SAMPLE_READS"] == sweeps * reads_per_pass(cfg)
