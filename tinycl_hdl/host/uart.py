@@ -1,19 +1,9 @@
 """The UART host link: framing and the transports that speak it.
 
-One definition of the frames, used by the bridge RTL
-(:class:`~tinycl_hdl.rtl.uart.UartBridge`) and by both transports.  UART is
-8N1; multi-byte fields are little-endian.
-
-======================================  =====================================
-host sends                              device answers
-======================================  =====================================
-``0x57 'W'``, address (4), data (4)     status (1)
-``0x52 'R'``, address (4)               status (1), data (4)
-======================================  =====================================
-
-The status byte is the AXI4-Lite response: ``0x00`` OKAY, ``0x02`` SLVERR
-(also for an address beyond the port).  Other first bytes are dropped, and a
-frame left incomplete for :data:`TIMEOUT_BITS` bit periods is abandoned.
+The frames are those of :mod:`tinycl_hdl.spec.framing`, which the bridge RTL
+(:class:`~tinycl_hdl.rtl.uart.UartBridge`) uses too.  Other first bytes are
+dropped, and a frame left incomplete for :data:`TIMEOUT_BITS` bit periods is
+abandoned.
 
 Both transports have the interface :class:`~tinycl_hdl.host.driver.TinyCLHost`
 expects (``await read(addr)``, ``await write(addr, value)``, :class:`BusError`

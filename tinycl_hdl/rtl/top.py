@@ -26,7 +26,7 @@ from .hostport import HostPort
 from .lane_array import LaneArray
 from .serial import SerialDatapath
 
-__all__ = ["TinyCL", "memory_shapes", "dual_port_memories"]
+__all__ = ["TinyCL", "memories", "memory_shapes", "dual_port_memories"]
 
 DATAPATHS = {"array": LaneArray, "serial": SerialDatapath}
 
@@ -66,7 +66,7 @@ class TinyCL(wiring.Component):
 
     def memories(self) -> dict:
         """``{instance path below the top: MemoryShape}`` of every memory, as the blocks report them."""
-        return self.datapath().memories()
+        return memories(self._cfg)
 
     def macros(self) -> list:
         """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory instance."""
@@ -92,11 +92,16 @@ class TinyCL(wiring.Component):
         return m
 
 
+def memories(cfg: TinyCLConfig) -> dict:
+    """``{instance path below the top: MemoryShape}`` of the top for ``cfg`` (:meth:`TinyCL.memories`)."""
+    return DATAPATHS[cfg.datapath](cfg).memories()
+
+
 def memory_shapes(cfg: TinyCLConfig) -> list:
     """:class:`~tinycl_hdl.rtl.memory.MemoryShape` of every memory instance of the top."""
-    return TinyCL(cfg).macros()
+    return list(memories(cfg).values())
 
 
 def dual_port_memories(cfg: TinyCLConfig) -> list:
     """Instance paths (below the top) of the memories with a read and a write port."""
-    return [path for path, shape in TinyCL(cfg).memories().items() if not shape.single_port]
+    return [path for path, shape in memories(cfg).items() if not shape.single_port]
