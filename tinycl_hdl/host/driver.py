@@ -2,9 +2,17 @@
 
 A transport moves 32-bit words: ``await read(addr) -> int`` and
 ``await write(addr, value)``, raising :class:`BusError` when the device
-answers ``SLVERR``.  :class:`CocotbAxiLiteTransport` drives cocotbext-axi's
-AXI4-Lite master in simulation; a UART transport for boards follows the same
-interface.
+answers ``SLVERR``.  Two methods are optional:
+
+* ``await write_many([(addr, value), ...])`` writes a list in one exchange (staging a
+  sample is one word per pixel);
+* ``await wait_interrupt(max_cycles) -> bool`` waits until the ``irq`` output is high
+  or ``max_cycles`` cycles have passed, and says whether it is high.  With it the
+  driver enables the interrupt and waits on it instead of polling ``STATUS``.
+
+:class:`CocotbAxiLiteTransport` drives cocotbext-axi's AXI4-Lite master in
+simulation; :class:`~tinycl_hdl.host.native.NativeTransport` a Verilator model
+clocked in C++; :mod:`tinycl_hdl.host.uart` a board.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from ..spec.config import TinyCLConfig
 from ..model.golden import Weights
 from ..spec.regmap import ID_VALUE, Command, ErrorCode, Phase, RegisterMap
 
-__all__ = ["BusError", "CommandError", "CocotbAxiLiteTransport", "TinyCLHost"]
+__all__ = ["BusError", "CommandError", "CocotbAxiLiteTransport", "INTERRUPTING", "TinyCLHost"]
 
 
 class BusError(RuntimeError):
@@ -35,6 +43,7 @@ class CocotbAxiLiteTransport:
 
     def __init__(self, dut, clock, reset, prefix: str = "s_axil"):
         from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+        self.dut, self.clock = dut, clock
         self.master = AxiLiteMaster(AxiLiteBus.from_prefix(dut, prefix), clock, reset)
         self.master.write_if.log.setLevel("WARNING")
         self.master.read_if.log.setLevel("WARNING")
@@ -49,6 +58,18 @@ class CocotbAxiLiteTransport:
         resp = await self.master.write(addr, (value & 0xFFFFFFFF).to_bytes(4, "little"))
         if int(resp.resp) != 0:
             raise BusError(f"write of 0x{value:X} to 0x{addr:X} answered {resp.resp.name}")
+
+
+    async def wait_interrupt(self, max_cycles: int) -> bool:
+        """Wait for the top's ``irq`` output (a level) or ``max_cycles`` clock cycles."""
+        from cocotb.triggers import ClockCycles, First, RisingEdge
+        if not int(self.dut.irq.value):
+            await First(RisingEdge(self.dut.irq), ClockCycles(self.clock, max_cycles))
+        return bool(int(self.dut.irq.value))
+
+
+#: The commands that end in the control unit's ``DONE``, which sets IRQ_STATUS.
+INTERRUPTING = (Command.INSERT, Command.TRAIN, Command.TRAIN_KEEP, Command.INFER)
 
 
 def _signed(value: int, bits: int = 32) -> int:
@@ -66,14 +87,22 @@ class TinyCLHost:
         The configuration the device was generated from (checked by :meth:`identify`).
     wait
         Coroutine function called between status polls (a clock edge in simulation).
+    max_polls : int or None
+        Polls of ``STATUS`` (or waits of ``interrupt_cycles``) before ``TimeoutError``.
+    interrupt_cycles : int
+        Cycles one wait for the interrupt lasts at most, when the transport has
+        ``wait_interrupt``.
     """
 
-    def __init__(self, transport, cfg: TinyCLConfig, wait=None, max_polls: int | None = None):
+    def __init__(self, transport, cfg: TinyCLConfig, wait=None, max_polls: int | None = None,
+                 interrupt_cycles: int = 1 << 20):
         self.transport = transport
         self.max_polls = max_polls
         self.cfg = cfg
         self.map = RegisterMap(cfg)
         self.wait = wait
+        self.interrupt_cycles = interrupt_cycles
+        self.interrupts = False           # IRQ_ENABLE set by :meth:`identify`
 
     def reg(self, name: str) -> int:
         return self.map.by_name[name].offset
@@ -96,6 +125,10 @@ class TinyCLHost:
         if params != expected:
             raise RuntimeError(f"device parameters {params} differ from the configuration {expected}")
         await self.wait_idle(max_polls=self.max_polls)      # the serial datapath clears after reset
+        if hasattr(self.transport, "wait_interrupt"):
+            await self.write("IRQ_STATUS", 1)
+            await self.write("IRQ_ENABLE", 1)
+            self.interrupts = True
         return params
 
     async def busy(self) -> bool:
@@ -112,13 +145,27 @@ class TinyCLHost:
                 await self.wait(poll_cycles)
 
     async def command(self, command: Command, wait: bool = True) -> None:
-        """Issue ``command``; raises :class:`CommandError` if refused."""
+        """Issue ``command``; raises :class:`CommandError` if refused.  With ``wait``, return
+        when it has finished: on the interrupt if :meth:`identify` enabled it, else by polling."""
+        interrupting = self.interrupts and command in INTERRUPTING
+        if interrupting:
+            await self.write("IRQ_STATUS", 1)          # an earlier completion is not this one's
         await self.write("COMMAND", int(command))
         code = await self.read("ERROR")
         if code != ErrorCode.NONE:
             raise CommandError(command, code)
         if wait:
+            if interrupting:
+                await self.wait_interrupt()
             await self.wait_idle(max_polls=self.max_polls)
+
+    async def wait_interrupt(self) -> None:
+        """Wait until the running command has finished (``irq``)."""
+        waits = 0
+        while not await self.transport.wait_interrupt(self.interrupt_cycles):
+            waits += 1
+            if self.max_polls is not None and waits > self.max_polls:
+                raise TimeoutError(f"no interrupt in {waits * self.interrupt_cycles} cycles")
 
     async def stage(self, pixels) -> None:
         """Write one ``[H, W, C]`` uint8 sample into the staging buffer."""
@@ -126,10 +173,14 @@ class TinyCLHost:
         cfg = self.cfg
         if x.shape != (cfg.in_h, cfg.in_w, cfg.in_c):
             raise ValueError(f"sample must have shape {(cfg.in_h, cfg.in_w, cfg.in_c)}, not {x.shape}")
-        for row in range(cfg.in_h):
-            for col in range(cfg.in_w):
-                word = int.from_bytes(bytes(x[row, col]), "little")
-                await self.transport.write(self.map.staging.address(row=row, col=col), word)
+        writes = [(self.map.staging.address(row=row, col=col), int.from_bytes(bytes(x[row, col]), "little"))
+                  for row in range(cfg.in_h) for col in range(cfg.in_w)]
+        write_many = getattr(self.transport, "write_many", None)
+        if write_many is not None:
+            await write_many(writes)
+        else:
+            for addr, word in writes:
+                await self.transport.write(addr, word)
 
     async def insert(self, pixels, label: int):
         """``INSERT``: returns the slot written, or ``None`` when GDumb did not keep the sample."""

@@ -39,12 +39,14 @@ class UartTinyCL(wiring.Component):
         UART lines, idle high.
     busy : Out(1)
         A command is running.
+    irq : Out(1)
+        The accelerator's interrupt (:class:`~tinycl_hdl.rtl.top.TinyCL`).
     """
 
     def __init__(self, cfg: TinyCLConfig, divisor: int, *, blackbox: bool = False):
         self._core = TinyCL(cfg, blackbox=blackbox)
         self._bridge = UartBridge(divisor, self._core.regmap.address_width)
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1), "irq": Out(1)})
 
     @property
     def divisor(self) -> int:
@@ -62,7 +64,7 @@ class UartTinyCL(wiring.Component):
         m.submodules.core = core = self._core
         m.submodules.bridge = bridge = self._bridge
         forward_axi_lite(m, bridge, core, core.regmap.address_width, outer_prefix="m_axil")
-        m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), self.busy.eq(core.busy)]
+        m.d.comb += [bridge.rx.eq(self.rx), self.tx.eq(bridge.tx), self.busy.eq(core.busy), self.irq.eq(core.irq)]
         return m
 
 

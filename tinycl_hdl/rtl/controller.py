@@ -96,6 +96,11 @@ class Controller:
             # Classes with a nonzero count, kept as the counts change.
             self.seen_classes = Signal(range(nc + 1), name="seen_classes")
         self.busy, self.abort = Signal(name="busy"), Signal(name="abort")
+        # The interrupt: IRQ_STATUS bit 0 is set as a command finishes (``DONE``) and cleared
+        # by the host writing it a one; ``irq`` is it ANDed with IRQ_ENABLE bit 0.  A set and
+        # a clear in one cycle leave it set, so no completion is lost.
+        self.irq_enable, self.irq_status = Signal(name="irq_enable"), Signal(name="irq_status")
+        self.irq_set, self.irq_clear = Signal(name="irq_set"), Signal(name="irq_clear")
         # ``busy`` as the host port sees it: registered, so that no path runs from the
         # control state through a request's checks into the bus response in one cycle.
         # A request is decided at least three cycles after the one before it answered,
@@ -438,10 +443,12 @@ class Controller:
             with m.State("ABORT_DRAIN"):
                 s.drain(m, "DONE")
             with m.State("DONE"):
+                m.d.comb += s.irq_set.eq(1)
                 m.d.sync += [s.abort.eq(0), s.phase.eq(Phase.OTHER)]
                 dp.on_done(m)
                 m.next = "IDLE"
         m.d.comb += s.busy.eq(~control.ongoing("IDLE"))
+        m.d.sync += s.irq_status.eq(s.irq_status & ~s.irq_clear | s.irq_set)
         return control
 
     # -- the register file -----------------------------------------------------------------------
@@ -468,7 +475,7 @@ class Controller:
         (32-bit comparisons).  Returns the registered flags."""
         regs, dw = self.regmap.by_name, self.cfg.data_width
         flags = {name: Signal(name=f"to_{name.lower()}") for name in
-                 ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL")}
+                 ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL", "IRQ_ENABLE", "IRQ_STATUS")}
         m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in flags.items()]
         m.d.sync += self.start.eq(0)              # a pulse (write_request sets it)
         for name in ("bad_command", "lr_ok", "epochs_ok"):
@@ -525,6 +532,12 @@ class Controller:
             m.d.comb += [done_resp.eq(1), error_resp.eq(busy)]
             with m.If(~busy):
                 m.d.sync += [s.label_reg.eq(value), s.label_bad.eq(~less_than(value, s.cfg.classes))]
+        with m.Elif(flags["IRQ_ENABLE"]):
+            # The interrupt registers are the host's at any time, busy or not.
+            m.d.comb += done_resp.eq(1)
+            m.d.sync += s.irq_enable.eq(value[0])
+        with m.Elif(flags["IRQ_STATUS"]):
+            m.d.comb += [done_resp.eq(1), s.irq_clear.eq(value[0])]
         with m.Elif(to_stage & ~busy):
             m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
                          stage_data.eq(value)]

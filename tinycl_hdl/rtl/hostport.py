@@ -47,7 +47,7 @@ class HostPort:
         self.readable = {
             "COMMAND": s.command, "STATUS": Cat(s.host_busy, Const(0, 3), s.command, s.kept), "ERROR": s.error,
             "LR_SHIFT": s.lr_shift, "EPOCHS": s.epochs, "SEED": s.seed, "LABEL": s.label_reg, "RESULT": Mux(s.result_none, Const(0xFFFFFFFF, 32), s.result),
-            "MEM_SIZE": s.size,
+            "MEM_SIZE": s.size, "IRQ_ENABLE": s.irq_enable, "IRQ_STATUS": s.irq_status,
         }
         self.stage, self.lab = s.window_fields(self.addr, rm.staging), s.window_fields(self.addr, rm.labels)
         self.cw, self.dwf = s.window_fields(self.addr, rm.conv_w), s.window_fields(self.addr, rm.dense_w)

@@ -45,6 +45,10 @@ class TinyCL(wiring.Component):
     s_axil_* : AXI4-Lite slave port (register map: :class:`~tinycl_hdl.spec.regmap.RegisterMap`).
     busy : Out(1)
         A command is running (also STATUS bit 0).
+    irq : Out(1)
+        Interrupt, a level: ``IRQ_STATUS & IRQ_ENABLE`` (bit 0 each).  It rises in the cycle
+        ``busy`` falls at the end of ``INSERT``, ``TRAIN``, ``TRAIN_KEEP`` or ``INFER``, and
+        stays up until the host writes 1 to ``IRQ_STATUS``.
     """
 
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
@@ -54,6 +58,7 @@ class TinyCL(wiring.Component):
         self._regmap = RegisterMap(cfg)
         members = axi_lite_members(self._regmap.address_width)
         members["busy"] = Out(1)
+        members["irq"] = Out(1)
         super().__init__(members)
 
     @property
@@ -82,7 +87,8 @@ class TinyCL(wiring.Component):
         dp.build_memories(m, blocks)
         ctl = Controller(cfg, regmap, blocks, dp, dp.ctr_limit, blocks.samples.addr_width,
                          count_memory=dp.count_memory())
-        m.d.comb += [self.busy.eq(ctl.busy), blocks.lfsr.seed_in.eq(ctl.seed)]
+        m.d.comb += [self.busy.eq(ctl.busy), blocks.lfsr.seed_in.eq(ctl.seed),
+                     self.irq.eq(ctl.irq_status & ctl.irq_enable)]
         dp.build(m, ctl)
         control = ctl.fsm(m)
         dp.after_fsm(m, ctl, control)

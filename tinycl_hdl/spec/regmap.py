@@ -20,7 +20,7 @@ from .config import TinyCLConfig
 __all__ = ["Command", "ErrorCode", "Phase", "Register", "Window", "RegisterMap", "ID_VALUE", "VERSION"]
 
 ID_VALUE = 0x54434C31      # "TCL1"
-VERSION = 0x00010000
+VERSION = 0x00010100
 
 
 class Command(enum.IntEnum, shape=4):
@@ -116,6 +116,9 @@ class RegisterMap:
             Register("LABEL", 0x058, "rw", "label of the staged sample for INSERT", 0),
             Register("RESULT", 0x05C, "ro", "INFER: class; INSERT: slot written, or 0xFFFFFFFF if not kept", 0),
             Register("MEM_SIZE", 0x060, "ro", "samples held in the GDumb memory", 0),
+            Register("IRQ_ENABLE", 0x064, "rw", "bit 0: drive the irq output from IRQ_STATUS bit 0", 0),
+            Register("IRQ_STATUS", 0x068, "rw", "bit 0 set when INSERT, TRAIN, TRAIN_KEEP or INFER finishes "
+                     "(an aborted one too); write 1 to clear it", 0),
         ]
         counters = [("CYCLES", "cycles spent busy")] + [
             (f"CYC_{phase.name}", f"busy cycles in phase {phase.name}") for phase in Phase] + [

@@ -13,7 +13,9 @@ from cocotb.triggers import ClockCycles
 from axil_bus import BusMonitor, PinMaster, stall_every_channel
 from tbutil import ClockedTB, ReadWriteCollisionMonitor, config_from_env, params_from_env
 from tinycl_hdl.host.driver import BusError, CocotbAxiLiteTransport, CommandError, TinyCLHost
+from tinycl_hdl.host.session import GoldenSession
 from tinycl_hdl.model.accelerator import SoftwareAccelerator
+from tinycl_hdl.host.session import bit_exact_run as checked_run
 from tinycl_hdl.model.perf import reads_per_pass
 from tinycl_hdl.spec.regmap import Command, ErrorCode, Phase, RegisterMap
 from tinycl_hdl.rtl.axi import OKAY, AxiLiteSlave
@@ -21,7 +23,8 @@ from tinycl_hdl.rtl.top import dual_port_memories
 
 
 class TinyCLTB(ClockedTB):
-    """Owns the clock, reset, a register transport, the host driver and the golden model."""
+    """Owns the clock, reset, a register transport, the host driver and the golden model
+    (a :class:`~tinycl_hdl.host.session.GoldenSession`)."""
 
     def __init__(self, dut):
         super().__init__(dut)
@@ -30,8 +33,10 @@ class TinyCLTB(ClockedTB):
         self.transport = self.make_transport(dut)
         self.host = TinyCLHost(self.transport, self.cfg, wait=lambda n: ClockCycles(dut.clk, n),
                                max_polls=self.params.get("max_polls", 20000))
-        self.golden = SoftwareAccelerator(self.cfg, "golden")
-        self.rng = np.random.default_rng(self.params.get("seed", 1))
+        self.session = GoldenSession(self.host, self.params.get("seed", 1))
+        self.golden, self.rng = self.session.golden, self.session.rng
+        self.sample, self.insert, self.infer = self.session.sample, self.session.insert, self.session.infer
+        self.check_memory, self.check_weights = self.session.check_memory, self.session.check_weights
 
     def make_transport(self, dut):
         return CocotbAxiLiteTransport(dut, dut.clk, dut.rst)
@@ -91,38 +96,6 @@ class TinyCLTB(ClockedTB):
                         most_writes_behind_a_read=max(self.monitor.writes_behind, default=0))
         return {}
 
-    def sample(self):
-        cfg = self.cfg
-        return self.rng.integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)
-
-    async def check_memory(self):
-        labels, counts = await self.host.read_memory()
-        g = self.golden.sampler
-        assert labels.tolist() == g.labels[:g.size].tolist(), "GDumb slot labels"
-        assert counts.tolist() == g.counts.tolist(), "GDumb class counts"
-
-    async def check_weights(self):
-        got = await self.host.read_weights()
-        want = self.golden.weights
-        for name, array in want.arrays().items():
-            diff = np.argwhere(got.arrays()[name] != array)
-            assert not len(diff), f"{name} differs at {diff[:5].tolist()}: " \
-                                  f"{[int(got.arrays()[name][tuple(i)]) for i in diff[:5]]} != " \
-                                  f"{[int(array[tuple(i)]) for i in diff[:5]]}"
-
-    async def insert(self, x, y):
-        slot = await self.host.insert(x, y)
-        assert slot == self.golden.insert(x, y), "INSERT slot"
-        return slot
-
-    async def infer(self, x):
-        got = await self.host.infer(x)
-        from tinycl_hdl.model import golden
-        want, logits = golden.infer(self.cfg, self.golden.weights, x)
-        assert (await self.host.read_logits()).tolist() == logits.tolist(), "logits"
-        assert got == want, "INFER class"
-        return got
-
 
 async def start(dut, tb_class=TinyCLTB):
     """A reset design whose identification registers match the configuration; with
@@ -136,37 +109,9 @@ async def start(dut, tb_class=TinyCLTB):
 
 
 async def bit_exact_run(tb, inserts: int, epochs: int, inferences: int) -> dict:
-    """``inserts`` INSERTs (the first ``slots`` from half the classes, so that the later ones
-    evict), TRAIN, INFER, TRAIN_KEEP and INFER again; every INSERT's slot, the slot labels and
-    class counts, every weight after each TRAIN, and every logit and prediction are compared
-    with the golden model.  Returns what was done."""
-    cfg, g = tb.cfg, tb.golden
-    evictions = 0
-    for n in range(inserts):
-        # Half the classes fill the memory; the other half then evict (even draws), and any
-        # class may come (odd draws).
-        few = max(1, cfg.classes // 2)
-        if n < cfg.slots:
-            label = int(tb.rng.integers(few))
-        else:
-            label = int(tb.rng.integers(few, cfg.classes) if (n - cfg.slots) % 2 == 0 else tb.rng.integers(cfg.classes))
-        full = g.sampler.size == cfg.slots
-        slot = await tb.insert(tb.sample(), label)
-        evictions += full and slot is not None
-        if n == cfg.slots - 1 or n == inserts - 1 or cfg.slots <= 16:
-            await tb.check_memory()
-    await tb.host.train(epochs=epochs, from_scratch=True)
-    g.train(epochs=epochs, from_scratch=True)
-    await tb.check_weights()
-    for _ in range(inferences):
-        await tb.infer(tb.sample())
-    await tb.host.train(epochs=1, from_scratch=False)
-    g.train(epochs=1, from_scratch=False)
-    await tb.check_weights()
-    await tb.infer(tb.sample())
-    return {"inserted": inserts, "memory": int(g.sampler.size), "evictions": int(evictions),
-            "training_steps": int(g.sampler.size) * (epochs + 1), "inferences": inferences + 1,
-            "weight_checks": 2, "mismatches": 0, "traffic": await tb.stop_stress()}
+    """:func:`tinycl_hdl.host.session.bit_exact_run`, with the bus traffic's findings."""
+    result = await checked_run(tb.session, inserts, epochs, inferences)
+    return dict(result, traffic=await tb.stop_stress())
 
 
 @cocotb.test()
@@ -309,13 +254,65 @@ async def reset_leaves_a_known_state(dut):
     for reg in host.map.registers:
         if reg.reset is not None:
             assert await host.read(reg.name) == reg.reset, f"{reg.name} after reset"
-    # Behaves like a fresh chip (GDumb memory emptied by reset, LFSR reseeded).
-    tb.golden = SoftwareAccelerator(tb.cfg, "golden")
+    # Behaves like a fresh chip (GDumb memory emptied by reset, LFSR reseeded); reset also
+    # disabled the interrupt, which identify enables again.
+    await host.identify()
+    tb.golden = tb.session.golden = SoftwareAccelerator(tb.cfg, "golden")
     for n in range(min(tb.cfg.slots, 4)):
         await tb.insert(tb.sample(), n % tb.cfg.classes)
     await host.train(epochs=1)
     tb.golden.train(epochs=1)
     await tb.check_weights()
+
+
+@cocotb.test()
+async def irq_rises_as_a_command_finishes_and_stays_until_cleared(dut):
+    """``irq`` is low after reset, rises in the cycle ``busy`` falls at the end of an INSERT
+    and of a TRAIN, stays up until IRQ_STATUS is written 1, and stays low while IRQ_ENABLE is
+    clear (IRQ_STATUS still records the completion); refused commands, CLEAR_COUNTERS and
+    ABORT when idle raise nothing."""
+    from cocotb.triggers import FallingEdge
+    tb = await start(dut)              # identify enables the interrupt
+    host = tb.host
+    assert int(dut.irq.value) == 0 and await host.read("IRQ_ENABLE") == 1
+
+    async def run_until_irq(command, limit):
+        await host.write("COMMAND", int(command))
+        busy_before = None
+        for cycle in range(limit):
+            await FallingEdge(dut.clk)
+            if int(dut.irq.value):
+                assert busy_before == 1 and not int(dut.busy.value), "irq rises as busy falls"
+                return cycle
+            busy_before = int(dut.busy.value)
+        raise AssertionError(f"no irq within {limit} cycles of {command.name}")
+
+    await host.stage(tb.sample())
+    await host.write("LABEL", 0)
+    await run_until_irq(Command.INSERT, 5000)
+    await ClockCycles(dut.clk, 40)
+    assert int(dut.irq.value) == 1 and await host.read("IRQ_STATUS") == 1, "irq is a level"
+    await host.write("IRQ_STATUS", 1)
+    await ClockCycles(dut.clk, 2)
+    assert int(dut.irq.value) == 0 and await host.read("IRQ_STATUS") == 0, "cleared by writing 1"
+    await host.write("EPOCHS", 1)
+    await run_until_irq(Command.TRAIN, 1 << 22)
+    await host.write("IRQ_STATUS", 1)
+    for command in (Command.CLEAR_COUNTERS, Command.ABORT):
+        await host.write("COMMAND", int(command))
+    await host.write("LABEL", tb.cfg.classes)        # INSERT refused: BAD_LABEL
+    await host.write("COMMAND", int(Command.INSERT))
+    assert await host.read("ERROR") == ErrorCode.BAD_LABEL
+    await ClockCycles(dut.clk, 200)
+    assert int(dut.irq.value) == 0 and await host.read("IRQ_STATUS") == 0, "nothing finished"
+    await host.write("IRQ_ENABLE", 0)
+    await host.write("LABEL", 0)
+    await host.write("COMMAND", int(Command.INSERT))
+    await ClockCycles(dut.clk, 2000)
+    assert not await host.busy() and await host.read("IRQ_STATUS") == 1 and int(dut.irq.value) == 0
+    await host.write("IRQ_ENABLE", 1)
+    await ClockCycles(dut.clk, 2)
+    assert int(dut.irq.value) == 1, "enabling shows the recorded completion"
 
 
 @cocotb.test()
