@@ -14,18 +14,21 @@ from .spec.catalogue import PRESETS, load_config
 from .spec.config import ConfigError
 
 BACKENDS = ("golden", "float", "rtl")
-SIMULATORS = ("verilator", "icarus")
+#: ``verilator``: the native backend (the model clocked in C++, :mod:`.flows.native`);
+#: ``icarus`` and ``verilator-cocotb``: cocotb drives every clock edge.
+SIMULATORS = ("verilator", "icarus", "verilator-cocotb")
 
 
 def run_rtl(cfg, sim_name, testcase, params, waves=False, progress_desc=None):
-    """Run one of the ``tb_runs`` testbench's entry points; returns its JSON result.
+    """Run ``testcase`` (``verify``, ``report`` or ``protocol``) on the RTL; returns its result
+    with ``simulated_cycles``, ``wall_seconds`` and ``cycles_per_second``.
 
-    With ``progress_desc`` a progress bar follows the work units the testbench reports.
+    ``verilator`` runs the native backend, the others the ``tb_runs`` cocotb testbench.
+    With ``progress_desc`` a progress bar follows the work units the run reports.
     """
     import tempfile
     import threading
-
-    from .flows.sim import run_design
+    import time
 
     with tempfile.TemporaryDirectory() as folder:
         result_file = pathlib.Path(folder) / "result.json"
@@ -50,16 +53,66 @@ def run_rtl(cfg, sim_name, testcase, params, waves=False, progress_desc=None):
         watcher = threading.Thread(target=follow, daemon=True) if progress_desc else None
         if watcher:
             watcher.start()
+        start = time.monotonic()
         try:
-            run_design("tinycl", cfg, sim_name, "tb_runs", params=params, waves=waves, testcase=testcase,
-                       log_level="WARNING")
+            if sim_name == "verilator":
+                data = _run_native(cfg, testcase, params, waves)
+            else:
+                data = _run_cocotb(cfg, sim_name.removesuffix("-cocotb"), testcase, params, waves, result_file)
         except RuntimeError as error:
             raise click.ClickException(str(error)) from None
         finally:
             finished.set()
             if watcher:
                 watcher.join()
-        return json.loads(result_file.read_text())
+        data.setdefault("wall_seconds", time.monotonic() - start)
+        data.setdefault("cycles_per_second", data["simulated_cycles"] / data["wall_seconds"])
+        data["total_seconds"] = time.monotonic() - start
+        return data
+
+
+def _run_cocotb(cfg, simulator, testcase, params, waves, result_file):
+    from .flows.sim import run_design
+
+    run_design("tinycl", cfg, simulator, "tb_runs", params=params, waves=waves, testcase=testcase,
+               log_level="WARNING")
+    return json.loads(result_file.read_text())
+
+
+def _run_native(cfg, testcase, params, waves):
+    """The same runs as ``tb_runs``, on the native Verilator backend."""
+    import numpy as np
+
+    from .flows.native import run_native
+    from .host.session import GoldenSession, bit_exact_run, protocol_run, report_run
+
+    if testcase == "verify":
+        if params.get("traffic", "plain") != "plain":
+            raise click.UsageError("--traffic stress needs cocotb: use --sim verilator-cocotb or icarus")
+        n = params["samples"]
+
+        async def run(host):
+            session = GoldenSession(host, params.get("seed", 1))
+            result = await bit_exact_run(session, n, params.get("epochs", 1), max(1, n // 2))
+            return dict(result, traffic={})
+    elif testcase == "report":
+        rng = np.random.default_rng(params.get("seed", 1))
+
+        async def run(host):
+            sample = lambda: rng.integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)  # noqa: E731
+            return await report_run(host, params.get("samples", 4), sample)
+    else:
+        async def run(host):
+            return await protocol_run(host, params)
+    fst = pathlib.Path(f"tinycl_{testcase}.fst").resolve() if waves else None
+    if fst:
+        click.echo(f"waveform: {fst}", err=True)
+    return run_native(cfg, run, waves=fst)
+
+
+def _print_speed(data):
+    click.echo(f"simulated {data['simulated_cycles']:,} cycles in {data['wall_seconds']:.1f} s: "
+               f"{data['cycles_per_second']:,.0f} cycles/s ({data['total_seconds']:.1f} s with the build)")
 
 
 def config_options(command):
@@ -110,6 +163,25 @@ def main():
     """TinyCL-HDL: RTL generator, golden model and tools for the TinyCL accelerator."""
 
 
+@main.group()
+def data():
+    """Data sets for the protocol."""
+
+
+@data.command("synth-cifar10")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=1, show_default=True, help="numpy seed of the images.")
+@click.option("--train-per-class", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--test-per-class", type=click.IntRange(min=1), default=1000, show_default=True)
+def synth_cifar10(out_dir, seed, train_per_class, test_per_class):
+    """Write a synthetic data set in the CIFAR-10 python format (for --data-dir), with
+    CIFAR-10's shapes and counts: each class a colour and stripe pattern under noise."""
+    from .model.data import write_synthetic_cifar10
+
+    folder = write_synthetic_cifar10(out_dir, seed, train_per_class, test_per_class)
+    click.echo(f"wrote {10 * train_per_class} training and {10 * test_per_class} test images to {folder}")
+
+
 @main.command("config")
 @config_options
 def show_config(cfg, preset):
@@ -151,15 +223,16 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
     tasks = task_classes(cfg.classes)
     if backend == "rtl":
         from .model.protocol import ProtocolResult, TaskResult
-        click.echo(f"building and simulating the RTL on {sim_name} (the first build takes a minute or two)",
-                   err=True)
+        click.echo(f"building and simulating the RTL on {sim_name} (the first build takes a minute)", err=True)
         data = run_rtl(cfg, sim_name, "protocol", {"preset": preset, "data_dir": data_dir,
                                                    "train_limit": train_limit, "test_limit": test_limit},
                        progress_desc=None if quiet else "insert / train / infer")
         result = ProtocolResult(backend="rtl", preset=preset, config=data["config"],
                                 tasks=[TaskResult(t["classes"], t["accuracy"], t["memory_size"], t["memory_counts"])
                                        for t in data["tasks"]])
-        _print_result(cfg, result, json_file, plot_file, backend_text=f"rtl ({sim_name})")
+        speed = {k: data[k] for k in ("simulated_cycles", "wall_seconds", "cycles_per_second", "total_seconds")}
+        _print_result(cfg, result, json_file, plot_file, backend_text=f"rtl ({sim_name})", extra=speed)
+        _print_speed(data)
         return
     accelerator = SoftwareAccelerator(cfg, backend)
     bar = None
@@ -185,7 +258,7 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
     _print_result(cfg, result, json_file, plot_file, backend_text=backend)
 
 
-def _print_result(cfg, result, json_file, plot_file, backend_text):
+def _print_result(cfg, result, json_file, plot_file, backend_text, extra=None):
     click.echo(f"backend {backend_text}, preset {result.preset}, epochs {cfg.epochs}, seed {cfg.seed}, "
                f"lr 2^-{cfg.lr_shift}, Q{cfg.data_width - cfg.frac_bits - 1}.{cfg.frac_bits}")
     click.echo(f"{'task':>4}  {'classes':<10} {'memory':>6}  {'accuracy':>8}")
@@ -193,7 +266,7 @@ def _print_result(cfg, result, json_file, plot_file, backend_text):
         click.echo(f"{number:>4}  {str(task.classes):<10} {task.memory_size:>6}  {task.accuracy:>8.4f}")
     click.echo(f"final accuracy {result.final_accuracy:.4f}")
     if json_file:
-        pathlib.Path(json_file).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        pathlib.Path(json_file).write_text(json.dumps(dict(result.to_dict(), **(extra or {})), indent=2) + "\n")
     if plot_file:
         _plot(result, plot_file)
 
@@ -227,8 +300,9 @@ def _plot(result, path):
 @click.option("--traffic", type=click.Choice(("plain", "stress")), default="plain", show_default=True,
               help="stress: random idle cycles and back-pressure on every AXI channel, with concurrent "
                    "readers and writers beside the checks.")
-@click.option("--waves", is_flag=True, help="Dump waveforms.")
-def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves):
+@click.option("--waves", is_flag=True, help="Dump waveforms (native backend: tinycl_verify.fst here).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write results as JSON.")
+def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves, json_file):
     """Check the RTL end to end against the golden model; exits non-zero on any mismatch.
 
     The first ``slots`` samples carry half the classes, so that later ones evict.
@@ -246,6 +320,9 @@ def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves):
                f"prediction equals the golden model")
     if data["traffic"]:
         click.echo("bus traffic: " + ", ".join(f"{k} {v}" for k, v in data["traffic"].items()))
+    _print_speed(data)
+    if json_file:
+        pathlib.Path(json_file).write_text(json.dumps(data, indent=2) + "\n")
 
 
 @main.command()
@@ -291,6 +368,9 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
         elif name in ("raster", "snake"):
             click.echo(f"{name}: {data['sample_reads_per_pass']:.1f} reads per channel sweep against "
                        f"{base['sample_reads_per_pass']:.1f} ({cfg.window})")
+    for name, data in results.items():
+        click.echo(f"{name}: ", nl=False)
+        _print_speed(data)
     out = dict(base, preset=preset, runs=results)
     if json_file:
         pathlib.Path(json_file).write_text(json.dumps(out, indent=2) + "\n")

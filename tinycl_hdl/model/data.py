@@ -99,6 +99,52 @@ def write_cifar10_batch(path, pixels, labels) -> None:
                      b"batch_label": b"written by tinycl_hdl"}, file)
 
 
+def synthetic_cifar10(seed: int = 1, train_per_class: int = 5000, test_per_class: int = 1000):
+    """A learnable stand-in for CIFAR-10 with its shapes and counts: ``[N, 32, 32, 3]`` uint8
+    pixels and labels 0..9.  Class ``c`` is a colour and a stripe pattern of its own (an
+    orientation and a frequency) under per-sample noise, shifts and contrast, so that the
+    network separates the classes only partly, as on the real data.  Returns
+    ``(train_x, train_y, test_x, test_y)``, each split shuffled."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
+
+    def draw(count_per_class):
+        pixels, labels = [], []
+        for c in range(10):
+            angle = np.pi * c / 10
+            freq = 0.25 + 0.05 * (c % 5)
+            colour = np.array([(c * 37) % 256, (c * 91 + 60) % 256, (c * 53 + 120) % 256], np.float32) / 255
+            shift = rng.uniform(0, 2 * np.pi, count_per_class)[:, None, None]
+            contrast = rng.uniform(0.6, 1.0, count_per_class)[:, None, None, None]
+            wave = np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy)[None] + shift)
+            image = 0.5 + 0.5 * contrast * wave[..., None] * colour[None, None, None]
+            image = image + rng.normal(0, 0.1, (count_per_class, 32, 32, 3))
+            pixels.append(np.clip(image * 255, 0, 255).astype(np.uint8))
+            labels.append(np.full(count_per_class, c, np.int64))
+        pixels, labels = np.concatenate(pixels), np.concatenate(labels)
+        order = rng.permutation(len(labels))
+        return pixels[order], labels[order]
+
+    train_x, train_y = draw(train_per_class)
+    test_x, test_y = draw(test_per_class)
+    return train_x, train_y, test_x, test_y
+
+
+def write_synthetic_cifar10(out_dir, seed: int = 1, train_per_class: int = 5000, test_per_class: int = 1000):
+    """Write :func:`synthetic_cifar10` as ``data_batch_1..5`` and ``test_batch`` (the CIFAR-10
+    python format that ``--data-dir`` reads); returns the folder."""
+    folder = pathlib.Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    train_x, train_y, test_x, test_y = synthetic_cifar10(seed, train_per_class, test_per_class)
+    for i, (x, y) in enumerate(zip(np.array_split(train_x, 5), np.array_split(train_y, 5)), 1):
+        write_cifar10_batch(folder / f"data_batch_{i}", x, y)
+    write_cifar10_batch(folder / _CIFAR_TEST, test_x, test_y)
+    with open(folder / "batches.meta", "wb") as file:
+        pickle.dump({b"label_names": [f"class{c}".encode() for c in range(10)], b"num_cases_per_batch": len(train_x) // 5,
+                     b"num_vis": 3072}, file)
+    return folder
+
+
 def load_for(cfg, data_dir=None) -> Dataset:
     """The dataset matching a configuration's input shape."""
     shape = (cfg.in_h, cfg.in_w, cfg.in_c)
