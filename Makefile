@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: install demo report asic synth bitstream formal docs test test-random test-soak clean
+.PHONY: install demo report bench asic synth bitstream formal docs test test-random test-soak clean
 
 install: $(STAMP)
 
@@ -16,14 +16,18 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The main job on the embedded digits preset: the class-incremental GDumb
-# protocol on the golden model, the generated Verilog, and a short run of the
-# same protocol on that Verilog (Verilator).
+# protocol on the golden model, the generated Verilog, and the whole protocol
+# again on that Verilator (the native backend).
 demo: install
 	mkdir -p build/digits
 	$(BIN)/tinycl train --preset digits --json build/digits/train.json --plot build/digits/accuracy.png
 	$(BIN)/tinycl generate --preset digits -o build/digits
-	$(BIN)/tinycl train --backend rtl --sim verilator --preset digits --epochs 1 --train-limit 30 \
-		--test-limit 60 --json build/digits/train_rtl.json
+	$(BIN)/tinycl train --backend rtl --preset digits --json build/digits/train_rtl.json
+
+# Simulation speed of the native Verilator backend (and of cocotb, for comparison).
+bench: install
+	mkdir -p build
+	$(BIN)/python scripts/bench_sim.py --json build/bench_sim.json
 
 # ASIC hand-off for the digits preset (Verilog with SRAM macros, SDC, macro list, logic report).
 asic: install

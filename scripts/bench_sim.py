@@ -41,12 +41,13 @@ async def native_train(host, epochs: int, seed: int) -> dict:
     return {"cycles": cycles, "seconds": seconds, "cycles_per_second": cycles / seconds}
 
 
-def cocotb_report(cfg) -> dict:
-    """``tinycl report``'s run under cocotb on Verilator: its simulated cycles over its wall time."""
+def cocotb_report(cfg, samples: int = 40) -> dict:
+    """``tinycl report``'s run (``samples`` inserts, two epochs) under cocotb on Verilator: its
+    simulated cycles over its wall time, the simulator's start-up included."""
     from tinycl_hdl.cli import run_rtl
 
-    run_rtl(cfg, "verilator-cocotb", "report", {"samples": 4})           # the build, not timed
-    data = run_rtl(cfg, "verilator-cocotb", "report", {"samples": 4})
+    run_rtl(cfg, "verilator-cocotb", "report", {"samples": 1})           # the build, not timed
+    data = run_rtl(cfg, "verilator-cocotb", "report", {"samples": samples})
     return {"cycles": data["simulated_cycles"], "seconds": data["wall_seconds"],
             "cycles_per_second": data["cycles_per_second"]}
 
