@@ -70,7 +70,7 @@ test-soak: install
 N ?= 200
 SEED ?=
 test-random: install
-	$(BIN)/python -m pytest -n $(JOBS) tests/test_random_configs.py --random-configs $(N) --random-verilator 0 \
+	$(BIN)/python -m pytest -n $(JOBS) tests/rtl/test_random_configs.py --random-configs $(N) --random-verilator 0 \
 		--random-models $$(( $(N) * 10 )) $(if $(SEED),--random-seed $(SEED))
 
 # SymbiYosys: the bare AXI4-Lite slave by k-induction, and a bounded check (with covers) of

@@ -42,7 +42,7 @@ def rng():
 
 
 def _add_random_options(parser):
-    group = parser.getgroup("random configurations (tests/test_random_configs.py)")
+    group = parser.getgroup("random configurations (tests/rtl/test_random_configs.py)")
     group.addoption("--random-seed", type=int, default=None,
                     help="seed of the random configurations (default: drawn afresh, printed in the header)")
     group.addoption("--random-configs", type=int, default=12, help="random configurations on Icarus")

@@ -45,7 +45,7 @@ class CounterBank(wiring.Component):
         registered first).
     rd_valid, rd_data : Out
         Two cycles after ``rd_ready``: the counter, with every increment up to and including
-        the cycle of ``rd_ready`` (``tests/test_counters.py``).
+        the cycle of ``rd_ready`` (``tests/rtl/test_counters.py``).
 
     A counter is folded into memory at least once every ``2 * count`` cycles as long as
     reads are at least two cycles apart (the host port's are), so its pending count never

@@ -10,7 +10,7 @@ from tinycl_hdl.flows.fpga import (TARGETS, board_constraints, board_files, pars
                               parse_yosys_cells, synthesise)
 from tinycl_hdl.rtl.board import ecp5_pll, ice40_pll
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 # Targets every board clock reaches exactly: 12 MHz x (DIVF+1) / 2**DIVQ and 25 MHz x CLKFB_DIV.
