@@ -35,8 +35,8 @@ asic: install
 
 # FPGA flow (YoWASP Yosys + nextpnr): resource and clock reports of the digits board top on
 # both targets (build/digits-<target>/report.json); a target that does not fit is reported,
-# and make carries on to the next.  The UP5K build fills 99 % of the device; placement
-# seed 1 reaches 32.6 MHz against its 30 (seeds 2, 3, 4: 29.2, 29.7, 32.0 MHz).
+# and make carries on to the next.  The UP5K build fills 99 % of the device and its clock
+# depends on the placement seed (docs/fpga.md gives the figures).
 UP5K_SEED ?= 1
 synth: install
 	-$(BIN)/tinycl synth --preset digits --target ecp5-85f --json build/synth_ecp5-85f.json
