@@ -61,6 +61,8 @@ def run_rtl(cfg, sim_name, testcase, params, waves=False, progress_desc=None):
                 data = _run_cocotb(cfg, sim_name.removesuffix("-cocotb"), testcase, params, waves, result_file)
         except RuntimeError as error:
             raise click.ClickException(str(error)) from None
+        except AssertionError as error:                 # a comparison with the golden model
+            raise click.ClickException(f"the RTL differs from the golden model: {error}") from None
         finally:
             finished.set()
             if watcher:
