@@ -32,7 +32,7 @@ from amaranth.hdl import Cat, Const
 
 from ..spec.config import TinyCLConfig
 from .arith import round_shift, saturate
-from .memory import MemoryShape, Sram
+from .memory import Sram
 
 __all__ = ["Datapath", "pixel_data"]
 
@@ -173,7 +173,3 @@ class Datapath:
         :meth:`~tinycl_hdl.rtl.hostport.HostPort.states`."""
         raise NotImplementedError
 
-
-def memory_shapes_of(memories: dict) -> list:
-    """The :class:`MemoryShape` list of a ``memories()`` dict (a macro list)."""
-    return [shape for shape in memories.values() if isinstance(shape, MemoryShape)]
