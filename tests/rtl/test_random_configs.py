@@ -76,7 +76,7 @@ def test_golden_model_tracks_float_on_random_configuration(model_case, random_se
     random configuration, against float64 arithmetic on the same fixed-point inputs: each
     narrowed value is the real value, saturated, within half an LSB (plus the float sum's
     own error bound); the loss gradient within its derived bound (tests/spec/test_softmax.py)."""
-    from test_softmax import softmax_error_bound
+    from bounds import softmax_error_bound
 
     from tinycl_hdl.model import golden
 
