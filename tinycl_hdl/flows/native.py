@@ -18,6 +18,7 @@ flags.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import pathlib
@@ -74,10 +75,18 @@ def wrapper(cfg: TinyCLConfig) -> str:
 def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True) -> pathlib.Path:
     """Compile the top for ``cfg`` with the harness unless an identical build exists;
     returns the executable."""
-    from .generate import module_files
-
     prepare_environment()
     build_dir = build_root() / "native" / f"{config_key(cfg)}{'-fst' if waves else ''}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers may ask for the same model: one builds, the others wait for it.
+    with open(build_dir / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(cfg, build_dir, waves, quiet)
+
+
+def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool) -> pathlib.Path:
+    from .generate import module_files
+
     sources = []
     for name, text in module_files(cfg, "tinycl").items():
         sources.append(build_dir / name)
