@@ -9,16 +9,11 @@ goes to the user cache folder, and nothing is written next to the package.
 
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import venv
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs Icarus Verilog")
 
 
 def run(args, **kwargs):
