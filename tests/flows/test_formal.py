@@ -1,5 +1,6 @@
 """The AXI4-Lite slave under SymbiYosys (tinycl_hdl/formal.py): k-induction of the bare
-slave, its covers, and a bounded check of a small whole top.
+slave, its covers, a bounded check of a small whole top, and the absence of
+combinational paths through the bus port.
 
 The properties come from the AXI specification; the last test shows they are not
 vacuous by finding the address mix-up the slave once had (AW and AR in one cycle,
@@ -14,8 +15,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from tinycl_hdl.flows import formal
-from tinycl_hdl.spec.catalogue import FORMAL_TOP
-from tinycl_hdl.rtl.axi import axi_lite_members
+from tinycl_hdl.spec.catalogue import FORMAL_TOP, SERIAL_TOPS, load_config
+from tinycl_hdl.rtl.axi import AxiLiteSlave, axi_lite_members
 from tinycl_hdl.rtl.top import TinyCL
 
 
@@ -112,3 +113,17 @@ def test_small_top_bounded_check(tmp_path):
     cfg = FORMAL_TOP
     passed, summary = formal.check_top(TinyCL(cfg), tmp_path, depth=16)
     assert passed, summary
+
+
+@pytest.mark.parametrize("design", ["slave", "digits", "digits-small-serial"])
+def test_no_combinational_path_through_the_bus_port(design, tmp_path):
+    """AXI: no combinational path from the manager's signals to the subordinate's."""
+    cfg = SERIAL_TOPS.get(design) or (load_config(design) if design != "slave" else None)
+    component = AxiLiteSlave(8) if cfg is None else TinyCL(cfg)
+    assert formal.combinational_paths(component, tmp_path) == []
+
+
+def test_the_path_check_finds_a_combinational_ready(tmp_path):
+    """``_MixedUpSlave`` raises AWREADY and ARREADY from AWVALID and ARVALID in one cycle."""
+    paths = formal.combinational_paths(_MixedUpSlave(), tmp_path)
+    assert {"top/s_axil_awvalid", "top/s_axil_arvalid"} <= set(paths), paths

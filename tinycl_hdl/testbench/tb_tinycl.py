@@ -330,7 +330,7 @@ async def aw_and_ar_in_one_cycle_write_lands_at_its_own_address(dut):
     value = cfg.classes - 1
     seen = await pins.cycles({0: {"awaddr": label, "awvalid": 1, "araddr": lr_shift, "arvalid": 1},
                               12: {"wdata": value, "wvalid": 1}})
-    assert seen["ar"] == 0 and seen["aw"] >= 12 and seen["w"] >= 12, f"the read first, the write with its W: {seen}"
+    assert seen["ar"] < 12 <= min(seen["aw"], seen["w"]), f"the read first, the write with its W: {seen}"
     assert seen["bresp"] == OKAY and seen["rresp"] == OKAY, seen
     assert seen["rdata"] == cfg.lr_shift, "the read answered another register"
     assert await pins.read(label) == (OKAY, value), "LABEL after the write"
