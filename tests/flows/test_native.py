@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from tinycl_hdl.cli import main
-from tinycl_hdl.flows.native import native_host, run_native
+from tinycl_hdl.flows.native import build_native, native_host, run_native
 from tinycl_hdl.host.session import GoldenSession, bit_exact_run
 from tinycl_hdl.spec.catalogue import SERIAL_TOPS, TOPS
 from tinycl_hdl.spec.regmap import Command, ErrorCode
@@ -23,6 +23,20 @@ def test_native_run_equals_the_golden_model(name):
     result = run_native(cfg, run)
     assert result["evictions"] > 0 and result["mismatches"] == 0
     assert result["simulated_cycles"] > 0 and result["cycles_per_second"] > 0
+
+
+def test_the_build_is_profile_guided():
+    """The instrumented pass ran the workload: its profile of the model's code is there, and
+    the executable is the second pass's, not instrumented (no profile written by it)."""
+    executable = build_native(TOPS["digits-small"])
+    profile = executable.parent / "Vtinycl__ALL.gcda"
+    assert profile.stat().st_size > 0
+    written = profile.stat().st_mtime_ns
+
+    async def run(host):
+        return {"status": await host.read("STATUS")}
+    run_native(TOPS["digits-small"], run)
+    assert profile.stat().st_mtime_ns == written
 
 
 def test_the_host_waits_on_the_interrupt():

@@ -13,10 +13,16 @@ every caller: the CLI, the tests and the benchmark.
 Builds are cached like cocotb's (:func:`~tinycl_hdl.flows.sim.build_root`), one per
 configuration and waveform option, keyed by the hash of the Verilog, the harness and the
 flags.
+
+A build without waveforms is profile-guided: gcc compiles the model instrumented, the
+harness runs a short workload of the configuration (:func:`profile_workload`), and gcc
+compiles it again from the profile.  The model's per-cycle code is one long function of
+branches over the design's state; the profile tells gcc which way they go.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -30,22 +36,35 @@ from ..host.native import NativeTransport
 from ..spec.config import TinyCLConfig
 from .sim import build_root, config_key, prepare_environment, write_if_changed
 
-__all__ = ["HARNESS", "build_native", "native_host", "run_native", "wrapper"]
+__all__ = ["HARNESS", "build_native", "native_host", "profile_workload", "run_native", "wrapper"]
 
 #: The C++ harness (package data).
 HARNESS = pathlib.Path(__file__).resolve().parent / "native_harness.cpp"
 
-#: Verilator's options.  The model's per-cycle code is compiled for speed, in one C++ file
-#: so that gcc inlines across it (``--output-split 0``: 1.72 M cycles/s on ``digits``
-#: against 1.58 M split), and its construction code (large, run once) for build time;
-#: warnings that the lint step owns are off.
-#: ``-fwrapv``: without it gcc 12 at -O2 built a ``digits-small`` model whose INSERT
-#: refused a sample that the golden model, Icarus and the cocotb Verilator build keep;
-#: -O1, -Os, and -O2 with -fwrapv agree with them.
+#: Verilator's options: the model's per-cycle code in one C++ file, so that gcc inlines
+#: across it (``--output-split 0``), and its ``case`` statements left as branches for the
+#: profile to order rather than turned into lookup tables (``-fno-table``); both are faster
+#: on ``digits`` (docs/performance.md).  Warnings that the lint step owns are off.
 VERILATOR_FLAGS = ["--cc", "--exe", "--build", "-O3", "--noassert", "--output-split", "0", "--output-split-cfuncs", "0",
                    "--top-module", "tinycl_native",
-                   "--prefix", "Vtinycl", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                   "-MAKEFLAGS", "OPT_FAST='-O2 -fwrapv -march=native' OPT_SLOW=-O0 OPT_GLOBAL=-O2"]
+                   "--prefix", "Vtinycl", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-fno-table"]
+#: gcc's flags for the per-cycle code; the construction code (large, run once) is built at
+#: -O0 for build time.  ``-fwrapv``: without it gcc 12 at -O2 built a ``digits-small``
+#: model whose INSERT refused a sample that the golden model, Icarus and the cocotb
+#: Verilator build keep; -O1, -Os, and -O2 with -fwrapv agree with them.
+OPT_FAST = "-O2 -fwrapv -march=native"
+
+#: The two passes of a profile-guided build: gcc's flags added to ``OPT_FAST``, and to the link.
+#: ``-fprofile-partial-training``: code the short workload never ran is still optimised
+#: for speed, not for size.
+PROFILE_GENERATE = ("-fprofile-generate", "-fprofile-generate")
+PROFILE_USE = ("-fprofile-use -fprofile-partial-training -Wno-missing-profile", "")
+
+
+def _make_flags(extra_opt: str = "", link: str = "") -> list:
+    opt_fast = " ".join(filter(None, [OPT_FAST, extra_opt]))
+    flags = ["-MAKEFLAGS", f"OPT_FAST='{opt_fast}' OPT_SLOW=-O0 OPT_GLOBAL=-O2"]
+    return flags + (["-LDFLAGS", link] if link else [])
 
 
 def wrapper(cfg: TinyCLConfig) -> str:
@@ -96,21 +115,58 @@ def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet
     harness = build_dir / "harness.cpp"
     write_if_changed(harness, HARNESS.read_text())
     flags = VERILATOR_FLAGS + (["--trace-fst"] if waves else []) + ["--build-jobs", str(os.cpu_count() or 1)]
+    passes = [_make_flags()] if waves else [_make_flags(*PROFILE_GENERATE), _make_flags(*PROFILE_USE)]
     digest = hashlib.sha256()
     for path in [harness, *sources]:
         digest.update(path.read_bytes())
-    digest.update(" ".join(flags).encode())
-    executable = build_dir / "obj" / "tinycl_native"
+    digest.update(repr((flags, passes)).encode())
+    obj = build_dir / "obj"
+    executable = obj / "tinycl_native"
     stamp = build_dir / "build.stamp"
     if executable.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return executable
+    stamp.unlink(missing_ok=True)
+    for stale in obj.glob("*.gcda"):
+        stale.unlink()
+    for n, make_flags in enumerate(passes):
+        if n:
+            # The flags changed, not the sources: make would keep the instrumented objects.
+            for built in [executable, *obj.glob("*.o"), *obj.glob("*.a")]:
+                built.unlink(missing_ok=True)
+        _verilate(build_dir, [*flags, *make_flags], sources, quiet)
+        if n + 1 < len(passes):
+            asyncio.run(profile_workload(cfg, executable))
+    stamp.write_text(digest.hexdigest())
+    return executable
+
+
+def _verilate(build_dir: pathlib.Path, flags: list, sources: list, quiet: bool) -> None:
     cmd = ["verilator", *flags, "-Mdir", "obj", "-o", "tinycl_native", "harness.cpp", *(p.name for p in sources)]
     result = subprocess.run(cmd, cwd=build_dir, capture_output=quiet, text=True)
     if result.returncode != 0:
         (build_dir / "build.log").write_text((result.stdout or "") + (result.stderr or ""))
         raise RuntimeError(f"Verilator build failed (see {build_dir / 'build.log'})")
-    stamp.write_text(digest.hexdigest())
-    return executable
+
+
+async def profile_workload(cfg: TinyCLConfig, executable, seed: int = 1) -> None:
+    """The profile-guided build's training run: every command and register path once, and
+    a short training, on random samples (a few seconds of the instrumented model)."""
+    import numpy as np
+
+    transport = NativeTransport(executable)
+    try:
+        host = TinyCLHost(transport, cfg)
+        await host.identify()
+        rng = np.random.default_rng(seed)
+        shape = (cfg.in_h, cfg.in_w, cfg.in_c)
+        for n in range(min(cfg.slots, 2 * cfg.classes, 8)):
+            await host.insert(rng.integers(0, 256, shape, dtype=np.uint8), n % cfg.classes)
+        await host.train(epochs=2)
+        await host.infer(rng.integers(0, 256, shape, dtype=np.uint8))
+        await host.read_logits()
+        await host.counters()
+    finally:
+        transport.close()      # the harness writes its profile as it exits
 
 
 @contextlib.contextmanager
