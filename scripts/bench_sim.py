@@ -7,8 +7,9 @@ The native Verilator backend (tinycl_hdl.flows.native) trains a GDumb memory of 
 samples for ``--epochs`` epochs; the cycles are the harness's count and the time is the
 TRAIN command's alone (the build, the inserts and the Python start-up are reported
 apart).  The run is repeated ``--repeat`` times on fresh models and the best and the
-median rate are reported: a shared machine's other work only ever slows a run down.  With cocotb (on by default) the same configuration runs ``tinycl report``'s
-workload under cocotb on Verilator for comparison.  Nothing here asserts a speed: it
+median rate are reported: a shared machine's other work only ever slows a run down.
+With cocotb (on by default) the same configuration runs ``tinycl report``'s workload
+under cocotb on Verilator for comparison.  Nothing here asserts a speed: it
 measures.
 """
 
@@ -63,6 +64,8 @@ def main():
     parser.add_argument("--no-cocotb", dest="cocotb", action="store_false")
     parser.add_argument("--json", dest="json_file")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat must be a positive integer, not {args.repeat!r}")
     cfg = load_config(args.preset, None, args.overrides)
     start = time.monotonic()
     build_native(cfg)

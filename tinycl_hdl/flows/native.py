@@ -149,8 +149,9 @@ def _verilate(build_dir: pathlib.Path, flags: list, sources: list, quiet: bool) 
 
 
 async def profile_workload(cfg: TinyCLConfig, executable, seed: int = 1) -> None:
-    """The profile-guided build's training run: every command and register path once, and
-    a short training, on random samples (a few seconds of the instrumented model)."""
+    """The profile-guided build's training run, on random samples: identification, up to
+    eight inserts, a two-epoch TRAIN, an INFER and the logit and counter reads (a few
+    seconds of the instrumented model on the presets)."""
     import numpy as np
 
     transport = NativeTransport(executable)
