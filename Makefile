@@ -1,15 +1,21 @@
-# TinyCL-HDL: every target sets up .venv itself.
+# TinyCL-HDL: every target sets up what it needs itself: the system packages of
+# scripts/system-packages.txt (scripts/system-deps installs what is missing as root, or
+# stops at once with the apt-get line to run), then .venv.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: install demo report bench asic synth bitstream formal docs test test-random test-soak clean
+.PHONY: system-deps install demo report bench asic synth bitstream formal docs test test-random test-soak clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+system-deps:
+	@scripts/system-deps
+
+# Order-only: the check runs before every target, and a venv that exists is not rebuilt for it.
+$(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
