@@ -8,6 +8,7 @@ from tinycl_hdl.model import golden
 from tinycl_hdl.model import reference
 from tinycl_hdl.cli import main
 from tinycl_hdl.model.vectors import read_vectors
+import reference_loops as loops
 
 
 def test_train_writes_json_and_plot(tmp_path):
@@ -47,12 +48,34 @@ def test_vectors_file_format(tmp_path):
     # (within the forward bound), and each step starts from the previous weights.
     w0 = golden.Weights(v["conv_w0"], v["conv_b0"], v["dense_w0"], v["dense_b0"])
     wf = reference.FloatWeights.from_fixed(cfg, w0)
-    logits = reference.forward(cfg, wf, reference.input_from_pixels(v["x"][0]))["logits"]
+    logits = reference.forward(cfg, wf, reference.input_from_pixels(v["x"][0], cfg.pixel_offset))["logits"]
     lsb = 2.0 ** -cfg.frac_bits
     bound = lsb / 2 * (1 + np.abs(wf.dense_w.reshape(10, -1)).sum(axis=1))
     assert np.all(np.abs(v["logits"][0] * lsb - logits) <= bound)
     w1 = golden.Weights(v["conv_w"][0], v["conv_b"][0], v["dense_w"][0], v["dense_b"][0])
     assert np.array_equal(golden.infer(cfg, w1, v["x"][1])[1], v["logits"][1])
+
+
+def test_vectors_carry_the_stochastic_update(tmp_path):
+    """An outside reference rebuilds step 0's dense update from the file alone: the formats, the
+    input mapping, the loss gradient and each weight's dither (with the loops of
+    tests/reference_loops.py, not the golden model)."""
+    path = tmp_path / "v.npz"
+    result = CliRunner().invoke(main, ["vectors", "--set", "filters=2", "--set", "update_rounding=stochastic",
+                                       "--seed", "3", "--steps", "2", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    cfg, v = read_vectors(path)
+    assert str(v["update_rounding"]) == "stochastic" and v["step_seed"].shape == (2,)
+    bits, frac, shift = int(v["dither_bits"]), int(v["frac_bits"]), int(v["frac_bits"]) + int(v["lr_shift"])
+    x = ((v["x"][0].astype(np.int64) - int(v["pixel_offset"])) << (frac - 8)).transpose(2, 0, 1)
+    z = np.array(loops.conv_forward(cfg, x.tolist(), v["conv_w0"].tolist(), v["conv_b0"].tolist()))
+    a = np.maximum(z, 0).reshape(-1)
+    g = np.outer(v["delta"][0], a)
+    scaled = g >> (shift - bits) if shift >= bits else g << (bits - shift)
+    step = (scaled + v["dense_w_dither"][0].reshape(g.shape)) >> bits
+    want = np.clip(v["dense_w0"].reshape(g.shape) - step, -(1 << 15), (1 << 15) - 1)
+    assert np.array_equal(v["dense_w"][0].reshape(g.shape), want)
+    assert not np.array_equal(v["dense_w"][0], v["dense_w0"])
 
 
 def test_generate_board_top_with_a_uart_divisor(tmp_path):

@@ -21,6 +21,16 @@ def random_pixels(cfg, rng):
     return rng.integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)
 
 
+@pytest.fixture(params=["nearest", "stochastic"])
+def rule_cfg(small_cfg, request):
+    """The small configurations with each update rounding."""
+    return dataclasses.replace(small_cfg, update_rounding=request.param)
+
+
+#: A step seed (any 8-bit value: the dither's range).
+SEED = 0xA5
+
+
 def test_conv_forward_matches_loops(small_cfg, rng):
     w = random_weights(small_cfg, rng)
     x = golden.input_from_pixels(small_cfg, random_pixels(small_cfg, rng))
@@ -46,14 +56,15 @@ def test_conv_patches_are_windows(small_cfg, rng):
             assert np.array_equal(patches[y, xx], x[:, y:y + k, xx:xx + k])
 
 
-def test_dense_backward_uses_old_weights_and_matches_loops(small_cfg, rng):
-    cfg = small_cfg
+def test_dense_backward_uses_old_weights_and_matches_loops(rule_cfg, rng):
+    cfg = rule_cfg
     w = random_weights(cfg, rng)
     a = golden.relu(rng.integers(-1024, 1024, (cfg.filters, cfg.out_h, cfg.out_w)))
     delta = rng.integers(-1024, 1025, cfg.classes)
-    grad_a, new_w, new_b = golden.dense_backward(cfg, a, delta, w.dense_w, w.dense_b)
+    grad_a, new_w, new_b = golden.dense_backward(cfg, a, delta, w.dense_w, w.dense_b, SEED)
     want_a, want_w, want_b = loops.dense_backward(
-        cfg, a.reshape(-1).tolist(), delta.tolist(), w.dense_w.reshape(cfg.classes, -1).tolist(), w.dense_b.tolist())
+        cfg, a.reshape(-1).tolist(), delta.tolist(), w.dense_w.reshape(cfg.classes, -1).tolist(), w.dense_b.tolist(),
+        SEED)
     assert grad_a.reshape(-1).tolist() == want_a
     assert new_w.reshape(cfg.classes, -1).tolist() == want_w
     assert new_b.tolist() == want_b
@@ -65,30 +76,31 @@ def test_relu_backward_mask_is_a_positive():
     assert golden.relu_backward(grad, a).tolist() == [0, -3, 0, 9]
 
 
-def test_conv_backward_matches_loops(small_cfg, rng):
-    cfg = dataclasses.replace(small_cfg, lr_shift=2)
+def test_conv_backward_matches_loops(rule_cfg, rng):
+    cfg = dataclasses.replace(rule_cfg, lr_shift=2)
     w = random_weights(cfg, rng)
     x = golden.input_from_pixels(cfg, random_pixels(cfg, rng))
     grad_z = rng.integers(-2048, 2048, (cfg.filters, cfg.out_h, cfg.out_w))
-    new_w, new_b = golden.conv_backward(cfg, x, grad_z, w.conv_w, w.conv_b)
-    want_w, want_b = loops.conv_backward(cfg, x.tolist(), grad_z.tolist(), w.conv_w.tolist(), w.conv_b.tolist())
+    new_w, new_b = golden.conv_backward(cfg, x, grad_z, w.conv_w, w.conv_b, SEED)
+    want_w, want_b = loops.conv_backward(cfg, x.tolist(), grad_z.tolist(), w.conv_w.tolist(), w.conv_b.tolist(),
+                                         SEED)
     assert new_w.tolist() == want_w and new_b.tolist() == want_b
 
 
-def test_train_step_chains_the_stages(small_cfg, rng):
-    cfg = small_cfg
+def test_train_step_chains_the_stages(rule_cfg, rng):
+    cfg = rule_cfg
     w = random_weights(cfg, rng, scale=300)
     pixels, label = random_pixels(cfg, rng), 1
-    new, trace = golden.train_step(cfg, w, pixels, label)
+    new, trace = golden.train_step(cfg, w, pixels, label, SEED)
     x = golden.input_from_pixels(cfg, pixels)
     z = np.array(loops.conv_forward(cfg, x.tolist(), w.conv_w.tolist(), w.conv_b.tolist()))
     a = np.maximum(z, 0)
     assert np.array_equal(trace.z, z) and np.array_equal(trace.a, a)
     grad_a, dw, db = loops.dense_backward(cfg, a.reshape(-1).tolist(), trace.delta.tolist(),
-                                          w.dense_w.reshape(cfg.classes, -1).tolist(), w.dense_b.tolist())
+                                          w.dense_w.reshape(cfg.classes, -1).tolist(), w.dense_b.tolist(), SEED)
     assert new.dense_w.reshape(cfg.classes, -1).tolist() == dw and new.dense_b.tolist() == db
     grad_z = np.where(a > 0, np.array(grad_a).reshape(a.shape), 0)
-    cw, cb = loops.conv_backward(cfg, x.tolist(), grad_z.tolist(), w.conv_w.tolist(), w.conv_b.tolist())
+    cw, cb = loops.conv_backward(cfg, x.tolist(), grad_z.tolist(), w.conv_w.tolist(), w.conv_b.tolist(), SEED)
     assert new.conv_w.tolist() == cw and new.conv_b.tolist() == cb
 
 

@@ -82,6 +82,7 @@ def test_golden_model_tracks_float_on_random_configuration(model_case, random_se
 
     from tinycl_hdl.model import reference
     from tinycl_hdl.spec.lfsr import Lfsr
+    from tinycl_hdl.spec.update import DITHER_BITS
 
     cfg = _config(random_seed, "model", model_case, MODEL_LIMITS)
     print(reproduction(cfg, "icarus", verify_samples(cfg)))
@@ -97,9 +98,9 @@ def test_golden_model_tracks_float_on_random_configuration(model_case, random_se
                                  for a in golden.Weights.zeros(cfg).arrays().values()))
         pixels = rng.integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c))
         label = int(rng.integers(cfg.classes))
-        new, tr = golden.train_step(cfg, w, pixels, label)
+        new, tr = golden.train_step(cfg, w, pixels, label, seed=int(rng.integers(1 << DITHER_BITS)))
         f = {name: a * lsb for name, a in w.arrays().items()}
-        _check("input", tr.x, reference.input_from_pixels(pixels), cfg)
+        _check("input", tr.x, reference.input_from_pixels(pixels, cfg.pixel_offset), cfg)
         x = tr.x * lsb
         # Conv forward: one rounding of the exact sum.
         patches = reference._patches(cfg, x)
@@ -123,12 +124,15 @@ def test_golden_model_tracks_float_on_random_configuration(model_case, random_se
         # Dense backward: the input gradient with the old weights, the updates with one rounding.
         _check("dense input gradient", tr.grad_a.reshape(-1), delta @ dw, cfg,
                _float_error(cfg.classes, np.abs(delta) @ np.abs(dw)))
-        _check("dense weight update", new.dense_w.reshape(cfg.classes, -1), dw - lr * np.outer(delta, a), cfg)
-        _check("dense bias update", new.dense_b, f["dense_b"] - lr * delta, cfg)
+        # A stochastic update is the floor or the ceiling: within one LSB, not half.
+        rounding = lsb / 2 if cfg.update_rounding == "stochastic" else 0.0
+        _check("dense weight update", new.dense_w.reshape(cfg.classes, -1), dw - lr * np.outer(delta, a), cfg,
+               rounding)
+        _check("dense bias update", new.dense_b, f["dense_b"] - lr * delta, cfg, rounding)
         assert np.array_equal(tr.grad_z, np.where(tr.a > 0, tr.grad_a, 0)), "ReLU backward"
         gz = tr.grad_z.reshape(cfg.filters, -1) * lsb
         grad_w = gz @ patches
         slack = _float_error(cfg.out_h * cfg.out_w, np.abs(gz) @ np.abs(patches)) * lr
-        _check("conv weight update", new.conv_w.reshape(cfg.filters, -1), cw - lr * grad_w, cfg, slack)
+        _check("conv weight update", new.conv_w.reshape(cfg.filters, -1), cw - lr * grad_w, cfg, slack + rounding)
         _check("conv bias update", new.conv_b, f["conv_b"] - lr * gz.sum(axis=1), cfg,
-               _float_error(cfg.out_h * cfg.out_w, np.abs(gz).sum(axis=1)) * lr)
+               _float_error(cfg.out_h * cfg.out_w, np.abs(gz).sum(axis=1)) * lr + rounding)

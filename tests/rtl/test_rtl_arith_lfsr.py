@@ -129,19 +129,26 @@ def test_positive_and_narrow_saturate(width):
         [int(saturate(v, width)) for v in unsigned_values]
 
 
+@pytest.mark.parametrize("offset", [0, 128, 1, 255, 77])
 @pytest.mark.parametrize("data_width, frac_bits", [(16, f) for f in range(1, 16)] + [(12, 11), (24, 23), (4, 3)])
-def test_pixel_data_is_the_fixed_point_pixel(data_width, frac_bits):
-    """``control.pixel_data`` of every 8-bit pixel equals ``FixedFormat.from_pixels`` and
-    is non-negative, for every ``frac_bits`` (9, 11 and 15 once read a pixel bit as the sign)."""
+def test_pixel_data_is_the_fixed_point_pixel(data_width, frac_bits, offset):
+    """``control.pixel_data`` of every 8-bit pixel equals ``FixedFormat.from_pixels`` for every
+    ``frac_bits`` (9, 11 and 15 once read a pixel bit as the sign) and pixel offset; with no
+    offset it is non-negative."""
     from tinycl_hdl.spec.config import TinyCLConfig
     from tinycl_hdl.spec.fixedpoint import FixedFormat
     from tinycl_hdl.rtl.datapath import pixel_data
 
-    cfg = TinyCLConfig(data_width=data_width, frac_bits=frac_bits, acc_width=64)
+    cfg = TinyCLConfig(data_width=data_width, frac_bits=frac_bits, acc_width=64, pixel_offset=offset)
     pixel, out = Signal(8), Signal(signed(data_width))
     m = Module()
     m.d.comb += out.eq(pixel_data(cfg, pixel))
-    want = FixedFormat(data_width, frac_bits).from_pixels(np.arange(256))
+    want = FixedFormat(data_width, frac_bits).from_pixels(np.arange(256), offset)
+    # Derived by hand: (p - offset) / 256 rounded half up to frac_bits, saturated.
+    lsb = 2.0 ** -frac_bits
+    by_hand = np.clip(np.floor((np.arange(256) - offset) / 256 / lsb + 0.5), -(1 << (data_width - 1)),
+                      (1 << (data_width - 1)) - 1)
+    assert want.tolist() == by_hand.astype(int).tolist()
     got = []
 
     async def bench(ctx):
@@ -153,4 +160,37 @@ def test_pixel_data_is_the_fixed_point_pixel(data_width, frac_bits):
     sim.add_testbench(bench)
     sim.run()
     assert got == want.tolist()
-    assert min(got) >= 0
+    assert min(got) >= 0 or offset
+
+
+@pytest.mark.parametrize("name", ["digits", "cifar10"])
+def test_the_coordinate_image_is_the_specs(name):
+    """``rtl.dither.coordinate_image`` of random coordinates equals the spec's dither with a
+    zero seed, field by field and all together."""
+    from tinycl_hdl.spec.catalogue import PRESETS
+    from tinycl_hdl.spec.update import DITHER_BITS, Coordinates, dither
+    from tinycl_hdl.rtl.dither import coordinate_image
+
+    cfg = PRESETS[name]
+    coords = Coordinates.of(cfg)
+    fields = {"kind": Signal(1), "o": Signal(coords.klass), "f": Signal(coords.filter), "word": Signal(coords.word),
+              "lane": Signal(coords.lane)}
+    out, lane_only = Signal(DITHER_BITS), Signal(DITHER_BITS)
+    m = Module()
+    m.d.comb += [out.eq(coordinate_image(coords, **fields)), lane_only.eq(coordinate_image(coords, lane=fields["lane"]))]
+    rng = np.random.default_rng(9)
+    mismatches = []
+
+    async def bench(ctx):
+        for _ in range(300):
+            values = {k: int(rng.integers(1 << len(s))) for k, s in fields.items()}
+            for key, sig in fields.items():
+                ctx.set(sig, values[key])
+            want = int(dither(cfg, 0, values["kind"], values["o"], values["f"], values["word"], values["lane"]))
+            if ctx.get(out) != want or ctx.get(lane_only) != int(dither(cfg, 0, 0, 0, 0, 0, values["lane"])):
+                mismatches.append(values)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not mismatches, mismatches[:3]

@@ -9,7 +9,8 @@ from tinycl_hdl.spec.catalogue import PRESETS, load_config
 from tinycl_hdl.spec.config import ConfigError, TinyCLConfig
 
 REQUIRED_FIELDS = ["in_h", "in_w", "in_c", "kernel", "filters", "classes", "slots", "data_width",
-                   "frac_bits", "acc_width", "n_pu", "window", "datapath", "lr_shift", "epochs", "seed"]
+                   "frac_bits", "acc_width", "n_pu", "pixel_offset", "window", "datapath", "update_rounding",
+                   "lr_shift", "epochs", "seed"]
 
 
 def test_fields_are_the_documented_ones():

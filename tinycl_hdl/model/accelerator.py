@@ -16,6 +16,7 @@ from . import golden
 from . import reference
 from ..spec.config import TinyCLConfig
 from ..spec.lfsr import Lfsr
+from ..spec.update import step_seed
 
 __all__ = ["SoftwareAccelerator", "ARITHMETICS"]
 
@@ -55,7 +56,9 @@ class SoftwareAccelerator:
         return self.sampler.insert(pixels, label, self.lfsr)
 
     def train(self, epochs: int | None = None, from_scratch: bool = True, progress=None) -> None:
-        """``TRAIN``: ``epochs`` passes over the memory in LFSR-shuffled order.
+        """``TRAIN``: ``epochs`` passes over the memory in LFSR-shuffled order.  With
+        ``update_rounding = "stochastic"`` every training step first draws its step seed (the
+        float reference draws it too, so both see the same stream).
 
         ``progress``, if given, is called with the number of samples trained so far.
         """
@@ -66,12 +69,16 @@ class SoftwareAccelerator:
         if from_scratch:
             self.weights = self._convert(golden.init_weights(cfg, self.lfsr))
         order = np.arange(self.sampler.size)
-        step = golden.train_step if self.arithmetic == "golden" else reference.train_step
+        stochastic = cfg.update_rounding == "stochastic"
         for _ in range(epochs):
             golden.shuffle_order(order, self.lfsr)
             for slot in order:
-                result = step(cfg, self.weights, self.sampler.pixels[slot], int(self.sampler.labels[slot]))
-                self.weights = result[0] if self.arithmetic == "golden" else result
+                seed = step_seed(self.lfsr.draw()) if stochastic else None
+                pixels, label = self.sampler.pixels[slot], int(self.sampler.labels[slot])
+                if self.arithmetic == "golden":
+                    self.weights = golden.train_step(cfg, self.weights, pixels, label, seed)[0]
+                else:
+                    self.weights = reference.train_step(cfg, self.weights, pixels, label)
                 if progress is not None:
                     progress(1)
 

@@ -25,6 +25,7 @@ from ..spec.fixedpoint import FixedFormat
 from ..spec.initial import init_bits, init_shift
 from ..spec.lfsr import Lfsr
 from ..spec.softmax import loss_gradient as _loss_gradient
+from ..spec.update import conv_dither, dense_dither
 
 __all__ = [
     "Weights", "StepTrace", "input_from_pixels", "conv_patches", "conv_forward", "relu",
@@ -76,11 +77,11 @@ class StepTrace:
 
 
 def input_from_pixels(cfg: TinyCLConfig, pixels) -> np.ndarray:
-    """``[H, W, C]`` uint8 pixels to the ``[C, H, W]`` data-format input."""
+    """``[H, W, C]`` uint8 pixels to the ``[C, H, W]`` data-format input ``(p - pixel_offset) * 2**-8``."""
     pixels = np.asarray(pixels)
     if pixels.shape != (cfg.in_h, cfg.in_w, cfg.in_c):
         raise ValueError(f"sample must have shape {(cfg.in_h, cfg.in_w, cfg.in_c)}, not {pixels.shape}")
-    return FixedFormat.of(cfg).from_pixels(pixels).transpose(2, 0, 1).copy()
+    return FixedFormat.of(cfg).from_pixels(pixels, cfg.pixel_offset).transpose(2, 0, 1).copy()
 
 
 def conv_patches(cfg: TinyCLConfig, x: np.ndarray) -> np.ndarray:
@@ -113,20 +114,33 @@ def loss_gradient(cfg: TinyCLConfig, logits: np.ndarray, label: int) -> np.ndarr
     return _loss_gradient(logits, label, cfg.data_width, cfg.frac_bits)
 
 
+def _dithers(cfg: TinyCLConfig, seed, layer):
+    """``(weights, biases)`` dithers of ``layer`` (:func:`~tinycl_hdl.spec.update.dense_dither`
+    or ``conv_dither``) for the step seed ``seed``; ``(None, None)`` when the update rounds to
+    nearest."""
+    if cfg.update_rounding == "nearest":
+        return None, None
+    if seed is None:
+        raise ValueError("update_rounding 'stochastic' needs the training step's seed")
+    return layer(cfg, seed)
+
+
 def dense_backward(cfg: TinyCLConfig, a: np.ndarray, delta: np.ndarray,
-                   dense_w: np.ndarray, dense_b: np.ndarray):
+                   dense_w: np.ndarray, dense_b: np.ndarray, seed: int | None = None):
     """Activation gradient (with the old weights) and the updated dense layer.
 
     Returns ``(grad_a [F, Ho, Wo], dense_w, dense_b)``.  ``grad_a[k]`` narrows
     ``sum_o w[o, k] * delta[o]``; the weight gradient of one sample is the
     single product ``delta[o] * a[k]``, the bias gradient ``delta[o]`` (a
-    product with 1.0).
+    product with 1.0).  ``seed`` is the step seed of a stochastic update.
     """
     fmt = FixedFormat.of(cfg)
     w = dense_w.reshape(cfg.classes, -1)
     grad_a = fmt.narrow(delta @ w).reshape(a.shape)
-    new_w = fmt.update(w, np.outer(delta, a.reshape(-1)), cfg.lr_shift).reshape(dense_w.shape)
-    new_b = fmt.update(dense_b, fmt.bias_term(delta), cfg.lr_shift)
+    w_dither, b_dither = _dithers(cfg, seed, dense_dither)
+    new_w = fmt.update(w, np.outer(delta, a.reshape(-1)), cfg.lr_shift,
+                       None if w_dither is None else w_dither.reshape(w.shape)).reshape(dense_w.shape)
+    new_b = fmt.update(dense_b, fmt.bias_term(delta), cfg.lr_shift, b_dither)
     return grad_a, new_w, new_b
 
 
@@ -136,26 +150,29 @@ def relu_backward(grad_a: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def conv_backward(cfg: TinyCLConfig, x: np.ndarray, grad_z: np.ndarray,
-                  conv_w: np.ndarray, conv_b: np.ndarray):
-    """Updated ``(conv_w, conv_b)`` from the un-narrowed weight and bias gradients."""
+                  conv_w: np.ndarray, conv_b: np.ndarray, seed: int | None = None):
+    """Updated ``(conv_w, conv_b)`` from the un-narrowed weight and bias gradients; ``seed`` is
+    the step seed of a stochastic update."""
     fmt = FixedFormat.of(cfg)
     patches = conv_patches(cfg, x).reshape(cfg.out_h * cfg.out_w, cfg.conv_fan_in)
     gz = grad_z.reshape(cfg.filters, -1)
     grad_w = (gz @ patches).reshape(conv_w.shape)
     grad_b = fmt.bias_term(gz.sum(axis=1))
-    return fmt.update(conv_w, grad_w, cfg.lr_shift), fmt.update(conv_b, grad_b, cfg.lr_shift)
+    w_dither, b_dither = _dithers(cfg, seed, conv_dither)
+    return fmt.update(conv_w, grad_w, cfg.lr_shift, w_dither), fmt.update(conv_b, grad_b, cfg.lr_shift, b_dither)
 
 
-def train_step(cfg: TinyCLConfig, weights: Weights, pixels, label: int):
-    """One online SGD step on one sample; returns ``(new_weights, trace)``."""
+def train_step(cfg: TinyCLConfig, weights: Weights, pixels, label: int, seed: int | None = None):
+    """One online SGD step on one sample; returns ``(new_weights, trace)``.  ``seed`` is the
+    step seed (:func:`~tinycl_hdl.spec.update.step_seed`) when the update rounds stochastically."""
     x = input_from_pixels(cfg, pixels)
     z = conv_forward(cfg, x, weights.conv_w, weights.conv_b)
     a = relu(z)
     logits = dense_forward(cfg, a, weights.dense_w, weights.dense_b)
     delta = loss_gradient(cfg, logits, label)
-    grad_a, dense_w, dense_b = dense_backward(cfg, a, delta, weights.dense_w, weights.dense_b)
+    grad_a, dense_w, dense_b = dense_backward(cfg, a, delta, weights.dense_w, weights.dense_b, seed)
     grad_z = relu_backward(grad_a, a)
-    conv_w, conv_b = conv_backward(cfg, x, grad_z, weights.conv_w, weights.conv_b)
+    conv_w, conv_b = conv_backward(cfg, x, grad_z, weights.conv_w, weights.conv_b, seed)
     trace = StepTrace(x=x, z=z, a=a, logits=logits, delta=delta, grad_a=grad_a, grad_z=grad_z)
     return Weights(conv_w, conv_b, dense_w, dense_b), trace
 
@@ -172,7 +189,7 @@ def infer_batch(cfg: TinyCLConfig, weights: Weights, pixels) -> np.ndarray:
     """Classes of a batch ``[N, H, W, C]``; the same arithmetic as :func:`infer`."""
     fmt = FixedFormat.of(cfg)
     k = cfg.kernel
-    x = fmt.from_pixels(pixels).transpose(0, 3, 1, 2)                    # [N, C, H, W]
+    x = fmt.from_pixels(pixels, cfg.pixel_offset).transpose(0, 3, 1, 2)                  # [N, C, H, W]
     patches = sliding_window_view(x, (k, k), axis=(2, 3))                # [N, C, Ho, Wo, K, K]
     patches = patches.transpose(0, 2, 3, 1, 4, 5).reshape(len(x), -1, cfg.conv_fan_in)
     acc = patches @ weights.conv_w.reshape(cfg.filters, -1).T + fmt.bias_term(weights.conv_b)

@@ -37,9 +37,9 @@ class FloatWeights:
                 "dense_w": self.dense_w, "dense_b": self.dense_b}
 
 
-def input_from_pixels(pixels) -> np.ndarray:
-    """``[H, W, C]`` uint8 pixels to the ``[C, H, W]`` input ``p / 256``."""
-    return np.asarray(pixels, dtype=np.float64).transpose(2, 0, 1) / 256.0
+def input_from_pixels(pixels, offset: int = 0) -> np.ndarray:
+    """``[H, W, C]`` uint8 pixels to the ``[C, H, W]`` input ``(p - offset) / 256``."""
+    return (np.asarray(pixels, dtype=np.float64).transpose(2, 0, 1) - offset) / 256.0
 
 
 def _patches(cfg, x):
@@ -90,13 +90,13 @@ def gradients(cfg: TinyCLConfig, w: FloatWeights, x: np.ndarray, label: int):
 def train_step(cfg: TinyCLConfig, w: FloatWeights, pixels, label: int) -> FloatWeights:
     """One SGD step with learning rate ``2**-lr_shift``."""
     lr = 2.0 ** -cfg.lr_shift
-    grads, _ = gradients(cfg, w, input_from_pixels(pixels), label)
+    grads, _ = gradients(cfg, w, input_from_pixels(pixels, cfg.pixel_offset), label)
     return FloatWeights(*(p - lr * g for p, g in zip(w.arrays().values(), grads.arrays().values())))
 
 
 def infer_batch(cfg: TinyCLConfig, w: FloatWeights, pixels) -> np.ndarray:
     k = cfg.kernel
-    x = np.asarray(pixels, dtype=np.float64).transpose(0, 3, 1, 2) / 256.0
+    x = (np.asarray(pixels, dtype=np.float64).transpose(0, 3, 1, 2) - cfg.pixel_offset) / 256.0
     patches = sliding_window_view(x, (k, k), axis=(2, 3)).transpose(0, 2, 3, 1, 4, 5).reshape(
         len(x), -1, cfg.conv_fan_in)
     z = patches @ w.conv_w.reshape(cfg.filters, -1).T + w.conv_b

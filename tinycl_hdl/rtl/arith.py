@@ -53,21 +53,24 @@ def index(count: int):
     return unsigned(max(1, (count - 1).bit_length()))
 
 
-def update_clamp(shifted: Value, width: int) -> Value:
-    """First half of ``saturate(w - round_shift(grad, shift), width)``: ``shifted``, which is
-    ``grad >> (shift - 1)``, clamped to ``width + 3`` bits.
+def update_clamp(shifted: Value, width: int, bits: int = 1) -> Value:
+    """First half of ``saturate(w - dithered_shift(grad, shift, dither, bits), width)``
+    (:func:`tinycl_hdl.spec.update.dithered_shift`): ``shifted``, which is
+    ``floor(grad * 2**(bits - shift))``, clamped to ``width + 2 + bits`` bits.
 
-    The clamp changes nothing after :func:`update_apply`: a value outside ``width + 3``
-    bits gives ``|round| >= 2**(width+1)``, and so does its clamped form, with the same
-    sign; either way ``w - round`` lies beyond ``signed(width)`` and saturates to the
-    same limit.  The narrow result keeps the second half's carry chains short.
+    The clamp changes nothing after :func:`update_apply`: a value outside ``width + 2 +
+    bits`` bits gives ``|(shifted + dither) >> bits| >= 2**(width+1) - 1`` for any dither
+    below ``2**bits``, and so does its clamped form, with the same sign; either way
+    ``w - step`` lies beyond ``signed(width)`` and saturates to the same limit.  The narrow
+    result keeps the second half's carry chains short.
     """
-    return saturate(shifted, width + 3)
+    return saturate(shifted, width + 2 + bits)
 
 
-def update_apply(w: Value, shifted: Value, width: int) -> Value:
-    """Second half: ``saturate(w - ((shifted + 1) >> 1), width)``."""
-    return saturate(w - (shifted + 1).shift_right(1), width)
+def update_apply(w: Value, shifted: Value, width: int, dither=1, bits: int = 1) -> Value:
+    """Second half: ``saturate(w - ((shifted + dither) >> bits), width)`` (``bits = 1`` and
+    ``dither = 1``: round half up)."""
+    return saturate(w - (shifted + dither).shift_right(bits), width)
 
 
 def shift_saturate(value: Value, shift: Value, width: int) -> Value:

@@ -14,6 +14,7 @@ from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
 from ..spec.config import TinyCLConfig
 from ..spec.initial import init_bits
 from ..spec.regmap import Command, ErrorCode, Phase, RegisterMap
+from ..spec.update import DITHER_BITS
 from .arith import index, less_than
 from .lfsr import Lfsr
 from .loss import LossGradient
@@ -135,6 +136,10 @@ class Controller:
         self.label_count, self.label_new = Signal(range(slots + 1), name="label_count"), Signal(name="label_new")
         # TRAIN and INFER.
         self.from_scratch, self.is_infer = Signal(name="from_scratch"), Signal(name="is_infer")
+        # A stochastic update's step seed: the top bits of the draw each training step makes
+        # as it fetches its sample, kept from the loss gradient to the step's last update.
+        self.stochastic = cfg.update_rounding == "stochastic"
+        self.step_seed = Signal(DITHER_BITS, name="step_seed")
         self.best = Signal(signed(dw), name="best")
         # Scans for the first largest word of a memory (INS_LARGEST, ARGMAX): the index of
         # the word read the cycle before, and whether there is one.
@@ -333,6 +338,10 @@ class Controller:
                     m.next = "EPOCH_START"
                 with m.Else():
                     m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.idx)]
+                    if s.stochastic:
+                        # The LFSR is idle: the last draw (the shuffle's or the previous
+                        # step's) ended many cycles ago.
+                        m.d.comb += lfsr.draw.eq(1)
                     m.next = "SAMPLE_SLOT"
         with m.State("SAMPLE_SLOT"):
             m.d.sync += s.slot.eq(order.r_data)
@@ -430,7 +439,7 @@ class Controller:
             with m.State("LOSS_WAIT"):
                 s.check_abort(m)
                 with m.If(~s.abort & blocks.loss.done):
-                    m.d.sync += s.phase.eq(Phase.DENSE_BWD)
+                    m.d.sync += [s.phase.eq(Phase.DENSE_BWD), s.step_seed.eq(blocks.lfsr.state[32 - DITHER_BITS:])]
                     dp.on_loss_done(m, s)
                     m.next = "DB_RUN"
             dp.dense_backward(m, s)

@@ -38,11 +38,18 @@ __all__ = ["Datapath", "pixel_data"]
 
 
 def pixel_data(cfg: TinyCLConfig, pixel):
-    """An 8-bit pixel ``p`` as the data value ``p * 2**-8`` (``FixedFormat.from_pixels``)."""
+    """An 8-bit pixel ``p`` as the data value ``(p - pixel_offset) * 2**-8``
+    (``FixedFormat.from_pixels``)."""
+    if cfg.pixel_offset:
+        # Nine signed bits hold p - offset; 128 needs no adder: it inverts the pixel's top bit.
+        value = (Cat(pixel[:7], ~pixel[7]).as_signed() if cfg.pixel_offset == 128 else
+                 (pixel - Const(cfg.pixel_offset, 8)))
+    else:
+        value = Cat(pixel, Const(0, 1)).as_signed()
     if cfg.frac_bits >= 8:
-        # p * 2**(frac - 8) is below 2**frac <= 2**(data_width - 1): a sign bit of zero above it.
-        return Cat(pixel.shift_left(cfg.frac_bits - 8), Const(0, 1)).as_signed()
-    return saturate(round_shift(pixel, 8 - cfg.frac_bits), cfg.data_width)
+        # |p - offset| * 2**(frac - 8) is below 2**frac <= 2**(data_width - 1): it fits.
+        return value.shift_left(cfg.frac_bits - 8)
+    return saturate(round_shift(value, 8 - cfg.frac_bits), cfg.data_width)
 
 
 class Datapath:

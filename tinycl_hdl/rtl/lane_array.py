@@ -30,8 +30,10 @@ from amaranth.lib import data, enum
 
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Phase
+from ..spec.update import CONV, DENSE, DITHER_BITS, Coordinates
 from .arith import index, round_shift, saturate
 from .datapath import Datapath, pixel_data
+from .dither import coordinate_image
 from .loss import loss_memory_shape
 from .mac import GradSource, Mode, ProcessingUnit
 from .memory import MemoryShape, sample_bank_shape
@@ -140,7 +142,7 @@ class LaneArray(Datapath):
         self.pos_lane = Array(Const(pos % L, index(L)) for pos in range(P))
         self._window_stage(m, ctl)
         self._unit_inputs(m, ctl)
-        self._sweep_operands(m)
+        self._sweep_operands(m, ctl)
         self._write_back(m)
         self._loop_state(m, ctl)
         self.drawn = ctl.initial_weight(m, self.blocks.lfsr, self.init_dense)
@@ -200,8 +202,9 @@ class LaneArray(Datapath):
         self.pu_wb = [Signal(signed(dw), name=f"pu{p}_wb") for p in range(NPU)]
         self.pu_init_bias = [Signal(signed(dw), name=f"pu{p}_init_bias") for p in range(NPU)]
         self.pu_mask = [Signal(L, name=f"pu{p}_mask") for p in range(NPU)]
-        for pu in self.pus:
-            m.d.comb += pu.lr_shift.eq(ctl.lr_shift)
+        self.pu_dither = [Signal(DITHER_BITS, name=f"pu{p}_dither") for p in range(NPU)]
+        for pu, dither in zip(self.pus, self.pu_dither):
+            m.d.comb += [pu.lr_shift.eq(ctl.lr_shift), pu.dither.eq(dither)]
         m.d.comb += tag.mask.eq(self.pu_mask[0])      # each unit's own mask replaces it below
         for p, pu in enumerate(self.pus):
             pu_tag = Signal(self.tag_layout, name=f"pu{p}_tag")
@@ -213,7 +216,7 @@ class LaneArray(Datapath):
         with m.If(self.issue):
             m.d.sync += self.counters["OPERAND_SETS"].eq(self.counters["OPERAND_SETS"] + 1)
 
-    def _sweep_operands(self, m):
+    def _sweep_operands(self, m, ctl):
         """The operands of a window sweep: conv forward ``DOT``, weight-gradient ``OUTER`` and
         the ``UPDATE`` that ends a weight-gradient sweep."""
         cfg, NPU, L, C = self.cfg, self.cfg.n_pu, self.lay["lanes"], self.cfg.in_c
@@ -244,6 +247,19 @@ class LaneArray(Datapath):
                          tag.first.eq(chan_sweep == 0), tag.group.eq(group)]
             for p in range(NPU):
                 m.d.comb += [self.pu_w[p].eq(self.conv_w[p].r_data), self.pu_wb[p].eq(self.conv_b[group * NPU + p])]
+            self._unit_dithers(m, ctl, CONV, o=0, group=group, word=chan_sweep)
+
+    def _unit_dithers(self, m, ctl, kind, o, group, word):
+        """Each unit's dither word for an ``UPDATE`` of filter ``group * n_pu + p``: the step
+        seed XORed with the image of the coordinates its lanes share
+        (:mod:`tinycl_hdl.spec.update`).  Nothing when the update rounds to nearest."""
+        if not ctl.stochastic:
+            return
+        coords, NPU = Coordinates.of(self.cfg), self.cfg.n_pu
+        for p in range(NPU):
+            f = Signal(index(self.cfg.filters), name=f"dither_f{p}")
+            m.d.comb += f.eq(group * NPU + p)
+            m.d.comb += self.pu_dither[p].eq(ctl.step_seed ^ coordinate_image(coords, kind=kind, o=o, f=f, word=word))
 
     def _write_back(self, m):
         """The processing units' results into the memories, the biases and the logits."""
@@ -297,6 +313,9 @@ class LaneArray(Datapath):
         self.pend_o, self.pend_addr, self.pend_chunk = Signal.like(ctl.o), Signal.like(self.run_addr), \
             Signal.like(self.chunk)
         self.pend_first, self.pend_last = Signal(), Signal()
+        # Dense backward: the filter group and plane word of the chunk read, and of the pending one.
+        self.db_group, self.db_word = Signal(index(lay["groups"])), Signal(index(lay["plane_words"]))
+        self.pend_group, self.pend_word = Signal.like(self.db_group), Signal.like(self.db_word)
         self.df_valid, self.df_first, self.df_last = Signal(), Signal(), Signal()
         self.df_o = Signal.like(ctl.o)
         self.init_f, self.init_c, self.init_i, self.init_j = \
@@ -350,7 +369,8 @@ class LaneArray(Datapath):
         m.d.sync += self.counters["TRAIN_SAMPLES"].eq(self.counters["TRAIN_SAMPLES"] + 1)
 
     def on_loss_done(self, m, ctl):
-        m.d.sync += [self.chunk.eq(0), ctl.o.eq(0), self.run_addr.eq(0), self.half.eq(0), self.pending.eq(0)]
+        m.d.sync += [self.chunk.eq(0), ctl.o.eq(0), self.run_addr.eq(0), self.half.eq(0), self.pending.eq(0),
+                     self.db_group.eq(0), self.db_word.eq(0)]
 
     # -- weight initialisation ----------------------------------------------------------------
 
@@ -518,6 +538,7 @@ class LaneArray(Datapath):
                 for i in range(L):
                     m.d.comb += [self.pu_a[p][i].eq(a_lanes[i]), self.pu_b[p][i].eq(loss.rd_data)]
                 m.d.comb += self.pu_mask[p].eq(Cat(*[a > 0 for a in a_lanes]))
+            self._unit_dithers(m, ctl, DENSE, o=self.pend_o, group=self.pend_group, word=self.pend_word)
         with m.If(chunk == CH):
             m.d.sync += [self.pending.eq(0), ctl.ctr.eq(0)]
             m.next = "DB_DRAIN"
@@ -529,7 +550,8 @@ class LaneArray(Datapath):
             # delta[o] stays on the loss unit's output for both operations of the pair.
             m.d.comb += [loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
             m.d.sync += [self.pend_o.eq(o), self.pend_addr.eq(run_addr + chunk), self.pend_chunk.eq(chunk),
-                         self.pend_first.eq(chunk == 0), self.pend_last.eq(o == NC - 1), self.pending.eq(1)]
+                         self.pend_first.eq(chunk == 0), self.pend_last.eq(o == NC - 1), self.pending.eq(1),
+                         self.pend_group.eq(self.db_group), self.pend_word.eq(self.db_word)]
 
     def _dense_outer_half(self, m, ctl):
         CH, NC, L, o, loss = self.lay["chunks"], self.cfg.classes, self.lay["lanes"], ctl.o, self.blocks.loss
@@ -540,6 +562,11 @@ class LaneArray(Datapath):
                 m.d.comb += [self.pu_a[p][i].eq(w_lanes[i]), self.pu_b[p][i].eq(loss.rd_data)]
         with m.If(o == NC - 1):
             m.d.sync += [o.eq(0), self.run_addr.eq(0), self.chunk.eq(self.chunk + 1)]
+            # The chunk's filter group and word within the group's planes, for the dither.
+            with m.If(self.db_word == self.lay["plane_words"] - 1):
+                m.d.sync += [self.db_word.eq(0), self.db_group.eq(self.db_group + 1)]
+            with m.Else():
+                m.d.sync += self.db_word.eq(self.db_word + 1)
         with m.Else():
             m.d.sync += [o.eq(o + 1), self.run_addr.eq(self.run_addr + CH)]
 

@@ -10,8 +10,9 @@ what happens to the products (docs/architecture.md, "Processing unit"):
            broadcast ``delta``, dense input gradient); ``first`` restarts the
            lanes; with ``bias`` the dot accumulator sums ``b[0] * 1.0`` (the
            bias gradient) alongside
-``UPDATE`` each lane produces ``sat(w - round(g >> (frac + lr_shift)))`` with
-           ``g`` its product or its accumulator (``source``); ``w_bias`` is
+``UPDATE`` each lane produces ``sat(w - R(g >> (frac + lr_shift)))`` with
+           ``g`` its product or its accumulator (``source``) and ``R`` the
+           configured rounding (:mod:`tinycl_hdl.spec.update`); ``w_bias`` is
            updated the same way from ``b[0] * 1.0`` or the dot accumulator
 ``CLEAR``  zero all accumulators
 ========== ==================================================================
@@ -20,12 +21,14 @@ All modes take one operand set per cycle and finish :attr:`ProcessingUnit.latenc
 cycles later, so modes may follow each other back to back.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
-from .arith import round_shift, saturate, update_apply, update_clamp
+from ..spec.update import DITHER_BITS, Coordinates, rounding_bits
+from .arith import round_shift, saturate, update_clamp
+from .dither import coordinate_image
 
 __all__ = ["Mode", "GradSource", "MacLane", "ProcessingUnit"]
 
@@ -50,24 +53,27 @@ def _narrow_stages(m, value, out, frac):
     m.d.sync += [rounded.eq(round_shift(value, frac)), out.eq(saturate(rounded, len(out)))]
 
 
-def _update_stages(m, grad, lr_shift, frac, w, apply, out):
-    """``out`` gets ``saturate(w - round_shift(grad, frac + lr_shift))`` over three stages
-    (shift, clamp, apply when ``apply``); ``w`` and ``apply`` belong to the third.
+def _update_stages(m, grad, lr_shift, frac, bits, dither, w, apply, out):
+    """``out`` gets ``saturate(w - dithered_shift(grad, frac + lr_shift, dither, bits))``
+    (:func:`tinycl_hdl.spec.update.dithered_shift`) over three stages: shift; clamp and add
+    the dither (which belongs to this stage); subtract and saturate when ``apply`` (``w`` and
+    ``apply`` belong to the third).
 
-    ``grad >> (frac + lr_shift - 1)`` is a constant shift by ``frac - 1`` (wiring) followed
-    by a run-time shift by ``lr_shift`` alone: the shifter is as narrow as the shifted value
-    and has as many levels as ``lr_shift`` has bits (the register holds at most
-    ``data_width``), not the levels of a sum that reaches ``frac + data_width``.
+    ``floor(grad * 2**(bits - frac - lr_shift))`` is a constant shift by ``frac - bits``
+    (wiring) followed by a run-time shift by ``lr_shift`` alone: the shifter is as narrow as
+    the shifted value and has as many levels as ``lr_shift`` has bits (the register holds at
+    most ``data_width``), not the levels of a sum that reaches ``frac + data_width``.
     ``lr_shift`` is registered first, so a new value applies to operand sets issued at
-    least two cycles after it.
+    least two cycles after it.  With ``bits = 1`` and ``dither = 1`` this is round half up.
     """
     dw = len(out)
     lr = Signal.like(lr_shift, name="lr_shift_reg")
-    pre = grad.shift_right(frac - 1)
-    shifted_wide, shifted = Signal(pre.shape()), Signal(signed(dw + 3))
-    m.d.sync += [lr.eq(lr_shift), shifted_wide.eq(pre >> lr), shifted.eq(update_clamp(shifted_wide, dw))]
+    pre = grad.shift_right(frac - bits)
+    shifted_wide, summed = Signal(pre.shape()), Signal(signed(dw + 3 + bits))
+    m.d.sync += [lr.eq(lr_shift), shifted_wide.eq(pre >> lr),
+                 summed.eq(update_clamp(shifted_wide, dw, bits) + dither)]
     with m.If(apply):
-        m.d.sync += out.eq(update_apply(w, shifted, dw))
+        m.d.sync += out.eq(saturate(w - summed.shift_right(bits), dw))
 
 
 def _check_positive(name, value):
@@ -93,6 +99,9 @@ class MacLane(wiring.Component):
         Data format of the operands and of :attr:`upd`.
     acc_width : int
         Accumulator width: exact for as many products as the lane is asked to sum.
+    rounding_bits : int
+        The ``bits`` of the update's rounding (:func:`tinycl_hdl.spec.update.rounding_bits`):
+        1 rounds half up (the lane then ignores :attr:`dither`), more rounds stochastically.
 
     Attributes
     ----------
@@ -104,6 +113,10 @@ class MacLane(wiring.Component):
         Old weight for ``UPDATE``.
     lr_shift : In(range(data_width + 1))
         Learning-rate shift for ``UPDATE`` (the host register allows at most ``data_width``).
+    dither : In(rounding_bits)
+        The dither of the ``UPDATE`` operand set issued :attr:`dither_stage` cycles before:
+        it meets the shifted gradient in the middle of the update stages, so a unit that
+        feeds many lanes carries one dither word down its pipeline, not one per lane.
     product : Out(signed(2*data_width))
         The product, one cycle after the operands (for the unit's adder tree).
     acc : Out(signed(acc_width))
@@ -119,17 +132,22 @@ class MacLane(wiring.Component):
     """
 
     latency = 6
+    #: Cycles from an operand set to the cycle its :attr:`dither` is read.
+    dither_stage = 4
 
-    def __init__(self, data_width: int, frac_bits: int, acc_width: int):
-        for name, value in (("data_width", data_width), ("frac_bits", frac_bits), ("acc_width", acc_width)):
+    def __init__(self, data_width: int, frac_bits: int, acc_width: int, rounding_bits: int = 1):
+        for name, value in (("data_width", data_width), ("frac_bits", frac_bits), ("acc_width", acc_width),
+                            ("rounding_bits", rounding_bits)):
             _check_positive(name, value)
         self._data_width, self._frac_bits, self._acc_width = data_width, frac_bits, acc_width
+        self._rounding_bits = rounding_bits
         super().__init__({
             "ctl": In(Control),
             "a": In(signed(data_width)),
             "b": In(signed(data_width)),
             "w": In(signed(data_width)),
             "lr_shift": In(range(data_width + 1)),
+            "dither": In(rounding_bits),
             "product": Out(signed(2 * data_width)),
             "acc": Out(signed(acc_width)),
             "acc_narrow": Out(signed(data_width)),
@@ -147,6 +165,10 @@ class MacLane(wiring.Component):
     @property
     def acc_width(self):
         return self._acc_width
+
+    @property
+    def rounding_bits(self):
+        return self._rounding_bits
 
     def elaborate(self, platform):
         m = Module()
@@ -175,7 +197,9 @@ class MacLane(wiring.Component):
                         m.d.sync += acc.eq(p3)
                     with m.Else():
                         m.d.sync += acc.eq(acc + p3)
-        _update_stages(m, grad, self.lr_shift, frac, w5, ctl5.valid & (ctl5.mode == Mode.UPDATE), self.upd)
+        bits = self._rounding_bits
+        _update_stages(m, grad, self.lr_shift, frac, bits, self.dither if bits > 1 else 1, w5,
+                       ctl5.valid & (ctl5.mode == Mode.UPDATE), self.upd)
         _narrow_stages(m, acc, self.acc_narrow, frac)
         return m
 
@@ -206,6 +230,12 @@ class ProcessingUnit(wiring.Component):
         (``init_bias << frac_bits``): the carried value is a data word, not an accumulator.
     tag : In(unsigned(tag_width))
     lr_shift : In(range(data_width + 1))
+    dither : In(DITHER_BITS)
+        With ``update_rounding = "stochastic"``: the unit's dither word for this operand set,
+        the step seed XORed with the coordinates that the lanes share
+        (:func:`~tinycl_hdl.rtl.dither.coordinate_image` with ``lane = 0``); lane ``i`` adds
+        its own lane's image, the bias update lane ``kernel**2``'s.  Unused when rounding to
+        nearest.
     out_valid : Out(1)
         An operand set issued :attr:`latency` cycles ago has taken effect.
     out_mode, out_tag : Out
@@ -235,6 +265,7 @@ class ProcessingUnit(wiring.Component):
             "init_bias": In(signed(dw)),
             "tag": In(tag_width),
             "lr_shift": In(range(dw + 1)),
+            "dither": In(DITHER_BITS),
             "out_valid": Out(1), "out_mode": Out(Mode), "out_tag": Out(tag_width),
             "dot": Out(signed(cfg.acc_width)),
             "dot_narrow": Out(signed(dw)),
@@ -269,13 +300,28 @@ class ProcessingUnit(wiring.Component):
         m.d.sync += [a.eq(self.a), b.eq(self.b), w.eq(self.w), w_bias.eq(self.w_bias), init.eq(self.init_bias),
                      tag.eq(self.tag)]
 
+        # The dither word reaches the lanes' update stage with its operand set (the input
+        # register and MacLane.dither_stage); each lane XORs its own lane's image.
+        bits = rounding_bits(cfg)
+        dither = self.dither
+        for s_ in range(1 + MacLane.dither_stage if bits > 1 else 0):
+            delayed = Signal.like(dither, name=f"dither{s_}")
+            m.d.sync += delayed.eq(dither)
+            dither = delayed
+        coords = Coordinates.of(cfg)
+
+        def lane_dither(i):
+            return dither ^ coordinate_image(coords, lane=Const(i, coords.lane))
+
         lanes = []
         for i in range(self.lanes):
-            lane = MacLane(dw, frac, cfg.lane_acc_width)
+            lane = MacLane(dw, frac, cfg.lane_acc_width, bits)
             m.submodules[f"lane{i}"] = lane
             m.d.comb += [lane.ctl.eq(ctl), lane.a.eq(a[i]), lane.b.eq(b[i]), lane.w.eq(w[i]),
                          lane.lr_shift.eq(self.lr_shift),
                          self.lane_narrow[i].eq(lane.acc_narrow), self.upd[i].eq(lane.upd)]
+            if bits > 1:
+                m.d.comb += lane.dither.eq(lane_dither(i))
             lanes.append(lane)
 
         # Unit-level pipeline alongside the lanes (stage numbers as in MacLane).
@@ -328,8 +374,8 @@ class ProcessingUnit(wiring.Component):
                             m.d.sync += dot.eq(bias_term)
                         with m.Else():
                             m.d.sync += dot.eq(dot + bias_term)
-        _update_stages(m, grad_bias, self.lr_shift, frac, wbs[5], ctl5.valid & (ctl5.mode == Mode.UPDATE),
-                       self.upd_bias)
+        _update_stages(m, grad_bias, self.lr_shift, frac, bits, lane_dither(self.lanes) if bits > 1 else 1, wbs[5],
+                       ctl5.valid & (ctl5.mode == Mode.UPDATE), self.upd_bias)
         _narrow_stages(m, dot, self.dot_narrow, frac)
         dot5 = Signal(signed(aw))
         m.d.sync += [dot5.eq(dot), self.dot.eq(dot5),

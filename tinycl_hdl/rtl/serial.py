@@ -50,9 +50,11 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Command, Phase
+from ..spec.update import CONV, DENSE, DITHER_BITS, Coordinates, rounding_bits
 from .arith import index, less_than, positive, round_shift, saturate, shift_saturate, update_apply
 from .counters import CounterBank
 from .datapath import Datapath, pixel_data
+from .dither import coordinate_image
 from .loss import loss_memory_shape
 from .mac import Control, GradSource, Mode, _check_positive
 from .memory import MemoryShape, Sram, sample_bank_shape
@@ -108,6 +110,9 @@ class SerialMac(wiring.Component):
         Number of lane accumulators (``OUTER`` and ``UPDATE`` with ``source = ACC`` name one).
     tag_width : int
         Width of :attr:`tag`, carried to :attr:`out_tag`.
+    rounding_bits : int
+        The ``bits`` of the update's rounding (:func:`tinycl_hdl.spec.update.rounding_bits`):
+        1 rounds half up, more rounds stochastically with :attr:`dither`.
     blackbox : bool
         The lane accumulators as an SRAM macro.
 
@@ -117,8 +122,11 @@ class SerialMac(wiring.Component):
         Control of this cycle's operand pair.  ``DOT`` adds ``a * b`` to the dot accumulator
         (``first``: to ``init_bias * 1.0``); ``OUTER`` adds it to lane ``lane``'s accumulator
         (``first``: to zero); ``UPDATE`` produces ``sat(w - round(g >> (frac + lr_shift)))``
-        with ``g`` the product or lane ``lane``'s accumulator (``source``).
+        with ``g`` the product or lane ``lane``'s accumulator (``source``) and ``R`` the
+        configured rounding.
     a, b, w, init_bias : In(signed(data_width))
+    dither : In(rounding_bits)
+        The ``UPDATE`` pair's dither (unused with ``rounding_bits = 1``).
     tag : In(tag_width)
     lr_shift : In(range(data_width + 1))
     out_valid, out_mode, out_tag : Out
@@ -137,16 +145,19 @@ class SerialMac(wiring.Component):
     latency = 4
 
     def __init__(self, data_width: int, frac_bits: int, acc_width: int, lane_acc_width: int, lanes: int,
-                 tag_width: int = 8, *, blackbox: bool = False):
+                 tag_width: int = 8, rounding_bits: int = 1, *, blackbox: bool = False):
         for name, value in (("data_width", data_width), ("frac_bits", frac_bits), ("acc_width", acc_width),
-                            ("lane_acc_width", lane_acc_width), ("lanes", lanes), ("tag_width", tag_width)):
+                            ("lane_acc_width", lane_acc_width), ("lanes", lanes), ("tag_width", tag_width),
+                            ("rounding_bits", rounding_bits)):
             _check_positive(name, value)
         self._dw, self._frac, self._aw, self._law = data_width, frac_bits, acc_width, lane_acc_width
         self._lanes, self._tag_width, self._blackbox = lanes, tag_width, blackbox
+        self._bits = rounding_bits
         dw = data_width
         super().__init__({
             "valid": In(1), "mode": In(Mode), "first": In(1), "source": In(GradSource), "lane": In(index(lanes)),
             "a": In(signed(dw)), "b": In(signed(dw)), "w": In(signed(dw)), "init_bias": In(signed(dw)),
+            "dither": In(rounding_bits),
             "tag": In(tag_width), "lr_shift": In(range(dw + 1)),
             "out_valid": Out(1), "out_mode": Out(Mode), "out_tag": Out(tag_width),
             "dot_narrow": Out(signed(dw)), "upd": Out(signed(dw)),
@@ -181,8 +192,19 @@ class SerialMac(wiring.Component):
         m.d.sync += [product.eq(a1 * b1), ctl2.eq(ctl1), lane2.eq(lane1), wi2.eq(wi1), ctl3.eq(ctl2), wi3.eq(wi2),
                      tags[1].eq(tags[0]), tags[2].eq(tags[1])]
         lane_value = lane_acc.r_data.as_signed()
-        # v3: accumulate; the UPDATE gradient shifted by frac - 1 + lr_shift and clamped (as
-        # _update_stages does; lr_shift registered first, so a new value applies two cycles on).
+        # The dither rides with the pair to v4 (none when rounding to nearest).
+        bits = self._bits
+        dither = self.dither
+        if bits > 1:
+            for s_ in range(1, 4):
+                delayed = Signal.like(dither, name=f"dither{s_}")
+                m.d.sync += delayed.eq(dither)
+                dither = delayed
+        else:
+            dither = 1
+        # v3: accumulate; the UPDATE gradient shifted to ``bits`` fractional bits below the
+        # weight's LSB and clamped (as _update_stages does; lr_shift registered first, so a
+        # new value applies two cycles on).
         dot = Signal(signed(self._aw))
         with m.If(ctl2.valid & (ctl2.mode == Mode.DOT)):
             m.d.sync += dot.eq(Mux(ctl2.first, wi2.shift_left(frac), dot) + product)
@@ -192,11 +214,12 @@ class SerialMac(wiring.Component):
         grad = Signal(signed(max(self._law, 2 * dw)))
         m.d.comb += grad.eq(Mux(ctl2.source == GradSource.ACC, lane_value, product))
         lr = Signal.like(self.lr_shift, name="lr_shift_reg")
-        clamped = Signal(signed(dw + 3))
-        m.d.sync += [lr.eq(self.lr_shift), clamped.eq(shift_saturate(grad.shift_right(frac - 1), lr, dw + 3))]
+        clamped = Signal(signed(dw + 2 + bits))
+        m.d.sync += [lr.eq(self.lr_shift),
+                     clamped.eq(shift_saturate(grad.shift_right(frac - bits), lr, dw + 2 + bits))]
         # v4: the UPDATE result and the dot accumulator narrowed.
         with m.If(ctl3.valid & (ctl3.mode == Mode.UPDATE)):
-            m.d.sync += self.upd.eq(update_apply(wi3, clamped, dw))
+            m.d.sync += self.upd.eq(update_apply(wi3, clamped, dw, dither, bits))
         m.d.sync += [self.dot_narrow.eq(saturate(round_shift(dot, frac), dw)),
                      self.out_valid.eq(ctl3.valid), self.out_mode.eq(ctl3.mode), self.out_tag.eq(tags[2])]
         return m
@@ -212,7 +235,7 @@ def _tag_layout(cfg: TinyCLConfig) -> data.StructLayout:
 def serial_mac(cfg: TinyCLConfig, *, blackbox: bool = False) -> "SerialMac":
     """The :class:`SerialMac` of the serial top for ``cfg``."""
     return SerialMac(cfg.data_width, cfg.frac_bits, cfg.acc_width, cfg.lane_acc_width, cfg.kernel ** 2 + 1,
-                     _tag_layout(cfg).size, blackbox=blackbox)
+                     _tag_layout(cfg).size, rounding_bits(cfg), blackbox=blackbox)
 
 
 def serial_layout(cfg: TinyCLConfig) -> dict:
@@ -338,7 +361,8 @@ class SerialDatapath(Datapath):
         outputs and the holding registers and hands them to the lane."""
         cfg, KK, dw, F = self.cfg, self.lay["kk"], self.cfg.data_width, self.cfg.filters
         op_layout = data.StructLayout({"op": Op, "lane": index(KK + 1), "first": 1, "last": 1,
-                                       "addr": self.tag_layout["addr"].shape})
+                                       "addr": self.tag_layout["addr"].shape,
+                                       "dither": DITHER_BITS if ctl.stochastic else 1})
         self.prep = Signal(op_layout)     # driven combinationally by the phase that prepares
         iss = Signal(op_layout)           # the same, one cycle later
         m.d.sync += iss.eq(self.prep)
@@ -347,7 +371,8 @@ class SerialDatapath(Datapath):
         self.f = Signal(index(F))
         self.px = Signal(8)               # the window pixel of the prepared pair
         mac, tag = self.mac, Signal(self.tag_layout)
-        m.d.comb += [mac.valid.eq(iss.op != Op.NONE), mac.lane.eq(iss.lane), mac.tag.eq(tag), tag.addr.eq(iss.addr)]
+        m.d.comb += [mac.valid.eq(iss.op != Op.NONE), mac.lane.eq(iss.lane), mac.tag.eq(tag), tag.addr.eq(iss.addr),
+                     mac.dither.eq(iss.dither)]
         m.d.comb += self.counter_inc["OPERAND_SETS"].eq(iss.op != Op.NONE)
         with m.Switch(iss.op):
             self._forward_operands(m, iss, iss_o, tag)
@@ -490,6 +515,9 @@ class SerialDatapath(Datapath):
         cfg, lay, window, K = self.cfg, self.lay, self.blocks.window, self.cfg.kernel
         m.d.comb += window.slot.eq(ctl.slot)
         self.k = Signal(range(lay["dense_in"] + 1))
+        # The dense backward pass's activation as filter, word and lane (the dither's coordinates).
+        self.db_f, self.db_lane = Signal(index(cfg.filters)), Signal(index(lay["kk"]))
+        self.db_word = Signal(index(-(-lay["positions"] // lay["kk"])))
         self.run_addr = Signal(index(lay["dense_words"] + 1))
         self.half = Signal()
         self.init_addr = Signal(index(max(lay["dense_words"], lay["conv_words"]) + 1))
@@ -594,9 +622,29 @@ class SerialDatapath(Datapath):
         m.d.comb += self.counter_inc["TRAIN_SAMPLES"].eq(1)
 
     def on_loss_done(self, m, ctl):
-        m.d.sync += [self.k.eq(0), ctl.o.eq(0), self.run_addr.eq(0), self.half.eq(0)]
+        m.d.sync += [self.k.eq(0), ctl.o.eq(0), self.run_addr.eq(0), self.half.eq(0),
+                     self.db_f.eq(0), self.db_word.eq(0), self.db_lane.eq(0)]
 
     # -- the phases ---------------------------------------------------------------------------
+
+    def _prepare_dither(self, m, ctl, kind, **coordinates):
+        """The prepared ``UPDATE`` pair's dither: the step seed XORed with the image of its
+        coordinates (:mod:`tinycl_hdl.spec.update`); nothing when rounding to nearest."""
+        if ctl.stochastic:
+            image = coordinate_image(Coordinates.of(self.cfg), kind=kind, **coordinates)
+            m.d.comb += self.prep.dither.eq(ctl.step_seed ^ image)
+
+    def _next_dense_position(self, m):
+        """The dense backward pass moves to the next activation: its filter, and its position's
+        word and lane (``pos // kernel**2``, ``pos % kernel**2``) for the dither."""
+        KK, P = self.lay["kk"], self.lay["positions"]
+        last_word, last_lane = (P - 1) // KK, (P - 1) % KK
+        with m.If((self.db_word == last_word) & (self.db_lane == last_lane)):
+            m.d.sync += [self.db_word.eq(0), self.db_lane.eq(0), self.db_f.eq(self.db_f + 1)]
+        with m.Elif(self.db_lane == KK - 1):
+            m.d.sync += [self.db_lane.eq(0), self.db_word.eq(self.db_word + 1)]
+        with m.Else():
+            m.d.sync += self.db_lane.eq(self.db_lane + 1)
 
     def _next_filter(self, m):
         C, KK, P = self.cfg.in_c, self.lay["kk"], self.lay["positions"]
@@ -661,8 +709,10 @@ class SerialDatapath(Datapath):
                     m.d.comb += [self.act.r_en.eq(1), self.act.r_addr.eq(k)]
             with m.Else():
                 m.d.comb += [prep.op.eq(Op.DB_UPD), prep.addr.eq(self.run_addr)]
+                self._prepare_dither(m, ctl, DENSE, o=o, f=self.db_f, word=self.db_word, lane=self.db_lane)
                 with m.If(o == NC - 1):
                     m.d.sync += [o.eq(0), k.eq(k + 1), self.run_addr.eq(k + 1)]
+                    self._next_dense_position(m)
                     with m.If(k == D - 1):
                         m.d.sync += o.eq(0)
                         m.next = "DB_BIAS"
@@ -671,6 +721,7 @@ class SerialDatapath(Datapath):
         with m.State("DB_BIAS"):
             m.d.comb += [prep.op.eq(Op.DB_BIAS), self.biases.r_en.eq(1), self.biases.r_addr.eq(self.param(DENSE_B, o)),
                          loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
+            self._prepare_dither(m, ctl, DENSE, o=o, lane=self.lay["kk"])
             with m.If(o == NC - 1):
                 m.d.sync += ctl.ctr.eq(0)
                 m.next = "DB_DRAIN"
@@ -707,9 +758,11 @@ class SerialDatapath(Datapath):
         with m.If(lane == KK):
             m.d.comb += [prep.op.eq(Op.CB_BUPD), prep.lane.eq(KK), prep.addr.eq(self.f),
                          self.biases.r_en.eq(1), self.biases.r_addr.eq(self.f)]
+            self._prepare_dither(m, ctl, CONV, f=self.f, lane=KK)
         with m.Else():
             m.d.comb += [self.conv_w.r_en.eq(1), self.conv_w.r_addr.eq(self.cw_addr), prep.op.eq(Op.CB_UPD),
                          prep.lane.eq(lane), prep.addr.eq(self.cw_addr)]
+            self._prepare_dither(m, ctl, CONV, f=self.f, word=chan_sweep, lane=lane)
             m.d.sync += self.cw_addr.eq(self.cw_addr + 1)
         with m.If(lane == Mux(chan_sweep == 0, KK, KK - 1)):
             m.d.sync += lane.eq(0)

@@ -16,7 +16,9 @@ __all__ = ["PRESETS", "load_config", "SMALL", "TOPS", "SERIAL_TOPS", "PROCESSING
 
 PRESETS = {
     "digits": TinyCLConfig(),
-    "cifar10": TinyCLConfig(in_h=32, in_w=32, in_c=3),
+    # The learning rate that the float reference learns best with on the synthetic CIFAR-10 set
+    # (docs/fixed-point.md, "Choosing the rule").
+    "cifar10": TinyCLConfig(in_h=32, in_w=32, in_c=3, lr_shift=6),
 }
 
 
@@ -62,12 +64,13 @@ SMALL = {
     "5x9x3": TinyCLConfig(in_h=5, in_w=9, in_c=3, kernel=3, filters=4, classes=5, slots=10, n_pu=2),
 }
 
-#: Lane-array tops run end to end (several units, raster order, another fixed-point format).
+#: Lane-array tops run end to end (several units, raster order, another fixed-point format, the
+#: other update rounding and pixel offset).
 TOPS = {
     "digits-small": TinyCLConfig(slots=12, filters=4, classes=4),
     "7x5x2": TinyCLConfig(in_h=7, in_w=5, in_c=2, kernel=3, filters=4, classes=4, slots=8, n_pu=2),
     "6x6x1-k2-raster": TinyCLConfig(in_h=6, in_w=6, in_c=1, kernel=2, filters=2, classes=3, slots=6,
-                                    window="raster", lr_shift=3),
+                                    window="raster", lr_shift=3, update_rounding="nearest", pixel_offset=0),
     "5x9x3-q3.12": TinyCLConfig(in_h=5, in_w=9, in_c=3, kernel=3, filters=3, classes=5, slots=10, n_pu=3,
                                 frac_bits=12, lr_shift=5),
 }
@@ -77,17 +80,18 @@ TOPS = {
 SERIAL_TOPS = {
     "digits-small-serial": TinyCLConfig(slots=8, filters=6, classes=4, datapath="serial"),
     "6x6x1-k2-raster-serial": TinyCLConfig(in_h=6, in_w=6, in_c=1, kernel=2, filters=2, classes=3, slots=6,
-                                           window="raster", lr_shift=3, datapath="serial"),
+                                           window="raster", lr_shift=3, datapath="serial", update_rounding="nearest",
+                                           pixel_offset=0),
     "7x5x2-serial": TinyCLConfig(in_h=7, in_w=5, in_c=2, kernel=3, filters=4, classes=4, slots=8,
                                  datapath="serial"),
 }
 
-#: Processing-unit block tests: the kernel sizes 2, 3, 5 and three fixed-point formats.
+#: Processing-unit block tests: the kernel sizes 2, 3, 5, three fixed-point formats, both update roundings.
 PROCESSING_UNITS = {
     "digits": TinyCLConfig(filters=3, classes=4),
     "7x5x2": TinyCLConfig(in_h=7, in_w=5, in_c=2, kernel=3, filters=3, classes=4, slots=8),
     "6x6x1-k2-q12.6": TinyCLConfig(in_h=6, in_w=6, in_c=1, kernel=2, filters=2, classes=3, slots=6,
-                                   data_width=12, frac_bits=6, acc_width=30, lr_shift=3),
+                                   data_width=12, frac_bits=6, acc_width=30, lr_shift=3, update_rounding="nearest"),
     "6x7x1-k5-q3.12": TinyCLConfig(in_h=6, in_w=7, in_c=1, kernel=5, filters=2, classes=3, slots=6,
                                    frac_bits=12, lr_shift=6),
 }

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, fields
 
-__all__ = ["ConfigError", "TinyCLConfig", "PRESETS", "load_config"]
+__all__ = ["ConfigError", "TinyCLConfig", "UPDATE_ROUNDINGS"]
 
 
 class ConfigError(ValueError):
@@ -23,10 +23,12 @@ class ConfigError(ValueError):
 
 _INT_FIELDS = (
     "in_h", "in_w", "in_c", "kernel", "filters", "classes", "slots",
-    "data_width", "frac_bits", "acc_width", "n_pu", "lr_shift", "epochs", "seed",
+    "data_width", "frac_bits", "acc_width", "n_pu", "pixel_offset", "lr_shift", "epochs", "seed",
 )
 _WINDOW_ORDERS = ("snake", "raster")
 _DATAPATHS = ("array", "serial")
+#: How a weight update rounds (:mod:`tinycl_hdl.spec.update`).
+UPDATE_ROUNDINGS = ("nearest", "stochastic")
 #: Seeds are 31 bits: the LFSR state is ``(seed << 1) | 1``, never zero.
 SEED_LIMIT = 1 << 31
 
@@ -49,6 +51,10 @@ class TinyCLConfig:
         Capacity of the GDumb sample memory.
     data_width, frac_bits : int
         Signed fixed-point format of activations, weights and gradients.
+    pixel_offset : int
+        The pixel value that enters as 0.0: an 8-bit pixel ``p`` is the input
+        ``(p - pixel_offset) * 2**-8``.  128 centres the inputs on zero, which keeps a
+        filter's weights from all moving one way in a step (they then die as ReLUs).
     acc_width : int
         Width of the MAC accumulators; must hold the longest dot product.
     n_pu : int
@@ -59,6 +65,10 @@ class TinyCLConfig:
         ``"array"``: ``n_pu`` processing units of ``kernel**2`` MAC lanes (docs/architecture.md, "Processing unit").
         ``"serial"``: one MAC lane that takes the same operations one product per cycle,
         for devices too small for the array (the iCE40 UP5K); same results, more cycles.
+    update_rounding : str
+        How a weight update rounds (:mod:`tinycl_hdl.spec.update`): ``"stochastic"``, with a
+        dither from the on-chip LFSR, keeps the updates smaller than half a weight LSB on
+        average; ``"nearest"`` (round half up) loses them.
     lr_shift : int
         Learning rate is ``2**-lr_shift``.
     epochs : int
@@ -78,8 +88,10 @@ class TinyCLConfig:
     frac_bits: int = 10
     acc_width: int = 48
     n_pu: int = 1
+    pixel_offset: int = 128
     window: str = "snake"
     datapath: str = "array"
+    update_rounding: str = "stochastic"
     lr_shift: int = 4
     epochs: int = 10
     seed: int = 1
@@ -129,12 +141,17 @@ class TinyCLConfig:
             raise ConfigError(f"window must be one of {', '.join(_WINDOW_ORDERS)}, not {self.window!r}")
         if self.datapath not in _DATAPATHS:
             raise ConfigError(f"datapath must be one of {', '.join(_DATAPATHS)}, not {self.datapath!r}")
+        if self.update_rounding not in UPDATE_ROUNDINGS:
+            raise ConfigError(f"update_rounding must be one of {', '.join(UPDATE_ROUNDINGS)}, "
+                              f"not {self.update_rounding!r}")
         if self.datapath == "serial" and self.n_pu != 1:
             raise ConfigError(f"n_pu must be 1 with datapath 'serial' (one MAC lane), not {self.n_pu!r}")
         if self.datapath == "serial" and self.frac_bits > self.data_width - 2:
             raise ConfigError(
                 f"frac_bits ({self.frac_bits}) must be at most data_width - 2 ({self.data_width - 2}) with "
                 f"datapath 'serial': biases enter its multiplier as products with 1.0, a data word")
+        if not 0 <= self.pixel_offset <= 255:
+            raise ConfigError(f"pixel_offset must be between 0 and 255 (a pixel value), not {self.pixel_offset!r}")
         if not 0 <= self.lr_shift <= self.data_width:
             raise ConfigError(
                 f"lr_shift must be between 0 and data_width ({self.data_width}), not {self.lr_shift!r}")

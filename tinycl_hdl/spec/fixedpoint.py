@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .update import DITHER_BITS, dithered_shift
+
 __all__ = ["round_shift", "saturate", "FixedFormat"]
 
 
@@ -91,21 +93,26 @@ class FixedFormat:
         """A data-format value aligned to the accumulator (a product with 1.0)."""
         return bias << self.frac
 
-    def update(self, weight, grad_acc, lr_shift: int):
-        """SGD step ``sat(w - round(g_acc >> (frac + lr_shift)))``.
+    def update(self, weight, grad_acc, lr_shift: int, dither=None):
+        """SGD step ``sat(w - R(g_acc >> (frac + lr_shift)))``.
 
         ``grad_acc`` is the un-narrowed gradient accumulator (``2*frac``
-        fractional bits), so small gradients survive until they are scaled.
+        fractional bits), so small gradients survive until they are scaled.  ``R`` rounds
+        half up without a ``dither``, else stochastically with it
+        (:func:`tinycl_hdl.spec.update.dithered_shift`, ``DITHER_BITS`` bits).
         """
-        return saturate(weight - round_shift(grad_acc, self.frac + lr_shift), self.width)
+        shift = self.frac + lr_shift
+        step = round_shift(grad_acc, shift) if dither is None else dithered_shift(grad_acc, shift, dither, DITHER_BITS)
+        return saturate(weight - step, self.width)
 
-    def from_pixels(self, pixels):
-        """8-bit unsigned pixels ``p`` to the data value ``p * 2**-8`` (rounded, saturated).
+    def from_pixels(self, pixels, offset: int = 0):
+        """8-bit unsigned pixels ``p`` to the data value ``(p - offset) * 2**-8`` (rounded,
+        saturated).
 
         With ``frac >= 8`` this is an exact shift; with fewer fractional bits,
         round half up can reach 1.0, which saturates when it does not fit.
         """
-        p = np.asarray(pixels, dtype=np.int64)
+        p = np.asarray(pixels, dtype=np.int64) - offset
         if self.frac >= 8:
             return p << (self.frac - 8)
         return self.saturate(round_shift(p, 8 - self.frac))

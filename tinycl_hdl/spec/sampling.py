@@ -1,8 +1,9 @@
 """Random valid configurations, for regression over everything :class:`TinyCLConfig` accepts.
 
 :func:`random_config` draws every field over its whole accepted range (widths, fraction
-bits, accumulator width from the smallest accepted up to 64, learning-rate shift, window
-order, datapath, processing units among the divisors of ``filters``), and the shape
+bits, accumulator width from the smallest accepted up to 64, learning-rate shift, pixel
+offset, update rounding, window order, datapath, processing units among the divisors of
+``filters``), and the shape
 fields within a size limit so that one end-to-end simulation takes seconds: non-square
 inputs, every kernel size up to the input's side, one to four channels, classes from 2,
 slots from ``classes``.  A draw that :class:`TinyCLConfig` rejects (an accumulator wider
@@ -54,6 +55,8 @@ def _draw(rng, limits: SizeLimits) -> TinyCLConfig | None:
     fields = dict(in_h=in_h, in_w=in_w, in_c=between(1, 4), kernel=kernel, filters=filters, classes=classes,
                   slots=classes + between(0, limits.extra_slots), data_width=data_width, frac_bits=frac_bits,
                   n_pu=n_pu, window=str(rng.choice(["snake", "raster"])), datapath=datapath,
+                  update_rounding=str(rng.choice(["nearest", "stochastic"])),
+                  pixel_offset=int(rng.choice([0, 128, between(1, 255)])),
                   lr_shift=between(0, data_width), epochs=1, seed=between(0, (1 << 31) - 1))
     try:
         widest = TinyCLConfig(**fields, acc_width=64)

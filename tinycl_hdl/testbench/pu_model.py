@@ -8,7 +8,9 @@ issue with the model's state after the same operand set.
 
 from dataclasses import dataclass, field
 
+from tinycl_hdl.spec.config import TinyCLConfig
 from tinycl_hdl.spec.fixedpoint import FixedFormat
+from tinycl_hdl.spec.update import dither as coordinate_dither
 from tinycl_hdl.rtl.mac import GradSource, Mode
 
 
@@ -24,16 +26,12 @@ class Operation:
     bias: bool = False
     source: GradSource = GradSource.PRODUCT
     tag: int = 0
+    dither: int = 0         # UPDATE with stochastic rounding: the unit's dither word
 
 
 @dataclass
 class ProcessingUnitModel:
-    lanes: int
-    fmt: FixedFormat
-    lr_shift: int
-    #: OUTER runs sum at most this many products per lane (the unit's lane accumulators are
-    #: sized for it); a longer run is a testbench error, not a hardware one
-    longest_lane_sum: int | None = None
+    cfg: TinyCLConfig
     run: int = 0
     acc: list = field(default=None)
     dot: int = 0
@@ -41,8 +39,21 @@ class ProcessingUnitModel:
     upd_bias: int = 0
 
     def __post_init__(self):
+        self.lanes = self.cfg.kernel ** 2
+        self.fmt = FixedFormat.of(self.cfg)
+        self.lr_shift = self.cfg.lr_shift
+        #: OUTER runs sum at most this many products per lane (the unit's lane accumulators are
+        #: sized for it); a longer run is a testbench error, not a hardware one
+        self.longest_lane_sum = self.cfg.longest_lane_sum
         self.acc = [0] * self.lanes
         self.upd = [0] * self.lanes
+
+    def lane_dither(self, op: Operation, lane: int):
+        """Lane ``lane``'s dither (the bias update's is lane ``kernel**2``'s), or ``None`` when
+        the update rounds to nearest."""
+        if self.cfg.update_rounding == "nearest":
+            return None
+        return int(coordinate_dither(self.cfg, op.dither, 0, 0, 0, 0, lane))
 
     def apply(self, op: Operation):
         f = self.fmt
@@ -62,9 +73,10 @@ class ProcessingUnitModel:
                 self.dot = (0 if op.first else self.dot) + f.bias_term(int(op.b[0]))
         elif op.mode == Mode.UPDATE:
             grads = self.acc if op.source == GradSource.ACC else products
-            self.upd = [int(f.update(int(w), g, self.lr_shift)) for w, g in zip(op.w, grads)]
+            self.upd = [int(f.update(int(w), g, self.lr_shift, self.lane_dither(op, i)))
+                        for i, (w, g) in enumerate(zip(op.w, grads))]
             bias_grad = self.dot if op.source == GradSource.ACC else f.bias_term(int(op.b[0]))
-            self.upd_bias = int(f.update(int(op.w_bias), bias_grad, self.lr_shift))
+            self.upd_bias = int(f.update(int(op.w_bias), bias_grad, self.lr_shift, self.lane_dither(op, self.lanes)))
 
     @property
     def dot_narrow(self) -> int:

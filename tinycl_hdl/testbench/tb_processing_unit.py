@@ -15,7 +15,11 @@ from pu_model import Operation, ProcessingUnitModel
 from tbutil import ClockedTB, config_from_env, pack, params_from_env, unpack
 from tinycl_hdl.model import golden
 from tinycl_hdl.spec.fixedpoint import FixedFormat
+from tinycl_hdl.spec.update import CONV, DENSE, DITHER_BITS, dither
 from tinycl_hdl.rtl.mac import GradSource, Mode
+
+#: The step seed of the golden tests' stochastic updates.
+STEP_SEED = 0x96
 
 
 class ProcessingUnitTB(ClockedTB):
@@ -27,7 +31,7 @@ class ProcessingUnitTB(ClockedTB):
         self.lanes = self.cfg.kernel ** 2
         self.fmt = FixedFormat.of(self.cfg)
         self.lr_shift = self.cfg.lr_shift
-        self.model = ProcessingUnitModel(self.lanes, self.fmt, self.lr_shift, self.cfg.longest_lane_sum)
+        self.model = ProcessingUnitModel(self.cfg)
         self.idle()
         dut.lr_shift.value = self.lr_shift
 
@@ -47,6 +51,7 @@ class ProcessingUnitTB(ClockedTB):
         dut.w_bias.value = op.w_bias & ((1 << dw) - 1)
         dut.init_bias.value = op.init_bias & ((1 << dw) - 1)
         dut.tag.value = op.tag
+        dut.dither.value = op.dither
 
     def outputs(self) -> dict:
         dut, dw = self.dut, self.cfg.data_width
@@ -134,7 +139,7 @@ async def random_modes_against_model(dut):
             mode=mode, a=[operand() for _ in range(tb.lanes)], b=[operand() for _ in range(tb.lanes)],
             w=[operand() for _ in range(tb.lanes)], w_bias=operand(),
             init_bias=operand(), first=first, bias=rng.random() < 0.5,
-            source=rng.choice(list(GradSource)), tag=tag & 0xFF))
+            source=rng.choice(list(GradSource)), tag=tag & 0xFF, dither=rng.randrange(1 << DITHER_BITS)))
         if rng.random() < 0.05:
             ops.append(None)
     await tb.run(ops)
@@ -234,43 +239,48 @@ async def dense_forward_matches_golden(dut):
 @cocotb.test()
 async def dense_backward_matches_golden(dut):
     """Per chunk and class: OUTER (old weight x delta) then UPDATE (delta x activation)
-    on the same weight read; the bias from ``delta * 1.0`` on the first chunk."""
+    on the same weight read; the bias from ``delta * 1.0`` on the first chunk.  A chunk is a
+    word of ``kernel**2`` positions of one filter's plane, as the lane array stores them, and
+    an UPDATE's dither word names its class, filter and word."""
     tb = await start(dut)
     cfg, f = tb.cfg, tb.fmt
     rng = np.random.default_rng(5)
     w = random_weights(tb, rng, f.one)
     a = np.maximum(rng.integers(-f.one, 4 * f.one, (cfg.filters, cfg.out_h, cfg.out_w)), 0)
     delta = rng.integers(-f.one, f.one + 1, cfg.classes)
-    flat_a, flat_w = a.reshape(-1), w.dense_w.reshape(cfg.classes, -1)
+    positions = cfg.out_h * cfg.out_w
+    flat_a, flat_w = a.reshape(cfg.filters, -1), w.dense_w.reshape(cfg.classes, cfg.filters, -1)
     ops, meaning = [], []
     L = tb.lanes
-    for i, k in enumerate(range(0, flat_a.size, L)):
-        for o in range(cfg.classes):
-            d = int(delta[o])
-            wchunk = lanes_of(flat_w[o, k:k + L], L)
-            ops.append(Operation(Mode.OUTER, a=wchunk, b=[d] * L, first=(o == 0), tag=o))
-            meaning.append(("grad", k) if o == cfg.classes - 1 else None)
-            ops.append(Operation(Mode.UPDATE, a=lanes_of(flat_a[k:k + L], L), b=[d] * L, w=wchunk,
-                                 w_bias=int(w.dense_b[o]), source=GradSource.PRODUCT, tag=o))
-            meaning.append(("update", k, o, i == 0))
+    for filt in range(cfg.filters):
+        for word, k in enumerate(range(0, positions, L)):
+            for o in range(cfg.classes):
+                d = int(delta[o])
+                wchunk = lanes_of(flat_w[o, filt, k:k + L], L)
+                ops.append(Operation(Mode.OUTER, a=wchunk, b=[d] * L, first=(o == 0), tag=o))
+                meaning.append(("grad", filt, k) if o == cfg.classes - 1 else None)
+                ops.append(Operation(Mode.UPDATE, a=lanes_of(flat_a[filt, k:k + L], L), b=[d] * L, w=wchunk,
+                                     w_bias=int(w.dense_b[o]), source=GradSource.PRODUCT, tag=o,
+                                     dither=int(dither(cfg, STEP_SEED, DENSE, o, filt, word, 0))))
+                meaning.append(("update", filt, k, o, filt == 0 and word == 0))
     results = await tb.run(ops)
-    grad_a = np.zeros(flat_a.size, dtype=np.int64)
+    grad_a = np.zeros_like(flat_a)
     new_w = np.zeros_like(flat_w)
     new_b = np.zeros(cfg.classes, dtype=np.int64)
     for out, what in zip(results, meaning):
         if what is None:
             continue
         if what[0] == "grad":
-            k = what[1]
-            grad_a[k:k + L] = out["lane_narrow"][:flat_a.size - k]
+            _, filt, k = what
+            grad_a[filt, k:k + L] = out["lane_narrow"][:positions - k]
         else:
-            _, k, o, first_chunk = what
-            new_w[o, k:k + L] = out["upd"][:flat_a.size - k]
+            _, filt, k, o, first_chunk = what
+            new_w[o, filt, k:k + L] = out["upd"][:positions - k]
             if first_chunk:
                 new_b[o] = out["upd_bias"]
-    want_grad, want_w, want_b = golden.dense_backward(cfg, a, delta, w.dense_w, w.dense_b)
-    assert np.array_equal(grad_a, want_grad.reshape(-1))
-    assert np.array_equal(new_w, want_w.reshape(cfg.classes, -1))
+    want_grad, want_w, want_b = golden.dense_backward(cfg, a, delta, w.dense_w, w.dense_b, STEP_SEED)
+    assert np.array_equal(grad_a, want_grad.reshape(cfg.filters, -1))
+    assert np.array_equal(new_w, want_w.reshape(cfg.classes, cfg.filters, -1))
     assert np.array_equal(new_b, want_b)
 
 
@@ -295,7 +305,8 @@ async def conv_backward_matches_golden(dut):
                                      first=(p == 0), bias=(c == 0), tag=filt))
                 meaning.append(None)
             ops.append(Operation(Mode.UPDATE, a=[0] * L, b=[0] * L, w=lanes_of(w.conv_w[filt, c], L),
-                                 w_bias=int(w.conv_b[filt]), source=GradSource.ACC, tag=filt))
+                                 w_bias=int(w.conv_b[filt]), source=GradSource.ACC, tag=filt,
+                                 dither=int(dither(cfg, STEP_SEED, CONV, 0, filt, c, 0))))
             meaning.append((filt, c))
     results = await tb.run(ops)
     new_w = np.zeros_like(w.conv_w)
@@ -307,5 +318,5 @@ async def conv_backward_matches_golden(dut):
             new_w[filt, c] = np.array(out["upd"][:k2]).reshape(cfg.kernel, cfg.kernel)
             if c == 0:
                 new_b[filt] = out["upd_bias"]
-    want_w, want_b = golden.conv_backward(cfg, x, grad_z, w.conv_w, w.conv_b)
+    want_w, want_b = golden.conv_backward(cfg, x, grad_z, w.conv_w, w.conv_b, STEP_SEED)
     assert np.array_equal(new_w, want_w) and np.array_equal(new_b, want_b)
