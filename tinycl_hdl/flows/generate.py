@@ -28,7 +28,8 @@ MODULES = {
     "tinycl_uart": lambda cfg, blackbox, uart_divisor=DEFAULT_UART_DIVISOR, **_:
         UartTinyCL(cfg, uart_divisor, blackbox=blackbox),
     "processing_unit": lambda cfg, blackbox, **_: ProcessingUnit(cfg),
-    "loss_gradient": lambda cfg, blackbox, **_: LossGradient(cfg, blackbox=blackbox),
+    "loss_gradient": lambda cfg, blackbox, pipelined=True, **_: LossGradient(cfg, pipelined=pipelined,
+                                                                             blackbox=blackbox),
     "snake_window": lambda cfg, blackbox, **_: SnakeWindow(cfg),
     "sample_memory": lambda cfg, blackbox, **_: SampleMemory(cfg, blackbox=blackbox),
     "sample_window": lambda cfg, blackbox, **_: SampleWindow(cfg, blackbox=blackbox),
@@ -39,7 +40,8 @@ DEFAULT_MODULE = "tinycl"
 def build_module(cfg: TinyCLConfig, module: str, **options):
     """The design named ``module``, with its memories as SRAM macro instances.
 
-    ``options``: ``uart_divisor`` (``tinycl_uart`` only; other designs ignore it).
+    ``options``: ``uart_divisor`` (``tinycl_uart`` only), ``pipelined`` (``loss_gradient``
+    only: its divider); other designs ignore them.
     """
     if module not in MODULES:
         raise ValueError(f"module must be one of {', '.join(sorted(MODULES))}, not {module!r}")

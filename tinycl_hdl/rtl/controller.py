@@ -37,10 +37,11 @@ class Blocks(NamedTuple):
 
 def shared_blocks(m, cfg: TinyCLConfig, datapath, *, blackbox: bool = False) -> Blocks:
     """The sample memory with the snake window reading it, the loss unit and the LFSR, as
-    submodules of ``m``; the LFSR's speed and the window's stages are the datapath's."""
+    submodules of ``m``; the LFSR's speed, the window's stages and the loss unit's divider
+    are the datapath's."""
     m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox)
     m.submodules.window = window = SnakeWindow(cfg, pipelined=datapath.window_pipelined)
-    m.submodules.loss = loss = LossGradient(cfg, blackbox=blackbox)
+    m.submodules.loss = loss = LossGradient(cfg, pipelined=datapath.loss_pipelined, blackbox=blackbox)
     m.submodules.lfsr = lfsr = Lfsr(cfg.seed, datapath.lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.
     m.d.comb += [samples.rd_en.eq(window.rd_en), samples.rd_addr.eq(window.rd_addr),

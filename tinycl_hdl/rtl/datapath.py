@@ -72,6 +72,8 @@ class Datapath:
     lfsr_steps_per_cycle = 32
     #: Whether the snake window registers its address arithmetic.
     window_pipelined = True
+    #: Whether the loss unit's divider takes a class every cycle (else one stage, reused).
+    loss_pipelined = True
     #: The FSM's first state after reset (``None``: ``IDLE``).
     reset_state = None
     #: Where ``INS_FINISH`` goes on to.

@@ -272,6 +272,8 @@ class SerialDatapath(Datapath):
     # LUT4s fewer than 32), and the window without its stages for a fast clock.
     lfsr_steps_per_cycle = 4
     window_pipelined = False
+    # One divider stage: the UP5K has no room for a pipeline of them.
+    loss_pipelined = False
     # Reset zeroes the parameter memories first.
     reset_state = "PARAM_CLEAR"
     insert_next = "INS_COUNT_LABEL"

@@ -3,7 +3,7 @@
 import cocotb
 import numpy as np
 
-from tbutil import ClockedTB, config_from_env, pack, unpack
+from tbutil import ClockedTB, config_from_env, pack, params_from_env, unpack
 from tinycl_hdl.rtl.loss import LossGradient
 from tinycl_hdl.spec.softmax import loss_gradient
 
@@ -39,8 +39,8 @@ async def compute(tb, logits, label):
     while not int(dut.done.value):
         await tb.tick()
         assert tb.cycle - start < 100 * cfg.classes * cfg.data_width
-    await tb.tick()
     cycles = tb.cycle - start
+    await tb.tick()
     assert await read_words(tb, False) == [int(z) for z in logits], "logits changed by the unit"
     return await read_words(tb, True), cycles
 
@@ -65,9 +65,12 @@ async def random_and_extreme_logits(dut):
     # 2**frac, where the two rounded table entries can multiply to 2.0 or more.
     for d in range(1, 48):
         cases.append(np.array([0] + [-d] * (cfg.classes - 1)))
+    want_cycles = params_from_env()["cycles"]
     for n, logits in enumerate(cases):
         label = n % cfg.classes
         got, cycles = await compute(tb, logits.tolist(), label)
         want = loss_gradient(logits, label, cfg.data_width, cfg.frac_bits).tolist()
         assert got == want, f"logits {logits.tolist()} label {label}: {got} != {want}"
+        # The unit's documented duration (LossGradient.cycles), the same for every input.
+        assert cycles == want_cycles, f"done after {cycles} cycles, not {want_cycles}"
     dut._log.info("loss gradient of %d classes in %d cycles", cfg.classes, cycles)
