@@ -175,12 +175,15 @@ def data():
 @click.option("--seed", type=int, default=1, show_default=True, help="numpy seed of the images.")
 @click.option("--train-per-class", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.option("--test-per-class", type=click.IntRange(min=1), default=1000, show_default=True)
-def synth_cifar10(out_dir, seed, train_per_class, test_per_class):
+@click.option("--kind", type=click.Choice(["stripes", "shapes"]), default="stripes", show_default=True,
+              help="stripes: each class a colour and a stripe pattern under noise; shapes: each class an "
+                   "outline (disk, ring, square, ...) at a random place, size and colour.")
+def synth_cifar10(out_dir, seed, train_per_class, test_per_class, kind):
     """Write a synthetic data set in the CIFAR-10 python format (for --data-dir), with
-    CIFAR-10's shapes and counts: each class a colour and stripe pattern under noise."""
+    CIFAR-10's image shape and counts."""
     from .model.data import write_synthetic_cifar10
 
-    folder = write_synthetic_cifar10(out_dir, seed, train_per_class, test_per_class)
+    folder = write_synthetic_cifar10(out_dir, seed, train_per_class, test_per_class, kind)
     click.echo(f"wrote {10 * train_per_class} training and {10 * test_per_class} test images to {folder}")
 
 
@@ -376,6 +379,45 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
     out = dict(base, preset=preset, runs=results)
     if json_file:
         pathlib.Path(json_file).write_text(json.dumps(out, indent=2) + "\n")
+
+
+@main.command()
+@click.argument("spec_file", metavar="SPEC.toml", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder of the results, the plots and the stored points (a rerun resumes from them).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Workers of the embedded Dask cluster [default: one per CPU].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on an existing Dask cluster (tcp://host:8786) instead of an embedded one.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the CIFAR-10 python batches (overrides the file's data_dir).")
+@click.option("--fresh", is_flag=True, help="Measure every point again, ignoring the stored ones.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def sweep(spec_file, out_dir, workers, scheduler, data_dir, fresh, quiet):
+    """Measure many configurations of a preset on Dask: accuracy, FPGA resources and clock.
+
+    SPEC.toml names the preset, the swept fields ([grid] or [random]) and what to measure
+    ([measure]); docs/sweep.md describes it."""
+    import time
+
+    from .flows.sweep import SweepError, load_spec, plot_results, run_sweep, write_results
+
+    try:
+        spec = load_spec(spec_file, data_dir)
+    except SweepError as error:
+        raise click.UsageError(f"invalid sweep: {error}") from None
+    start = time.monotonic()
+    rows = run_sweep(spec, out_dir, workers=workers, scheduler=scheduler, progress=not quiet, fresh=fresh)
+    paths = write_results(rows, spec, out_dir)
+    plots = plot_results(rows, spec, out_dir)
+    failed = [r for r in rows if r["status"] != "ok"]
+    cached = sum(1 for r in rows if r.get("cached"))
+    click.echo(f"{len(rows)} points ({len(rows) - len(failed) - cached} measured, {cached} stored before, "
+               f"{len(failed)} failed) in {time.monotonic() - start:.1f} s")
+    for row in failed:
+        click.echo(f"point {row['point']} failed: {row['error']}", err=True)
+    for path in [*paths.values(), *plots]:
+        click.echo(str(path))
 
 
 @main.command()

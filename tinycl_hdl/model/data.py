@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "DataError", "load_digits", "load_cifar10", "write_cifar10_batch", "load_for"]
+__all__ = ["Dataset", "DataError", "load_digits", "load_cifar10", "write_cifar10_batch", "load_for",
+           "SYNTHETIC_KINDS", "synthetic_cifar10", "synthetic_shapes", "write_synthetic_cifar10"]
 
 
 class DataError(RuntimeError):
@@ -130,12 +131,67 @@ def synthetic_cifar10(seed: int = 1, train_per_class: int = 5000, test_per_class
     return train_x, train_y, test_x, test_y
 
 
-def write_synthetic_cifar10(out_dir, seed: int = 1, train_per_class: int = 5000, test_per_class: int = 1000):
-    """Write :func:`synthetic_cifar10` as ``data_batch_1..5`` and ``test_batch`` (the CIFAR-10
-    python format that ``--data-dir`` reads); returns the folder."""
+#: The shapes of :func:`synthetic_shapes`, one a class.
+SHAPES = ("disk", "ring", "square", "square outline", "triangle", "plus", "cross", "horizontal bar",
+          "vertical bar", "diamond")
+
+
+def synthetic_shapes(seed: int = 1, train_per_class: int = 5000, test_per_class: int = 1000):
+    """A second stand-in for CIFAR-10, made differently from :func:`synthetic_cifar10`: class
+    ``c`` is the shape ``SHAPES[c]`` at a random place and size, in a random colour on a random
+    background colour with a brightness gradient and noise.  Colour and position carry no
+    class information; only the outline does.  Returns ``(train_x, train_y, test_x, test_y)``
+    like :func:`synthetic_cifar10`."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
+
+    def masks(c, n):
+        cy, cx = rng.uniform(10, 22, (2, n, 1, 1))
+        r = rng.uniform(5, 9, (n, 1, 1))
+        dy, dx = yy[None] - cy, xx[None] - cx
+        ady, adx, dist = np.abs(dy), np.abs(dx), np.hypot(dy, dx)
+        w = np.maximum(1.5, r / 3)
+        shape = [dist <= r, (dist <= r) & (dist >= r - w), np.maximum(ady, adx) <= r,
+                 (np.maximum(ady, adx) <= r) & (np.maximum(ady, adx) >= r - w),
+                 (dy <= r) & (dy >= -r) & (adx <= (dy + r) / 2), ((ady <= w / 2) | (adx <= w / 2)) & (dist <= r),
+                 (np.abs(dy - dx) <= w / 1.4) | (np.abs(dy + dx) <= w / 1.4), (ady <= w / 2) & (adx <= r),
+                 (adx <= w / 2) & (ady <= r), ady + adx <= r][c]
+        return (shape & (np.maximum(ady, adx) <= r + 1)).astype(np.float32) if c == 6 else shape.astype(np.float32)
+
+    def draw(count_per_class):
+        pixels, labels = [], []
+        for c in range(10):
+            n = count_per_class
+            fg, bg = rng.uniform(0, 1, (2, n, 1, 1, 3))
+            slope = rng.uniform(-0.3, 0.3, (2, n, 1, 1, 1))
+            gradient = slope[0] * (yy[None, ..., None] / 31 - 0.5) + slope[1] * (xx[None, ..., None] / 31 - 0.5)
+            mask = masks(c, n)[..., None]
+            image = np.clip(bg + gradient, 0, 1) * (1 - mask) + fg * mask + rng.normal(0, 0.08, (n, 32, 32, 3))
+            pixels.append(np.clip(image * 255, 0, 255).astype(np.uint8))
+            labels.append(np.full(n, c, np.int64))
+        pixels, labels = np.concatenate(pixels), np.concatenate(labels)
+        order = rng.permutation(len(labels))
+        return pixels[order], labels[order]
+
+    train_x, train_y = draw(train_per_class)
+    test_x, test_y = draw(test_per_class)
+    return train_x, train_y, test_x, test_y
+
+
+#: The synthetic sets ``tinycl data synth-cifar10 --kind`` writes.
+SYNTHETIC_KINDS = {"stripes": synthetic_cifar10, "shapes": synthetic_shapes}
+
+
+def write_synthetic_cifar10(out_dir, seed: int = 1, train_per_class: int = 5000, test_per_class: int = 1000,
+                            kind: str = "stripes"):
+    """Write a synthetic set (``kind``: ``"stripes"``, :func:`synthetic_cifar10`, or ``"shapes"``,
+    :func:`synthetic_shapes`) as ``data_batch_1..5`` and ``test_batch`` (the CIFAR-10 python
+    format that ``--data-dir`` reads); returns the folder."""
+    if kind not in SYNTHETIC_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(SYNTHETIC_KINDS)}, not {kind!r}")
     folder = pathlib.Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    train_x, train_y, test_x, test_y = synthetic_cifar10(seed, train_per_class, test_per_class)
+    train_x, train_y, test_x, test_y = SYNTHETIC_KINDS[kind](seed, train_per_class, test_per_class)
     for i, (x, y) in enumerate(zip(np.array_split(train_x, 5), np.array_split(train_y, 5)), 1):
         write_cifar10_batch(folder / f"data_batch_{i}", x, y)
     write_cifar10_batch(folder / _CIFAR_TEST, test_x, test_y)

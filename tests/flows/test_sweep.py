@@ -1,0 +1,141 @@
+"""``tinycl sweep`` (tinycl_hdl.flows.sweep): a Dask sweep that stores, resumes and records failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tinycl_hdl.cli import main
+from tinycl_hdl.flows.sweep import SweepError, load_spec
+from tinycl_hdl.model.accelerator import SoftwareAccelerator
+from tinycl_hdl.model.data import load_digits
+from tinycl_hdl.model.protocol import run_protocol
+
+#: A small digits sweep: one epoch on a few samples per task, so a point takes a second or two.
+SPEC = """
+preset = "digits"
+[set]
+epochs = 1
+slots = 40
+[grid]
+lr_shift = [3, 5]
+update_rounding = ["nearest", "stochastic"]
+[measure]
+accuracy = ["golden", "float"]
+train_limit = 40
+test_limit = 60
+"""
+
+
+def write(tmp_path, text, name="sweep.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_four_point_sweep_on_two_workers(tmp_path):
+    spec = write(tmp_path, SPEC)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "4 points (4 measured, 0 stored before, 0 failed)" in result.output
+    frame = pd.read_parquet(out / "results.parquet")
+    assert frame.equals(pd.read_parquet(out / "results.parquet"))
+    csv = pd.read_csv(out / "results.csv")
+    assert list(csv.columns[:4]) == ["point", "lr_shift", "update_rounding", "status"]
+    assert sorted(zip(csv.lr_shift, csv.update_rounding)) == [(3, "nearest"), (3, "stochastic"), (5, "nearest"),
+                                                               (5, "stochastic")]
+    assert (csv.status == "ok").all() and (csv.seconds_accuracy_golden > 0).all()
+    # Each point's accuracy is the protocol's on the golden model and the float reference.
+    spec_obj = load_spec(spec)
+    dataset = load_digits()
+    for row in csv.itertuples():
+        cfg = spec_obj.config({"lr_shift": row.lr_shift, "update_rounding": row.update_rounding})
+        for backend in ("golden", "float"):
+            want = run_protocol(cfg, dataset, SoftwareAccelerator(cfg, backend), backend=backend, preset="digits",
+                                train_limit=40, test_limit=60)
+            assert getattr(row, f"accuracy_{backend}") == want.final_accuracy
+            assert json.loads(getattr(row, f"tasks_{backend}")) == [round(t.accuracy, 6) for t in want.tasks]
+    assert {p.name for p in (out / "plots").iterdir()} == {"field_lr_shift.png", "field_update_rounding.png"}
+    assert len(list((out / "points").glob("*.json"))) == 4
+
+
+def test_a_killed_sweep_resumes_with_the_missing_points(tmp_path):
+    """Kill the sweep (and its workers) once a point is stored; the rerun measures only the rest."""
+    spec = write(tmp_path, SPEC.replace("lr_shift = [3, 5]", "lr_shift = [2, 3, 4, 5]"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tinycl_hdl.cli", "sweep", str(spec), "--out", str(out), "--workers", "1",
+               "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    stored = []
+    while time.monotonic() < deadline and not stored:
+        assert process.poll() is None, f"the sweep ended before a point was stored: {process.stderr.read()}"
+        stored = list((out / "points").glob("*.json")) if (out / "points").exists() else []
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    stored = {p.name: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")}
+    assert 1 <= len(stored) < 8, "kill the sweep midway"
+    assert not (out / "results.csv").exists()
+    result = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"8 points ({8 - len(stored)} measured, {len(stored)} stored before, 0 failed)" in result.output
+    csv = pd.read_csv(out / "results.csv")
+    assert (csv.status == "ok").all() and csv.cached.sum() == len(stored)
+    # The stored points were read, not measured again.
+    assert all((out / "points" / name).stat().st_mtime_ns == mtime for name, mtime in stored.items())
+    assert len(list((out / "points").glob("*.json"))) == 8
+
+
+def test_failing_points_are_recorded_and_the_others_measured(tmp_path):
+    """A configuration the generator rejects (n_pu 3 of 8 filters) and one whose measurement fails on
+    its worker (12 classes: the digits have 10) are recorded with their errors."""
+    spec = write(tmp_path, SPEC.replace("lr_shift = [3, 5]\nupdate_rounding = [\"nearest\", \"stochastic\"]",
+                                        "n_pu = [1, 3]\nclasses = [10, 12]").replace('"golden", "float"', '"golden"'))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    csv = pd.read_csv(out / "results.csv").set_index(["n_pu", "classes"])
+    assert csv.loc[(1, 10), "status"] == "ok" and csv.loc[(1, 10), "accuracy_golden"] > 0.5
+    for point in ((3, 10), (3, 12)):
+        assert csv.loc[point, "status"] == "failed" and "n_pu (3) must divide filters (8)" in csv.loc[point, "error"]
+    assert csv.loc[(1, 12), "status"] == "failed" and "DataError" in csv.loc[(1, 12), "error"]
+    assert "point 3 failed" in result.output
+
+
+@pytest.mark.parametrize("text, message", [
+    ('preset = "digits"\n[grid]\nlr_shift = [3]\n[random]\npoints = 2\nlr_shift = [1]', "either a [grid] or a [random]"),
+    ('preset = "mnist"\n[grid]\nlr_shift = [3]', "preset must be one of"),
+    ('preset = "digits"\n[grid]\nlr_rate = [3]', "'lr_rate' is not a configuration field"),
+    ('preset = "digits"\n[grid]\nlr_shift = ["3"]', "lr_shift takes int values"),
+    ('preset = "digits"\n[grid]\nlr_shift = []', "non-empty list"),
+    ('preset = "digits"\n[random]\npoints = 0\nlr_shift = [1]', "points must be a positive integer"),
+    ('preset = "digits"\n[random]\npoints = 2\nlr_shift = {min = 5, max = 1}', "list of choices or {min"),
+    ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\naccuracy = ["rtl"]', "accuracy must list golden or float"),
+    ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\nfpga = ["gowin"]', "fpga must list targets"),
+    ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\npower = true', "unknown [measure] key 'power'"),
+    ('preset = "digits"\n[set]\nlr_shift = 3\n[grid]\nlr_shift = [3]', "both swept and fixed"),
+])
+def test_bad_specifications_name_the_key(tmp_path, text, message):
+    with pytest.raises(SweepError) as error:
+        load_spec(write(tmp_path, text))
+    assert message in str(error.value)
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_random_points_are_reproducible_draws_within_their_ranges(tmp_path):
+    text = 'preset = "digits"\n[random]\npoints = 30\nseed = 4\nlr_shift = {min = 2, max = 7}\n' \
+           'update_rounding = ["nearest", "stochastic"]'
+    spec = load_spec(write(tmp_path, text))
+    assert spec.swept == ("lr_shift", "update_rounding") and len(spec.points) == 30
+    assert {p["lr_shift"] for p in spec.points} <= set(range(2, 8)) and len({p["lr_shift"] for p in spec.points}) > 3
+    assert {p["update_rounding"] for p in spec.points} == {"nearest", "stochastic"}
+    assert load_spec(write(tmp_path, text, "again.toml")).points == spec.points
