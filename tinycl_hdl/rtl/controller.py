@@ -40,7 +40,8 @@ def shared_blocks(m, cfg: TinyCLConfig, datapath, *, blackbox: bool = False) -> 
     submodules of ``m``; the LFSR's speed, the window's stages and the loss unit's divider
     are the datapath's."""
     m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox)
-    m.submodules.window = window = SnakeWindow(cfg, pipelined=datapath.window_pipelined)
+    m.submodules.window = window = SnakeWindow(cfg, pipelined=datapath.window_pipelined,
+                                               tag_width=datapath.window_tag_width)
     m.submodules.loss = loss = LossGradient(cfg, pipelined=datapath.loss_pipelined, blackbox=blackbox)
     m.submodules.lfsr = lfsr = Lfsr(cfg.seed, datapath.lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.
@@ -304,7 +305,8 @@ class Controller:
             check_abort()
             with m.If(~s.abort):
                 with m.If(s.epoch == s.epochs):
-                    m.next = "DONE"
+                    m.d.sync += s.ctr.eq(0)
+                    m.next = "TRAIN_DRAIN"
                 with m.Else():
                     m.d.sync += [s.sh_i.eq(s.size - 1), s.epoch.eq(s.epoch + 1)]
                     m.next = "SH_DRAW"
@@ -358,20 +360,26 @@ class Controller:
     # -- after the logits -------------------------------------------------------------------
 
     def logits_ready(self, m, loss, cycles):
-        """After ``cycles`` cycles (counted with ``ctr``) the logits are written: ``INFER``
-        goes on to ``ARGMAX``, a training step to ``LOSS_WAIT`` with the loss unit started."""
+        """After ``cycles`` cycles (counted with ``ctr``) the logits are written: then
+        :meth:`after_logits`."""
         s = self
         with m.If(s.ctr != cycles - 1):
             m.d.sync += s.ctr.eq(s.ctr + 1)
         with m.Else():
-            m.d.sync += [s.ctr.eq(0), s.o.eq(0)]
-            with m.If(s.is_infer):
-                m.d.sync += [s.result.eq(0), s.result_none.eq(0), s.candidate_valid.eq(0), s.phase.eq(Phase.OTHER)]
-                m.next = "ARGMAX"
-            with m.Else():
-                m.d.comb += loss.start.eq(1)
-                m.d.sync += s.phase.eq(Phase.LOSS)
-                m.next = "LOSS_WAIT"
+            s.after_logits(m, loss)
+
+    def after_logits(self, m, loss):
+        """In the cycle the last logit is written (or later): ``INFER`` goes on to ``ARGMAX``, a
+        training step to ``LOSS_WAIT`` with the loss unit started."""
+        s = self
+        m.d.sync += [s.ctr.eq(0), s.o.eq(0)]
+        with m.If(s.is_infer):
+            m.d.sync += [s.result.eq(0), s.result_none.eq(0), s.candidate_valid.eq(0), s.phase.eq(Phase.OTHER)]
+            m.next = "ARGMAX"
+        with m.Else():
+            m.d.comb += loss.start.eq(1)
+            m.d.sync += s.phase.eq(Phase.LOSS)
+            m.next = "LOSS_WAIT"
 
     def argmax_state(self, m, loss):
         """``ARGMAX``: the first largest logit's class into ``RESULT``.  The logits are read
@@ -451,6 +459,9 @@ class Controller:
                 dp.count_sample(m)
                 m.next = "SAMPLE_FETCH"
             with m.State("ABORT_DRAIN"):
+                s.drain(m, "DONE")
+            with m.State("TRAIN_DRAIN"):
+                # The last step's updates may still be in the datapath's pipeline.
                 s.drain(m, "DONE")
             with m.State("DONE"):
                 m.d.comb += s.irq_set.eq(1)

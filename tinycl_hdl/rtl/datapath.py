@@ -74,6 +74,8 @@ class Datapath:
     window_pipelined = True
     #: Whether the loss unit's divider takes a class every cycle (else one stage, reused).
     loss_pipelined = True
+    #: Bits of the tag a window sweep carries to its windows.
+    window_tag_width = 1
     #: The FSM's first state after reset (``None``: ``IDLE``).
     reset_state = None
     #: Where ``INS_FINISH`` goes on to.

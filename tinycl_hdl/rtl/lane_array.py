@@ -1,66 +1,60 @@
 """The lane array: ``n_pu`` processing units of ``kernel**2`` MAC lanes each.
 
-Per training sample:
+Each phase of a training step runs on an engine of its own, a component that reads the
+memories it needs and issues operand sets to the units (:mod:`~tinycl_hdl.rtl.issue`):
 
 ``CONV_FWD``
-    for each group of ``n_pu`` filters, one window sweep over all
-    channels; each unit's ``DOT`` sums window x kernel slice, then
+    :class:`~tinycl_hdl.rtl.conv_forward.ConvForward`: per group of ``n_pu`` filters, one
+    window sweep over all channels; each unit's ``DOT`` sums window x kernel slice, then
     ReLU and the activation write.
 ``DENSE_FWD``
-    per class, the units ``DOT`` their activation chunks against the
-    weight chunks; the partial sums are added and narrowed.
+    :class:`~tinycl_hdl.rtl.dense_forward.DenseForward`: per class, the units ``DOT`` their
+    activation chunks against the weight chunks; the partial sums are added and narrowed.
+``LOSS``
+    :class:`~tinycl_hdl.rtl.loss.LossGradient`, started by the last logit's write.
 ``DENSE_BWD``
-    per activation chunk and class: one weight read feeds ``OUTER``
-    (input gradient, old weight) then ``UPDATE`` (new weight); after
-    the last class the masked input gradient is written.
+    :class:`~tinycl_hdl.rtl.dense_backward.DenseBackward`: per activation chunk and class,
+    one weight read feeds ``OUTER`` (input gradient, old weight) then ``UPDATE`` (new
+    weight); after the last class the masked input gradient is written.
 ``CONV_BWD``
-    per filter group and channel, a single-channel window sweep of
-    ``OUTER`` with the broadcast conv-output gradient (and the bias
-    gradient on channel 0), then one ``UPDATE`` from the accumulators.
+    :class:`~tinycl_hdl.rtl.conv_backward.ConvBackward`: per filter group and channel, a
+    single-channel window sweep of ``OUTER`` with the broadcast conv-output gradient (and the
+    bias gradient on channel 0), then one ``UPDATE`` from the accumulators.
 
-Memory layout (unit ``p`` owns filters ``f = g*n_pu + p``): activations,
-gradients and dense weights of unit ``p`` are indexed by ``k = g*PW*L + pos``
-with ``pos = y*Wo + x`` and ``PW = ceil(Ho*Wo / L)`` words of ``L = kernel**2``
-lanes per filter plane; padding lanes hold zero activations.  The host sees
-weights in the golden model's order through the register map's windows.
+The array sequences them (:meth:`LaneArray.conv_forward` and the following states): each
+engine starts as soon as the one before has issued its last operand set and nothing it
+reads first is still in the units' pipeline, so the phases follow each other without
+draining the pipeline (docs/performance.md, "Where the cycles go").  The write-back
+(:meth:`LaneArray._write_back`) routes every result by its tag, whatever engine issued it.
+
+Memory layout (:func:`~tinycl_hdl.rtl.issue.layout`; unit ``p`` owns filters
+``f = g*n_pu + p``): activations, gradients and dense weights of unit ``p`` are indexed
+by ``k = g*PW*L + pos`` with ``pos = y*Wo + x`` and ``PW = ceil(Ho*Wo / L)`` words of
+``L = kernel**2`` lanes per filter plane; padding lanes hold zero activations.  The host
+sees weights in the golden model's order through the register map's windows.
 """
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed
-from amaranth.lib import data, enum
+from amaranth.lib import data
 
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Phase
-from ..spec.update import CONV, DENSE, DITHER_BITS, Coordinates
 from .arith import index, round_shift, saturate
-from .datapath import Datapath, pixel_data
-from .dither import coordinate_image
+from .conv_backward import ConvBackward
+from .conv_forward import ConvForward, sweep_tag_width
+from .datapath import Datapath
+from .dense_backward import DenseBackward
+from .dense_forward import DenseForward
+from .issue import Kind, issue_layout, layout, or_bus, tag_layout
 from .loss import loss_memory_shape
-from .mac import GradSource, Mode, ProcessingUnit
+from .mac import ProcessingUnit
 from .memory import MemoryShape, sample_bank_shape
+from .window_stage import WindowStage
 
 __all__ = ["LaneArray", "layout"]
 
 #: Cycles from the processing units' dot outputs to the logit registers (round, then saturate).
 LOGIT_LATENCY = 2
-
-
-class Kind(enum.Enum, shape=3):
-    """Where a processing unit's result is written back (carried in its tag)."""
-    NONE = 0
-    ACT = 1
-    LOGIT = 2
-    DW = 3
-    CW = 4
-
-
-def layout(cfg: TinyCLConfig) -> dict:
-    """Sizes of the per-unit memories."""
-    lanes = cfg.kernel ** 2
-    positions = cfg.out_h * cfg.out_w
-    plane_words = -(-positions // lanes)
-    groups = cfg.filters // cfg.n_pu
-    return {"lanes": lanes, "positions": positions, "plane_words": plane_words, "groups": groups,
-            "chunks": groups * plane_words}
 
 
 class LaneArray(Datapath):
@@ -69,13 +63,12 @@ class LaneArray(Datapath):
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
         super().__init__(cfg, blackbox=blackbox)
         self.lay = layout(cfg)
-        lay = self.lay
-        L, NC, G, CH, C = lay["lanes"], cfg.classes, lay["groups"], lay["chunks"], cfg.in_c
-        self.tag_layout = data.StructLayout({
-            "kind": Kind, "addr": max(1, (max(NC * CH, G * C, CH) - 1).bit_length()), "lane": index(L),
-            "cls": index(NC), "first": 1, "last": 1, "chunk": index(CH), "mask": L, "group": index(G),
-        })
+        self.tag_layout = tag_layout(cfg)
         self.latency = ProcessingUnit.latency
+
+    @property
+    def window_tag_width(self) -> int:
+        return sweep_tag_width(self.cfg)
 
     # -- memories ---------------------------------------------------------------------------
 
@@ -101,8 +94,8 @@ class LaneArray(Datapath):
     @property
     def ctr_limit(self) -> int:
         # Generic loop counter ``ctr``, as wide as its longest count (slots scanned or ordered,
-        # chunks cleared, pipeline drains): a 32-bit one put its compare chains on the critical path.
-        return max(self.lay["chunks"], self.latency + 2 + LOGIT_LATENCY)
+        # chunks cleared, pipeline waits): a 32-bit one put its compare chains on the critical path.
+        return max(self.lay["chunks"], self.drain_cycles)
 
     @property
     def drain_cycles(self) -> int:
@@ -125,7 +118,7 @@ class LaneArray(Datapath):
         dw = self.cfg.data_width
         return [word[i * dw:(i + 1) * dw].as_signed() for i in range(self.lay["lanes"])]
 
-    # -- operand issue and write-back -------------------------------------------------------
+    # -- the engines, the units' inputs and the write-back ------------------------------------
 
     def build(self, m, ctl):
         cfg, lay = self.cfg, self.lay
@@ -137,133 +130,71 @@ class LaneArray(Datapath):
         self.dense_b = Array(Signal(signed(dw), name=f"dense_b{o}") for o in range(NC))
         self.counters = {name: Signal(32, name=f"ctr_{name.lower()}") for name in
                          ["CYCLES"] + [f"CYC_{ph.name}" for ph in Phase] + ["OPERAND_SETS", "TRAIN_SAMPLES"]}
-        # pos -> (word, lane) within a filter plane
+        # pos -> (word, lane) within a filter plane (weight initialisation, the host's reads)
         self.pos_word = Array(Const(pos // L, index(PW)) for pos in range(P))
         self.pos_lane = Array(Const(pos % L, index(L)) for pos in range(P))
-        self._window_stage(m, ctl)
-        self._unit_inputs(m, ctl)
-        self._sweep_operands(m, ctl)
+        self._engines(m, ctl)
         self._write_back(m)
-        self._loop_state(m, ctl)
+        self._init_state(m, ctl)
         self.drawn = ctl.initial_weight(m, self.blocks.lfsr, self.init_dense)
         self._count(m, ctl)
         m.d.comb += [self.blocks.window.slot.eq(ctl.slot), self.blocks.loss.label.eq(ctl.sample_label)]
 
-    def _window_stage(self, m, ctl):
-        """Window output (stage W) -> register + memory reads -> issue (stage I)."""
-        cfg, lay, window = self.cfg, self.lay, self.blocks.window
-        C, G, CH, L = cfg.in_c, lay["groups"], lay["chunks"], lay["lanes"]
-        busy = ctl.busy
-        self.sweep_fwd = sweep_fwd = Signal()  # sweeps feed the conv forward pass (else the weight gradient)
-        self.group = group = Signal(index(G))
-        self.chan_sweep = Signal(index(C))
-        self.w_valid, self.w_first, self.w_last_chan, self.w_last, self.w_first_out = \
-            (Signal(name=f"w_{n}") for n in ("valid", "first", "last_chan", "last", "first_out"))
-        self.w_pixels = Signal(data.ArrayLayout(8, L))
-        self.w_word, self.w_lane = Signal(index(CH)), Signal(index(L))
-        self.w_group = Signal(index(G))
-        seen_output = Signal()
-        pos = Signal(index(lay["positions"]))
-        m.d.comb += pos.eq(window.pos)
-        plane_base = Signal(index(CH))
-        m.d.comb += plane_base.eq(group * lay["plane_words"])
-        m.d.sync += [self.w_valid.eq(window.valid & busy), self.w_first.eq(window.first_chan),
-                     self.w_last_chan.eq(window.last_chan), self.w_last.eq(window.last),
-                     self.w_pixels.eq(window.window), self.w_word.eq(plane_base + self.pos_word[pos]),
-                     self.w_lane.eq(self.pos_lane[pos]), self.w_first_out.eq(~seen_output), self.w_group.eq(group)]
-        with m.If(window.valid):
-            m.d.sync += seen_output.eq(1)
-        with m.If(window.start):
-            m.d.sync += seen_output.eq(0)
-        # Memory reads for stage I, issued at stage W.
-        with m.If(window.valid & busy):
-            for p in range(cfg.n_pu):
-                with m.If(sweep_fwd):
-                    m.d.comb += [self.conv_w[p].r_en.eq(1), self.conv_w[p].r_addr.eq(group * C + window.chan)]
-                with m.Else():
-                    m.d.comb += [self.grad[p].r_en.eq(1), self.grad[p].r_addr.eq(plane_base + self.pos_word[pos])]
-        # A weight-gradient sweep ends with an UPDATE from the accumulators.
-        self.cw_update = Signal()
-        m.d.sync += self.cw_update.eq(self.w_valid & ~sweep_fwd & self.w_last)
-        with m.If(self.w_valid & ~sweep_fwd & self.w_last):
-            for p in range(cfg.n_pu):
-                m.d.comb += [self.conv_w[p].r_en.eq(1), self.conv_w[p].r_addr.eq(group * C + self.chan_sweep)]
-
-    def _unit_inputs(self, m, ctl):
-        """The processing units' inputs, driven by the phase that is issuing."""
-        cfg, NPU, L, dw = self.cfg, self.cfg.n_pu, self.lay["lanes"], self.cfg.data_width
-        self.issue = Signal()
-        self.tag = tag = Signal(self.tag_layout)
-        self.pu_mode, self.pu_first, self.pu_bias = Signal(Mode), Signal(), Signal()
-        self.pu_source = Signal(GradSource)
-        self.pu_a = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_a") for p in range(NPU)]
-        self.pu_b = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_b") for p in range(NPU)]
-        self.pu_w = [Signal(data.ArrayLayout(signed(dw), L), name=f"pu{p}_w") for p in range(NPU)]
-        self.pu_wb = [Signal(signed(dw), name=f"pu{p}_wb") for p in range(NPU)]
-        self.pu_init_bias = [Signal(signed(dw), name=f"pu{p}_init_bias") for p in range(NPU)]
-        self.pu_mask = [Signal(L, name=f"pu{p}_mask") for p in range(NPU)]
-        self.pu_dither = [Signal(DITHER_BITS, name=f"pu{p}_dither") for p in range(NPU)]
-        for pu, dither in zip(self.pus, self.pu_dither):
-            m.d.comb += [pu.lr_shift.eq(ctl.lr_shift), pu.dither.eq(dither)]
-        m.d.comb += tag.mask.eq(self.pu_mask[0])      # each unit's own mask replaces it below
+    def _engines(self, m, ctl):
+        """The four phase engines, the window stage they share, and the OR of what they drive."""
+        cfg, NPU, window, loss = self.cfg, self.cfg.n_pu, self.blocks.window, self.blocks.loss
+        m.submodules.window_stage = stage = WindowStage(cfg, self.window_tag_width)
+        m.d.comb += [stage.valid.eq(window.valid), stage.first.eq(window.first), stage.first_chan.eq(window.first_chan),
+                     stage.last_chan.eq(window.last_chan), stage.last.eq(window.last), stage.chan.eq(window.chan),
+                     stage.pos.eq(window.pos), stage.tag.eq(window.out_tag), stage.pixels.eq(window.window)]
+        m.submodules.conv_forward = self.cf = cf = ConvForward(cfg)
+        m.submodules.dense_forward = self.df = df = DenseForward(cfg)
+        m.submodules.dense_backward = self.db = db = DenseBackward(cfg)
+        m.submodules.conv_backward = self.cb = cb = ConvBackward(cfg)
+        self.engines = engines = [cf, df, db, cb]
+        conv_b, dense_b = Cat(*self.conv_b), Cat(*self.dense_b)
+        for engine in (cf, cb):
+            m.d.comb += [engine.win_busy.eq(window.busy), engine.now.eq(stage.now), engine.stage.eq(stage.stage),
+                         engine.conv_w.eq(Cat(mem.r_data for mem in self.conv_w)), engine.conv_b.eq(conv_b)]
+        for engine in (df, db):
+            m.d.comb += [engine.dense_w.eq(Cat(mem.r_data for mem in self.dense_w)),
+                         engine.act.eq(Cat(mem.r_data for mem in self.act)), engine.dense_b.eq(dense_b)]
+        for engine in (db, cb):
+            m.d.comb += engine.step_seed.eq(ctl.step_seed)
+        m.d.comb += [cb.grad.eq(Cat(mem.r_data for mem in self.grad)), db.delta.eq(loss.rd_data)]
+        # The window: the two sweeping engines take turns.
+        with m.If(cf.win_start | cb.win_start):
+            m.d.comb += [window.start.eq(1), window.tag.eq(or_bus([cf.win_tag, cb.win_tag])),
+                         window.chan_first.eq(or_bus([cf.win_chan_first, cb.win_chan_first])),
+                         window.chan_last.eq(or_bus([cf.win_chan_last, cb.win_chan_last]))]
+        # The memories' read ports: every unit reads the same word.
+        for mems, requests in ((self.conv_w, [cf.conv_w_rd, cb.conv_w_rd]), (self.dense_w, [df.dense_w_rd, db.dense_w_rd]),
+                               (self.act, [df.act_rd, db.act_rd]), (self.grad, [cb.grad_rd])):
+            request = Signal(requests[0].shape())
+            m.d.comb += request.eq(or_bus(requests))
+            with m.If(request.en):
+                for mem in mems:
+                    m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(request.addr)]
+        with m.If(db.delta_rd_en):
+            m.d.comb += [loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(db.delta_rd_index)]
+        # The units' inputs: the one operand set issued this cycle.
+        self.issue = issue = Signal(issue_layout(cfg))
+        m.d.comb += issue.eq(or_bus([e.issue for e in engines]))
         for p, pu in enumerate(self.pus):
-            pu_tag = Signal(self.tag_layout, name=f"pu{p}_tag")
-            m.d.comb += [pu_tag.eq(tag), pu_tag.mask.eq(self.pu_mask[p])]
-            m.d.comb += [pu.valid.eq(self.issue), pu.mode.eq(self.pu_mode), pu.first.eq(self.pu_first),
-                         pu.bias.eq(self.pu_bias), pu.source.eq(self.pu_source), pu.a.eq(self.pu_a[p]),
-                         pu.b.eq(self.pu_b[p]), pu.w.eq(self.pu_w[p]), pu.w_bias.eq(self.pu_wb[p]),
-                         pu.init_bias.eq(self.pu_init_bias[p]), pu.tag.eq(pu_tag)]
-        with m.If(self.issue):
+            unit = issue.units[p]
+            tag = Signal(self.tag_layout, name=f"pu{p}_tag")
+            m.d.comb += [tag.eq(issue.tag), tag.mask.eq(unit.mask)]
+            m.d.comb += [pu.valid.eq(issue.valid), pu.mode.eq(issue.mode), pu.first.eq(issue.first),
+                         pu.bias.eq(issue.bias), pu.source.eq(issue.source), pu.a.eq(unit.a), pu.b.eq(unit.b),
+                         pu.w.eq(unit.w), pu.w_bias.eq(unit.w_bias), pu.init_bias.eq(unit.init_bias),
+                         pu.dither.eq(unit.dither), pu.tag.eq(tag), pu.lr_shift.eq(ctl.lr_shift)]
+        with m.If(issue.valid):
             m.d.sync += self.counters["OPERAND_SETS"].eq(self.counters["OPERAND_SETS"] + 1)
 
-    def _sweep_operands(self, m, ctl):
-        """The operands of a window sweep: conv forward ``DOT``, weight-gradient ``OUTER`` and
-        the ``UPDATE`` that ends a weight-gradient sweep."""
-        cfg, NPU, L, C = self.cfg, self.cfg.n_pu, self.lay["lanes"], self.cfg.in_c
-        tag, group, chan_sweep = self.tag, self.group, self.chan_sweep
-        with m.If(self.w_valid):
-            m.d.comb += self.issue.eq(1)
-            for p in range(NPU):
-                m.d.comb += self.pu_a[p].eq(Const(0))
-                for i in range(L):
-                    m.d.comb += self.pu_a[p][i].eq(pixel_data(cfg, self.w_pixels[i]))
-            with m.If(self.sweep_fwd):
-                m.d.comb += [self.pu_mode.eq(Mode.DOT), self.pu_first.eq(self.w_first),
-                             tag.kind.eq(Mux(self.w_last_chan, Kind.ACT, Kind.NONE)), tag.addr.eq(self.w_word),
-                             tag.lane.eq(self.w_lane)]
-                for p in range(NPU):
-                    m.d.comb += [self.pu_b[p].eq(self.conv_w[p].r_data),
-                                 self.pu_init_bias[p].eq(self.conv_b[self.w_group * NPU + p])]
-            with m.Else():
-                m.d.comb += [self.pu_mode.eq(Mode.OUTER), self.pu_first.eq(self.w_first_out),
-                             self.pu_bias.eq(chan_sweep == 0)]
-                for p in range(NPU):
-                    grad_lanes = Array(self.lanes_of(self.grad[p].r_data))
-                    for i in range(L):
-                        m.d.comb += self.pu_b[p][i].eq(grad_lanes[self.w_lane])
-        with m.If(self.cw_update):
-            m.d.comb += [self.issue.eq(1), self.pu_mode.eq(Mode.UPDATE), self.pu_source.eq(GradSource.ACC),
-                         tag.kind.eq(Kind.CW), tag.addr.eq(group * C + chan_sweep),
-                         tag.first.eq(chan_sweep == 0), tag.group.eq(group)]
-            for p in range(NPU):
-                m.d.comb += [self.pu_w[p].eq(self.conv_w[p].r_data), self.pu_wb[p].eq(self.conv_b[group * NPU + p])]
-            self._unit_dithers(m, ctl, CONV, o=0, group=group, word=chan_sweep)
-
-    def _unit_dithers(self, m, ctl, kind, o, group, word):
-        """Each unit's dither word for an ``UPDATE`` of filter ``group * n_pu + p``: the step
-        seed XORed with the image of the coordinates its lanes share
-        (:mod:`tinycl_hdl.spec.update`).  Nothing when the update rounds to nearest."""
-        if not ctl.stochastic:
-            return
-        coords, NPU = Coordinates.of(self.cfg), self.cfg.n_pu
-        for p in range(NPU):
-            f = Signal(index(self.cfg.filters), name=f"dither_f{p}")
-            m.d.comb += f.eq(group * NPU + p)
-            m.d.comb += self.pu_dither[p].eq(ctl.step_seed ^ coordinate_image(coords, kind=kind, o=o, f=f, word=word))
-
     def _write_back(self, m):
-        """The processing units' results into the memories, the biases and the logits."""
-        cfg, NPU, L, dw = self.cfg, self.cfg.n_pu, self.lay["lanes"], self.cfg.data_width
+        """The processing units' results into the memories, the biases and the logits.
+        ``last_logit`` marks the cycle the last class's logit is written."""
+        cfg, NPU, L, dw, NC = self.cfg, self.cfg.n_pu, self.lay["lanes"], self.cfg.data_width, self.cfg.classes
         pus, loss = self.pus, self.blocks.loss
         out_tag = Signal(self.tag_layout)
         m.d.comb += out_tag.eq(pus[0].out_tag)
@@ -281,6 +212,8 @@ class LaneArray(Datapath):
         m.d.sync += [logit_valid.eq(out_valid & (out_tag.kind == Kind.LOGIT)), logit_cls.eq(out_tag.cls),
                      logit_rounded.eq(total_rounded)]
         logit = saturate(logit_rounded, dw)
+        self.last_logit = Signal()
+        m.d.comb += self.last_logit.eq(logit_valid & (logit_cls == NC - 1))
         with m.If(logit_valid):
             m.d.sync += self.logits[logit_cls].eq(logit)
             m.d.comb += [loss.z_en.eq(1), loss.z_index.eq(logit_cls), loss.z_data.eq(logit)]
@@ -302,31 +235,21 @@ class LaneArray(Datapath):
                 with m.If(out_tag.first):
                     m.d.sync += self.conv_b[out_tag.group * NPU + p].eq(pu.upd_bias)
 
-    def _loop_state(self, m, ctl):
-        """The counters of the dense loops and of the weight initialisation."""
+    def _init_state(self, m, ctl):
+        """The counters of the weight initialisation."""
         cfg, lay = self.cfg, self.lay
-        F, C, K, L, P, CH = cfg.filters, cfg.in_c, cfg.kernel, lay["lanes"], lay["positions"], lay["chunks"]
-        self.chunk = Signal(range(CH + 1))     # DENSE_BWD counts one past the last chunk
-        self.run_addr = Signal(len(self.tag.addr))
-        self.half = Signal()
-        self.pending = Signal()            # dense backward: an UPDATE is due this cycle
-        self.pend_o, self.pend_addr, self.pend_chunk = Signal.like(ctl.o), Signal.like(self.run_addr), \
-            Signal.like(self.chunk)
-        self.pend_first, self.pend_last = Signal(), Signal()
-        # Dense backward: the filter group and plane word of the chunk read, and of the pending one.
-        self.db_group, self.db_word = Signal(index(lay["groups"])), Signal(index(lay["plane_words"]))
-        self.pend_group, self.pend_word = Signal.like(self.db_group), Signal.like(self.db_word)
-        self.df_valid, self.df_first, self.df_last = Signal(), Signal(), Signal()
-        self.df_o = Signal.like(ctl.o)
+        F, C, K, L, P = cfg.filters, cfg.in_c, cfg.kernel, lay["lanes"], lay["positions"]
+        addr = self.tag_layout["addr"].shape
+        self.init_group = Signal(index(lay["groups"]))
         self.init_f, self.init_c, self.init_i, self.init_j = \
             Signal(index(F)), Signal(index(C)), Signal(index(K)), Signal(index(K))
         self.init_y, self.init_x = Signal(index(cfg.out_h)), Signal(index(cfg.out_w))
         self.init_pos = Signal(index(P))
         self.init_valid, self.init_dense = Signal(), Signal()
-        self.init_waddr = Signal(len(self.run_addr))
+        self.init_waddr = Signal(addr)
         self.init_lane = Signal(index(L))
         self.init_p = Signal(index(cfg.n_pu))
-        self.o_base = Signal(len(self.run_addr))
+        self.o_base = Signal(addr)
 
     def _count(self, m, ctl):
         counters, window = self.counters, self.blocks.window
@@ -344,9 +267,6 @@ class LaneArray(Datapath):
 
     # -- the control unit's hooks -----------------------------------------------------------
 
-    def on_start(self, m, ctl):
-        m.d.sync += self.group.eq(0)
-
     def on_train(self, m, ctl):
         m.next = "ACT_CLEAR"
 
@@ -356,21 +276,17 @@ class LaneArray(Datapath):
     def on_order(self):
         return [self.init_dense.eq(0)]
 
-    def on_label(self):
-        return [self.group.eq(0)]
-
     def on_cancel(self, m):
-        m.d.sync += self.sweep_fwd.eq(0)
+        m.d.comb += [engine.cancel.eq(1) for engine in self.engines]
 
     def on_done(self, m):
-        m.d.sync += self.sweep_fwd.eq(0)
+        pass
 
     def count_sample(self, m):
         m.d.sync += self.counters["TRAIN_SAMPLES"].eq(self.counters["TRAIN_SAMPLES"] + 1)
 
     def on_loss_done(self, m, ctl):
-        m.d.sync += [self.chunk.eq(0), ctl.o.eq(0), self.run_addr.eq(0), self.half.eq(0), self.pending.eq(0),
-                     self.db_group.eq(0), self.db_word.eq(0)]
+        m.d.comb += self.db.start.eq(1)
 
     # -- weight initialisation ----------------------------------------------------------------
 
@@ -389,7 +305,8 @@ class LaneArray(Datapath):
                     m.next = "CF_START"
                 with m.Elif(ctl.from_scratch):
                     m.d.sync += [self.init_f.eq(0), self.init_c.eq(0), self.init_i.eq(0), self.init_j.eq(0),
-                                 self.init_valid.eq(0), self.init_dense.eq(0), self.init_p.eq(0), self.group.eq(0)]
+                                 self.init_valid.eq(0), self.init_dense.eq(0), self.init_p.eq(0),
+                                 self.init_group.eq(0)]
                     for f in range(cfg.filters):
                         m.d.sync += self.conv_b[f].eq(0)
                     for c in range(cfg.classes):
@@ -412,16 +329,16 @@ class LaneArray(Datapath):
         NPU = self.cfg.n_pu
         if NPU > 1:
             with m.If(self.init_f % NPU == NPU - 1):
-                m.d.sync += self.group.eq(self.group + 1)
+                m.d.sync += self.init_group.eq(self.init_group + 1)
         else:
-            m.d.sync += self.group.eq(self.group + 1)
+            m.d.sync += self.init_group.eq(self.init_group + 1)
 
     def _init_conv(self, m, ctl):
         cfg, C, K, NPU = self.cfg, self.cfg.in_c, self.cfg.kernel, self.cfg.n_pu
         init_f, init_c, init_i, init_j = self.init_f, self.init_c, self.init_i, self.init_j
         # One draw per weight, in the golden model's order f, c, i, j; written a cycle later.
         m.d.comb += [self.blocks.lfsr.draw.eq(1)]
-        m.d.sync += [self.init_valid.eq(1), self.init_waddr.eq(self.group * C + init_c),
+        m.d.sync += [self.init_valid.eq(1), self.init_waddr.eq(self.init_group * C + init_c),
                      self.init_lane.eq(init_i * K + init_j), self.init_p.eq(init_f % NPU if NPU > 1 else 0)]
         last_w = (init_j == K - 1) & (init_i == K - 1) & (init_c == C - 1) & (init_f == cfg.filters - 1)
         with m.If(init_j != K - 1):
@@ -439,7 +356,7 @@ class LaneArray(Datapath):
                     self._next_filter(m)
         with m.If(last_w):
             m.d.sync += [init_f.eq(0), self.init_y.eq(0), self.init_x.eq(0), self.init_pos.eq(0), ctl.o.eq(0),
-                         self.group.eq(0), self.o_base.eq(0)]
+                         self.init_group.eq(0), self.o_base.eq(0)]
             m.next = "INIT_DENSE"
 
     def _init_dense(self, m, ctl):
@@ -447,7 +364,7 @@ class LaneArray(Datapath):
         init_f, init_x, init_y, init_pos, o = self.init_f, self.init_x, self.init_y, self.init_pos, ctl.o
         m.d.comb += [self.blocks.lfsr.draw.eq(1)]
         m.d.sync += [self.init_dense.eq(1), self.init_valid.eq(1),
-                     self.init_waddr.eq(self.o_base + self.group * PW + self.pos_word[init_pos]),
+                     self.init_waddr.eq(self.o_base + self.init_group * PW + self.pos_word[init_pos]),
                      self.init_lane.eq(self.pos_lane[init_pos]), self.init_p.eq(init_f % NPU if NPU > 1 else 0)]
         last_w = (init_x == cfg.out_w - 1) & (init_y == cfg.out_h - 1) & (init_f == cfg.filters - 1) & \
             (o == cfg.classes - 1)
@@ -463,147 +380,75 @@ class LaneArray(Datapath):
                     m.d.sync += init_f.eq(init_f + 1)
                     self._next_filter(m)
                 with m.Else():
-                    m.d.sync += [init_f.eq(0), self.group.eq(0), o.eq(o + 1), self.o_base.eq(self.o_base + CH)]
+                    m.d.sync += [init_f.eq(0), self.init_group.eq(0), o.eq(o + 1), self.o_base.eq(self.o_base + CH)]
         with m.If(last_w):
             m.next = "INIT_LAST"
 
     # -- the phases ---------------------------------------------------------------------------
 
     def conv_forward(self, m, ctl):
-        window, G = self.blocks.window, self.lay["groups"]
+        """``CF_START`` starts the conv forward engine; after its last operand set ``CF_GAP``
+        waits until its last activation is written, then starts the dense forward engine,
+        whose first read comes a cycle later."""
         with m.State("CF_START"):
-            m.d.comb += [window.start.eq(1), window.chan_first.eq(0), window.chan_last.eq(self.cfg.in_c - 1)]
-            m.d.sync += [self.sweep_fwd.eq(1), ctl.phase.eq(Phase.CONV_FWD)]
+            m.d.comb += self.cf.start.eq(1)
+            m.d.sync += ctl.phase.eq(Phase.CONV_FWD)
             m.next = "CF_RUN"
         with m.State("CF_RUN"):
             ctl.check_abort(m)
-            with m.If(~ctl.abort & window.valid & window.last):
-                with m.If(self.group == G - 1):
-                    m.d.sync += ctl.ctr.eq(0)
-                    m.next = "CF_DRAIN"
+            with m.If(~ctl.abort & self.cf.last_issue):
+                m.d.sync += ctl.ctr.eq(0)
+                m.next = "CF_GAP"
+        with m.State("CF_GAP"):
+            ctl.check_abort(m)
+            # The last activation is written ``latency`` cycles after its operand set.
+            with m.If(~ctl.abort):
+                with m.If(ctl.ctr == self.latency - 1):
+                    m.d.comb += self.df.start.eq(1)
+                    m.d.sync += [ctl.phase.eq(Phase.DENSE_FWD), ctl.ctr.eq(0)]
+                    m.next = "DF_RUN"
                 with m.Else():
-                    m.d.sync += self.group.eq(self.group + 1)
-                    m.next = "CF_START"
-        with m.State("CF_DRAIN"):
-            ctl.drain(m, "DF_START")
-            with m.If(ctl.ctr == self.latency + 1):
-                m.d.sync += [ctl.o.eq(0), self.chunk.eq(0), self.run_addr.eq(0), ctl.phase.eq(Phase.DENSE_FWD)]
+                    m.d.sync += ctl.ctr.eq(ctl.ctr + 1)
 
     def dense_forward(self, m, ctl):
-        CH, NC, o = self.lay["chunks"], self.cfg.classes, ctl.o
-        with m.State("DF_START"):
-            m.next = "DF_RUN"
+        """``DF_RUN`` until the dense forward engine's last operand set, then ``DF_LOGITS``
+        until the last logit is written: in that cycle the loss unit starts (or, for
+        ``INFER``, the arg-max follows)."""
         with m.State("DF_RUN"):
-            for p in range(self.cfg.n_pu):
-                m.d.comb += [self.dense_w[p].r_en.eq(1), self.dense_w[p].r_addr.eq(self.run_addr),
-                             self.act[p].r_en.eq(1), self.act[p].r_addr.eq(self.chunk)]
-            m.d.sync += [self.run_addr.eq(self.run_addr + 1), self.df_o.eq(o), self.df_first.eq(self.chunk == 0),
-                         self.df_last.eq(self.chunk == CH - 1), self.df_valid.eq(1)]
-            with m.If(self.chunk == CH - 1):
-                m.d.sync += [self.chunk.eq(0), o.eq(o + 1)]
-                with m.If(o == NC - 1):
-                    m.d.sync += ctl.ctr.eq(0)
-                    m.next = "DF_DRAIN"
-            with m.Else():
-                m.d.sync += self.chunk.eq(self.chunk + 1)
-        with m.State("DF_DRAIN"):
-            m.d.sync += self.df_valid.eq(0)
-            ctl.logits_ready(m, self.blocks.loss, self.latency + 2 + LOGIT_LATENCY)
+            ctl.check_abort(m)
+            with m.If(~ctl.abort & self.df.last_issue):
+                m.next = "DF_LOGITS"
+        with m.State("DF_LOGITS"):
+            ctl.check_abort(m)
+            with m.If(~ctl.abort & self.last_logit):
+                ctl.after_logits(m, self.blocks.loss)
 
     def dense_backward(self, m, ctl):
-        """``DB_RUN``: half 0 issues the ``UPDATE`` of the pending (chunk, class) and reads the
-        next weight; half 1 the ``OUTER`` of the class just read."""
+        """``DB_RUN`` (the engine starts as the loss unit is done) until its last operand set."""
         with m.State("DB_RUN"):
-            m.d.sync += self.half.eq(~self.half)
-            with m.If(~self.half):
-                self._dense_update_half(m, ctl)
-            with m.Else():
-                self._dense_outer_half(m, ctl)
-        with m.State("DB_DRAIN"):
-            ctl.drain(m, "CB_START")
-            with m.If(ctl.ctr == self.latency + 1):
-                m.d.sync += [self.group.eq(0), self.chan_sweep.eq(0), ctl.phase.eq(Phase.CONV_BWD)]
-
-    def _dense_update_half(self, m, ctl):
-        CH, NC, L, o, loss, tag = self.lay["chunks"], self.cfg.classes, self.lay["lanes"], ctl.o, \
-            self.blocks.loss, self.tag
-        chunk, run_addr = self.chunk, self.run_addr
-        with m.If(self.pending):
-            m.d.comb += [self.issue.eq(1), self.pu_mode.eq(Mode.UPDATE), self.pu_source.eq(GradSource.PRODUCT),
-                         tag.kind.eq(Kind.DW), tag.addr.eq(self.pend_addr), tag.cls.eq(self.pend_o),
-                         tag.first.eq(self.pend_first), tag.last.eq(self.pend_last), tag.chunk.eq(self.pend_chunk)]
-            for p in range(self.cfg.n_pu):
-                a_lanes = self.lanes_of(self.act[p].r_data)
-                m.d.comb += [self.pu_w[p].eq(self.dense_w[p].r_data), self.pu_wb[p].eq(self.dense_b[self.pend_o])]
-                for i in range(L):
-                    m.d.comb += [self.pu_a[p][i].eq(a_lanes[i]), self.pu_b[p][i].eq(loss.rd_data)]
-                m.d.comb += self.pu_mask[p].eq(Cat(*[a > 0 for a in a_lanes]))
-            self._unit_dithers(m, ctl, DENSE, o=self.pend_o, group=self.pend_group, word=self.pend_word)
-        with m.If(chunk == CH):
-            m.d.sync += [self.pending.eq(0), ctl.ctr.eq(0)]
-            m.next = "DB_DRAIN"
-        with m.Else():
-            for p in range(self.cfg.n_pu):
-                m.d.comb += [self.dense_w[p].r_en.eq(1), self.dense_w[p].r_addr.eq(run_addr + chunk)]
-                with m.If(o == 0):
-                    m.d.comb += [self.act[p].r_en.eq(1), self.act[p].r_addr.eq(chunk)]
-            # delta[o] stays on the loss unit's output for both operations of the pair.
-            m.d.comb += [loss.rd_en.eq(1), loss.rd_delta.eq(1), loss.rd_index.eq(o)]
-            m.d.sync += [self.pend_o.eq(o), self.pend_addr.eq(run_addr + chunk), self.pend_chunk.eq(chunk),
-                         self.pend_first.eq(chunk == 0), self.pend_last.eq(o == NC - 1), self.pending.eq(1),
-                         self.pend_group.eq(self.db_group), self.pend_word.eq(self.db_word)]
-
-    def _dense_outer_half(self, m, ctl):
-        CH, NC, L, o, loss = self.lay["chunks"], self.cfg.classes, self.lay["lanes"], ctl.o, self.blocks.loss
-        m.d.comb += [self.issue.eq(1), self.pu_mode.eq(Mode.OUTER), self.pu_first.eq(self.pend_o == 0)]
-        for p in range(self.cfg.n_pu):
-            w_lanes = self.lanes_of(self.dense_w[p].r_data)
-            for i in range(L):
-                m.d.comb += [self.pu_a[p][i].eq(w_lanes[i]), self.pu_b[p][i].eq(loss.rd_data)]
-        with m.If(o == NC - 1):
-            m.d.sync += [o.eq(0), self.run_addr.eq(0), self.chunk.eq(self.chunk + 1)]
-            # The chunk's filter group and word within the group's planes, for the dither.
-            with m.If(self.db_word == self.lay["plane_words"] - 1):
-                m.d.sync += [self.db_word.eq(0), self.db_group.eq(self.db_group + 1)]
-            with m.Else():
-                m.d.sync += self.db_word.eq(self.db_word + 1)
-        with m.Else():
-            m.d.sync += [o.eq(o + 1), self.run_addr.eq(self.run_addr + CH)]
+            ctl.check_abort(m)
+            with m.If(~ctl.abort & self.db.last_issue):
+                m.next = "CB_START"
 
     def conv_backward(self, m, ctl):
-        window, C, G = self.blocks.window, self.cfg.in_c, self.lay["groups"]
-        chan_sweep, group = self.chan_sweep, self.group
+        """``CB_START`` a cycle after the dense backward engine's last operand set: its window's
+        first read of a gradient word comes at least ``latency + 1`` cycles later, after the
+        last gradient word is written.  ``CB_RUN`` until the last update is issued; the next
+        sample's first read of a conv weight comes later still (``SAMPLE_NEXT``, the fetch
+        states and the window's fill)."""
         with m.State("CB_START"):
-            m.d.comb += [window.start.eq(1), window.chan_first.eq(chan_sweep), window.chan_last.eq(chan_sweep)]
-            m.d.sync += self.sweep_fwd.eq(0)
+            m.d.comb += self.cb.start.eq(1)
+            m.d.sync += ctl.phase.eq(Phase.CONV_BWD)
             m.next = "CB_RUN"
         with m.State("CB_RUN"):
             ctl.check_abort(m)
-            with m.If(~ctl.abort & self.cw_update):
-                with m.If(chan_sweep != C - 1):
-                    m.d.sync += chan_sweep.eq(chan_sweep + 1)
-                    m.next = "CB_START"
-                with m.Elif(group != G - 1):
-                    m.d.sync += [chan_sweep.eq(0), group.eq(group + 1)]
-                    m.next = "CB_START"
-                with m.Else():
-                    m.d.sync += ctl.ctr.eq(0)
-                    m.next = "CB_DRAIN"
-        with m.State("CB_DRAIN"):
-            ctl.drain(m, "SAMPLE_NEXT")
+            with m.If(~ctl.abort & self.cb.last_issue):
+                m.next = "SAMPLE_NEXT"
 
     # -- after the FSM ------------------------------------------------------------------------
 
     def after_fsm(self, m, ctl, control):
         NPU, L, dw = self.cfg.n_pu, self.lay["lanes"], self.cfg.data_width
-        # Dense forward issue (one cycle after the reads).
-        with m.If(self.df_valid):
-            m.d.comb += [self.issue.eq(1), self.pu_mode.eq(Mode.DOT), self.pu_first.eq(self.df_first),
-                         self.tag.kind.eq(Mux(self.df_last, Kind.LOGIT, Kind.NONE)), self.tag.cls.eq(self.df_o)]
-            for p in range(NPU):
-                m.d.comb += [self.pu_a[p].eq(self.act[p].r_data), self.pu_b[p].eq(self.dense_w[p].r_data)]
-                if p == 0:
-                    m.d.comb += self.pu_init_bias[p].eq(self.dense_b[self.df_o])
         # Weight initialisation writes (one cycle after each draw).
         with m.If(self.init_valid):
             for p in range(NPU):

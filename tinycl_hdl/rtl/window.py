@@ -48,11 +48,18 @@ class SnakeWindow(wiring.Component):
         Stages for a fast clock (75 MHz on an ECP5): the banks' rows and columns get a
         stage of their own, and the pixels read are registered before they enter the
         window.  Without (30 MHz on an iCE40 UP5K), :attr:`latency` is two cycles shorter.
+    tag_width : int
+        Width of :attr:`tag`.
 
     Attributes
     ----------
     start : In(1)
-        Start a sweep (ignored while :attr:`busy`).
+        Start a sweep (ignored while :attr:`busy`).  A sweep may start in the cycle after the
+        last fetch of the one before, whose windows are still in the pipeline: the windows
+        of consecutive sweeps follow each other with only the fill between them.
+    tag : In(tag_width)
+        A value of the caller's, taken at ``start`` and shown on :attr:`out_tag` with every
+        window of the sweep (the group of filters a sweep serves, say).
     slot : In
         Sample slot to sweep (``slots`` is the staging buffer).
     chan_first, chan_last : In
@@ -74,17 +81,22 @@ class SnakeWindow(wiring.Component):
         ``window`` holds the window of channel ``chan`` at position ``(y, x)``.
     pos : Out
         ``y * out_w + x``, registered here so that users index by it without a multiplier.
-    first_chan, last_chan, last : Out(1)
-        The output is the first / last channel of its position; the last of the sweep.
+    first, first_chan, last_chan, last : Out(1)
+        The output is the first of the sweep; the first / last channel of its position; the
+        last of the sweep.
+    out_tag : Out(tag_width)
+        The ``tag`` of the sweep this window belongs to.
     window : Out(ArrayLayout(unsigned(8), K*K))
         Window pixels, row-major (``window[i*K + j]`` is row ``i``, column ``j``).
     reads : Out(32)
         Pixels read since reset or ``clear_reads``.
     """
 
-    def __init__(self, cfg: TinyCLConfig, *, pipelined: bool = True):
+    def __init__(self, cfg: TinyCLConfig, *, pipelined: bool = True, tag_width: int = 1):
         if not isinstance(cfg, TinyCLConfig):
             raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 1:
+            raise TypeError(f"tag_width must be a positive integer, not {tag_width!r}")
         self._cfg = cfg
         self._pipelined = bool(pipelined)
         self._layout = sample_layout(cfg)
@@ -92,6 +104,7 @@ class SnakeWindow(wiring.Component):
         addr = max(1, (self._layout["depth"] - 1).bit_length())
         super().__init__({
             "start": In(1),
+            "tag": In(tag_width),
             "slot": In(index(cfg.slots + 1)),
             "chan_first": In(index(cfg.in_c)),
             "chan_last": In(index(cfg.in_c)),
@@ -107,9 +120,11 @@ class SnakeWindow(wiring.Component):
             "x": Out(index(cfg.out_w)),
             "pos": Out(index(cfg.out_h * cfg.out_w)),
             "chan": Out(index(cfg.in_c)),
+            "first": Out(1),
             "first_chan": Out(1),
             "last_chan": Out(1),
             "last": Out(1),
+            "out_tag": Out(tag_width),
             "window": Out(data.ArrayLayout(8, k * k)),
             "reads": Out(32),
         })
@@ -148,9 +163,10 @@ class SnakeWindow(wiring.Component):
         done_pos = Signal()               # this fetch is the last of its position
 
         slot_base = Signal(len(self.rd_addr[0]))   # first word of the slot, fixed for a sweep
+        tag = Signal.like(self.tag)
         with m.If(~self.busy):
             with m.If(self.start):
-                m.d.sync += [self.busy.eq(1), y.eq(0), x.eq(0), chan.eq(self.chan_first), fill.eq(0),
+                m.d.sync += [self.busy.eq(1), y.eq(0), x.eq(0), chan.eq(self.chan_first), fill.eq(0), tag.eq(self.tag),
                              slot_base.eq(self.slot * lay["slot_words"]),
                              filling.eq(1), leftward.eq(0),
                              chan_first.eq(self.chan_first), chan_last.eq(self.chan_last)]
@@ -213,12 +229,14 @@ class SnakeWindow(wiring.Component):
         # tables, registered before it reaches the memories.
         step = data.StructLayout({"valid": 1, "emit": 1, "kind": 2, "skew": range(k), "chan": len(chan),
                                   "y": len(y), "x": len(x), "pos": len(self.pos), "first": 1,
-                                  "last_chan": 1, "last": 1, "line": len(line), "is_row": 1})
+                                  "last_chan": 1, "last": 1, "line": len(line), "is_row": 1, "tag": len(tag),
+                                  "sweep_first": 1})
         p_, q, a, d = (Signal(step, name=f"step_{n}") for n in "pqad")
         m.d.sync += [p_.valid.eq(fetching), p_.emit.eq(fetching & emit), p_.kind.eq(fetch_kind),
                      p_.skew.eq(skew), p_.chan.eq(chan), p_.y.eq(y), p_.x.eq(x), p_.first.eq(chan == chan_first),
                      p_.last_chan.eq(done_pos), p_.last.eq(done_pos & last_pos), p_.line.eq(line),
-                     p_.is_row.eq(is_row),
+                     p_.is_row.eq(is_row), p_.tag.eq(tag),
+                     p_.sweep_first.eq((y == 0) & (x == 0) & (chan == chan_first)),
                      d.eq(a)]
         # Without ``pipelined`` the rows and columns come straight from stage P.
         before_a = q if self._pipelined else p_
@@ -298,27 +316,29 @@ class SnakeWindow(wiring.Component):
         m.d.sync += [self.valid.eq(e.emit), self.chan.eq(e.chan), self.y.eq(e.y), self.x.eq(e.x),
                      self.pos.eq(e.pos),
                      self.first_chan.eq(e.first), self.last_chan.eq(e.last_chan),
-                     self.last.eq(e.last & e.emit)]
+                     self.last.eq(e.last & e.emit), self.out_tag.eq(e.tag), self.first.eq(e.sweep_first)]
         with m.If(e.emit):
             m.d.sync += [self.window[i * k + j].eq(updated[i][j]) for i in range(k) for j in range(k)]
         return e
 
 
 _PIXEL_PORTS = ("px_en", "px_slot", "px_chan", "px_row", "px_col", "px_data")
-_INPUTS = ("start", "slot", "chan_first", "chan_last", "clear_reads", "cancel")
-_OUTPUTS = ("busy", "valid", "y", "x", "pos", "chan", "first_chan", "last_chan", "last", "window", "reads")
+_INPUTS = ("start", "tag", "slot", "chan_first", "chan_last", "clear_reads", "cancel")
+_OUTPUTS = ("busy", "valid", "y", "x", "pos", "chan", "first", "first_chan", "last_chan", "last", "out_tag",
+            "window", "reads")
 
 
 class SampleWindow(wiring.Component):
     """:class:`SampleMemory` with a :class:`SnakeWindow` reading it.
 
     The memory's pixel write port and the window's control and output ports
-    are this component's ports (see the two classes for their meaning).
+    are this component's ports (see the two classes for their meaning); the window's
+    ``tag`` is ``tag_width`` bits wide.
     """
 
-    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, tag_width: int = 4):
         self._memory = SampleMemory(cfg, blackbox=blackbox)
-        self._window = SnakeWindow(cfg)
+        self._window = SnakeWindow(cfg, tag_width=tag_width)
         members = {}
         for name in _PIXEL_PORTS:
             members[name] = self._memory.signature.members[name]

@@ -182,3 +182,52 @@ async def cancel_drops_every_fetch_in_flight(dut):
         assert not int(dut.busy.value)
         await tb.tick()
     await check_sweep(tb, pixels, 0, list(range(cfg.in_c)))
+
+
+@cocotb.test()
+async def chained_sweeps_keep_their_tags(dut):
+    """Each sweep starts in the first cycle ``busy`` is low, while the one before still has
+    windows in the pipeline: every window comes out in order with its sweep's tag and
+    contents, and a chained sweep adds only its fill (one window per cycle otherwise)."""
+    tb = SampleWindowTB(dut)
+    await tb.reset()
+    cfg = tb.cfg
+    pixels = np.random.default_rng(9).integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)
+    await tb.write_sample(2, pixels)
+    patches = golden.conv_patches(cfg, pixels.transpose(2, 0, 1).astype(np.int64))
+    # (tag, first channel, last channel): every channel, as the conv forward pass sweeps, then
+    # one at a time, as the weight gradient does.
+    sweeps = [(t, 0, cfg.in_c - 1) for t in range(2)] + [(2 + c, c, c) for c in range(cfg.in_c)]
+    tag_limit = (1 << len(dut.tag)) - 1
+    outputs, starts = [], 0
+    dut.slot.value = 2
+    for cycle in range(20 * len(sweeps) * (cfg.out_h * cfg.out_w + cfg.kernel + 10)):
+        if int(dut.valid.value):
+            outputs.append((int(dut.out_tag.value), int(dut.chan.value), int(dut.y.value), int(dut.x.value),
+                            unpack(int(dut.window.value), 8, cfg.kernel ** 2, signed=False), tb.cycle))
+        ready = not int(dut.busy.value) and not int(dut.start.value)
+        if ready and starts < len(sweeps):
+            tag, first, last = sweeps[starts]
+            dut.tag.value, dut.chan_first.value, dut.chan_last.value = min(tag, tag_limit), first, last
+            dut.start.value = 1
+            starts += 1
+        else:
+            dut.start.value = 0
+        want = [(min(t, tag_limit), c, y, x) for t, first, last in sweeps
+                for y, x, c in expected_order(cfg, range(first, last + 1))]
+        if starts == len(sweeps) and len(outputs) == len(want):
+            break
+        await tb.tick()
+    assert [o[:4] for o in outputs] == want, "order and tags"
+    for tag, c, y, x, window, _ in outputs:
+        assert window == patches[y, x, c].reshape(-1).tolist(), f"window of tag {tag} at {(y, x, c)}"
+    # Between sweeps the gap is the fill of the next's first channel (kernel column fetches, one
+    # cycle after the start).
+    cycles = [o[-1] for o in outputs]
+    at = 0
+    for n, (_, first, last) in enumerate(sweeps):
+        channels = last - first + 1
+        if n:
+            gap = cycles[at] - cycles[at - 1]
+            assert gap == cfg.kernel + 1, f"gap of {gap} cycles before sweep {n}"
+        at += cfg.out_h * cfg.out_w * channels
