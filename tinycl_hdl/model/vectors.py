@@ -2,29 +2,28 @@
 
 The ``.npz`` file written by :func:`write_vectors` (``tinycl vectors``) holds:
 
-============== ======================== =========================================
-key            shape                    meaning
-============== ======================== =========================================
-config_json    scalar str               the resolved configuration
-data_width     scalar int               bits of every data word (weights, activations, gradients)
-frac_bits      scalar int               their fractional bits
-pixel_offset   scalar int               a pixel ``p`` enters as ``(p - pixel_offset) * 2**-8``
-lr_shift       scalar int               learning rate ``2**-lr_shift``
-update_rounding scalar str              ``nearest`` or ``stochastic`` (docs/fixed-point.md)
-dither_bits    scalar int               bits of a stochastic update's dither (1: nearest)
-x              [N, H, W, C] uint8       input pixels
-y              [N] int64                labels
-conv_w0        [F, C, K, K]             initial conv weights (LFSR, seed ``seed``)
-conv_b0        [F]                      initial conv biases (zero)
-dense_w0       [classes, F, Ho, Wo]     initial dense weights
-dense_b0       [classes]                initial dense biases (zero)
-logits         [N, classes]             logits of step n (weights before step n)
-delta          [N, classes]             loss gradient of step n
-conv_w ...     [N, ...]                 the four weight arrays after step n
-step_seed      [N]                      stochastic: step n's seed (LFSR draws after the initial weights)
-conv_w_dither  [N, ...]                 stochastic: the dither of every weight and bias at step n
-...                                     (``conv_b_dither``, ``dense_w_dither``, ``dense_b_dither``)
-============== ======================== =========================================
+================= ==================== ===============================================================================================
+key               shape                meaning
+================= ==================== ===============================================================================================
+config_json       scalar str           the resolved configuration
+data_width        scalar int           bits of every data word (weights, activations, gradients)
+frac_bits         scalar int           their fractional bits
+pixel_offset      scalar int           a pixel ``p`` enters as ``(p - pixel_offset) * 2**-8``
+lr_shift          scalar int           learning rate ``2**-lr_shift``
+update_rounding   scalar str           ``nearest`` or ``stochastic`` (docs/fixed-point.md)
+dither_bits       scalar int           bits of a stochastic update's dither (1: nearest)
+x                 [N, H, W, C] uint8   input pixels
+y                 [N] int64            labels
+conv_w0           [F, C, K, K]         initial conv weights (LFSR, seed ``seed``)
+conv_b0           [F]                  initial conv biases (zero)
+dense_w0          [classes, F, Ho, Wo] initial dense weights
+dense_b0          [classes]            initial dense biases (zero)
+logits            [N, classes]         logits of step n (weights before step n)
+delta             [N, classes]         loss gradient of step n
+conv_w ...        [N, ...]             the four weight arrays after step n
+step_seed         [N]                  stochastic: step n's seed (LFSR draws after the initial weights)
+conv_w_dither ... [N, ...]             stochastic: every weight's dither at step n (and ``conv_b_``, ``dense_w_``, ``dense_b_dither``)
+================= ==================== ===============================================================================================
 
 All weights, logits and deltas are raw data-format integers (int64).  A weight moves by
 ``(floor(g * 2**(dither_bits - frac_bits - lr_shift)) + dither) >> dither_bits`` with ``g``
