@@ -138,16 +138,17 @@ SHAPES = ("disk", "ring", "square", "square outline", "triangle", "plus", "cross
 
 def synthetic_shapes(seed: int = 1, train_per_class: int = 5000, test_per_class: int = 1000):
     """A second stand-in for CIFAR-10, made differently from :func:`synthetic_cifar10`: class
-    ``c`` is the shape ``SHAPES[c]`` at a random place and size, in a random colour on a random
-    background colour with a brightness gradient and noise.  Colour and position carry no
+    ``c`` is the shape ``SHAPES[c]`` (radius 6 to 9 pixels, centred within 3 pixels of the
+    middle), in a random colour on a random background colour with a brightness gradient and
+    noise.  Colour and position carry no
     class information; only the outline does.  Returns ``(train_x, train_y, test_x, test_y)``
     like :func:`synthetic_cifar10`."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
 
     def masks(c, n):
-        cy, cx = rng.uniform(10, 22, (2, n, 1, 1))
-        r = rng.uniform(5, 9, (n, 1, 1))
+        cy, cx = rng.uniform(13, 19, (2, n, 1, 1))
+        r = rng.uniform(6, 9, (n, 1, 1))
         dy, dx = yy[None] - cy, xx[None] - cx
         ady, adx, dist = np.abs(dy), np.abs(dx), np.hypot(dy, dx)
         w = np.maximum(1.5, r / 3)
