@@ -9,7 +9,7 @@ from tinycl_hdl.spec.config import TinyCLConfig
 from tinycl_hdl.flows.generate import MODULES, generate
 from tinycl_hdl.flows.lint import lint
 from tinycl_hdl.rtl.memory import Sram, behavioural_model, macro_name, sample_layout
-from tinycl_hdl.rtl.verilog import compact_zero_init
+from tinycl_hdl.rtl.verilog import compact_zero_init, icarus_constants
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -85,3 +85,12 @@ def test_compact_zero_init_keeps_non_zero_initialisers():
     assert "for (m__i = 0; m__i < 2;" in compact_zero_init(zero)
     nonzero = "  initial begin\n    m[0] = 8'h00;\n    m[1] = 8'h05;\n  end\n"
     assert compact_zero_init(nonzero) == nonzero
+
+
+def test_icarus_constants_initialises_constant_blocks_for_icarus_only():
+    # Icarus never runs an always @* block with nothing to be sensitive to.
+    text = "  always @*\n    x = 3'h5;\n  always @*\n    y = a;\n"
+    out = icarus_constants(text)
+    assert "`ifdef __ICARUS__\n  initial x = 3'h5;\n`endif\n" in out
+    assert "initial y" not in out
+    assert out.replace("`ifdef __ICARUS__\n  initial x = 3'h5;\n`endif\n", "") == text

@@ -3,7 +3,13 @@
 Amaranth writes a memory's initial contents one word per line; a zero
 initialised 500-slot sample memory would make millions of lines and slow
 every simulator build.  :func:`convert` replaces each all-zero initialiser by
-an equivalent ``for`` loop, and leaves everything else as Amaranth wrote it.
+an equivalent ``for`` loop (:func:`compact_zero_init`).
+
+Bits of a signal that no statement drives but its default are written as an
+``always @*`` block that assigns a constant.  Icarus Verilog never runs such a
+block (it has nothing to be sensitive to), so the bits would stay X there;
+:func:`icarus_constants` gives each an ``initial`` assignment that only Icarus
+sees.  Everything else is left as Amaranth wrote it.
 """
 
 import re
@@ -12,7 +18,7 @@ from functools import lru_cache
 from amaranth.back import verilog as _verilog
 from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 
-__all__ = ["convert", "compact_zero_init", "memory_module", "design_files"]
+__all__ = ["convert", "compact_zero_init", "icarus_constants", "memory_module", "design_files"]
 
 _INIT_BLOCK = re.compile(r"^(?P<indent>[ \t]*)initial begin\n(?P<body>(?:[ \t]*\w+\[\d+\] = \d+'h[0-9a-fA-F]+;\n)+)"
                          r"[ \t]*end\n", re.MULTILINE)
@@ -38,9 +44,24 @@ def compact_zero_init(text: str) -> str:
     return _INIT_BLOCK.sub(replace, text)
 
 
+_CONSTANT_BLOCK = re.compile(r"^(?P<indent>[ \t]*)always @\*\n[ \t]*(?P<target>\S[^=\n]*?) = "
+                             r"(?P<value>\d+'[hbd][0-9a-fA-F_]+);\n", re.MULTILINE)
+
+
+def icarus_constants(text: str) -> str:
+    """After every ``always @*`` block that assigns a constant alone, the same assignment in an
+    ``initial`` block for Icarus Verilog only (``__ICARUS__``); other tools see no change."""
+    def add(match):
+        indent = match.group("indent")
+        return (match.group(0) + f"`ifdef __ICARUS__\n{indent}initial {match.group('target')} = "
+                f"{match.group('value')};\n`endif\n")
+    return _CONSTANT_BLOCK.sub(add, text)
+
+
 def convert(component, name: str) -> str:
-    """Verilog of ``component`` as module ``name``, with compact memory initialisers."""
-    return compact_zero_init(_verilog.convert(component, name=name))
+    """Verilog of ``component`` as module ``name``, with compact memory initialisers and the
+    constant blocks Icarus needs."""
+    return icarus_constants(compact_zero_init(_verilog.convert(component, name=name)))
 
 
 class _MemoryModule(Elaboratable):
