@@ -16,4 +16,5 @@ def test_loss_gradient(name, simulator, pipelined, request):
     cfg = CONFIGS[name]
     run_design("loss_gradient", cfg, simulator, "tb_loss_gradient", waves=request.config.getoption("--waves"),
                module_options={"pipelined": pipelined},
-               params={"cycles": LossGradient(cfg, pipelined=pipelined).cycles})
+               params={"cycles": LossGradient(cfg, pipelined=pipelined).cycles,
+                       "ready_cycles": LossGradient(cfg, pipelined=pipelined).ready_cycles})

@@ -12,9 +12,9 @@ sum, the one-hot label subtracted and the result saturated.  The exponentials ar
 kept: the division computes them again, one class per cycle.  The division is a
 restoring divider, one quotient bit per stage, either
 
-* *pipelined* (:attr:`LossGradient.pipelined`): ``frac_bits + 1`` stages, a class entering
-  every cycle, so the gradient is written ``2 * classes + frac_bits + 9`` cycles after
-  ``start`` (38 for ten classes and Q5.10); or
+* *pipelined* (:attr:`LossGradient.pipelined`): stages of two quotient bits each, a class
+  entering every cycle, so the gradient is written about ``2 * classes + frac_bits / 2 + 5``
+  cycles after ``start`` (31 for ten classes and Q5.10); or
 * *sequential*: one stage reused, a class every ``frac_bits + 3`` cycles (about 140 cycles
   for ten classes and Q5.10) in a tenth of the logic, for the serial datapath.
 """
@@ -24,6 +24,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
+from ..spec.schedule import DIVIDER_STEPS, EXP_LATENCY, divider_stages, loss_cycles, loss_ready
 from ..spec.softmax import EXP_FRAC, LOG2E_FRAC, LOG2E_Q, MAX_EXP_SHIFT, exp2_tables
 from .arith import index, less_than, round_shift, saturate
 from .memory import MemoryShape, Sram
@@ -58,6 +59,11 @@ class LossGradient(wiring.Component):
     label : In(index(classes))
     busy, done : Out(1)
         ``done`` pulses when every ``delta`` is written.
+    delta_ready : Out(1)
+        Pulses once per computation, in the first cycle from which ``delta[i]`` may be read
+        from the next cycle on for every ``i`` whose turn comes no sooner than ``i`` cycles
+        later: ``delta[i]`` is written ``i`` cycles after ``delta[0]`` and the unit no longer
+        reads the memory.  With the sequential divider it pulses with ``done``.
     z_en, z_index, z_data : In
         Write logit ``z_index`` (while not busy).  The logits of one computation are
         written in class order, class 0 first: the unit keeps their maximum as they come.
@@ -68,7 +74,7 @@ class LossGradient(wiring.Component):
     """
 
     #: register stages of the exp pipeline
-    exp_latency = 5
+    exp_latency = EXP_LATENCY
     #: cycles from ``rd_en`` to ``rd_data``
     read_latency = 1
 
@@ -78,6 +84,7 @@ class LossGradient(wiring.Component):
         self._cfg, self._pipelined, self._blackbox = cfg, bool(pipelined), bool(blackbox)
         dw, cls = signed(cfg.data_width), index(cfg.classes)
         super().__init__({"start": In(1), "cancel": In(1), "label": In(cls), "busy": Out(1), "done": Out(1),
+                          "delta_ready": Out(1),
                           "z_en": In(1), "z_index": In(cls), "z_data": In(dw),
                           "rd_en": In(1), "rd_delta": In(1), "rd_index": In(cls), "rd_data": Out(dw)})
 
@@ -91,13 +98,13 @@ class LossGradient(wiring.Component):
 
     @property
     def cycles(self) -> int:
-        """Cycles from ``start`` to ``done`` (inclusive of neither)."""
-        n = self._cfg.classes
-        if self._pipelined:
-            # Two passes of reads; the last read's exponential, the divider's split and its stages.
-            return 2 * n + self.read_latency + self.exp_latency - 2 + self.quotient_bits
-        # EXP (every class through the pipeline), then per class DIV_START and the quotient bits.
-        return n + self.read_latency + self.exp_latency + n * (self.quotient_bits + 2) - 2
+        """Cycles from ``start`` to ``done`` (inclusive of neither): :func:`~tinycl_hdl.spec.schedule.loss_cycles`."""
+        return loss_cycles(self._cfg, self._pipelined)
+
+    @property
+    def ready_cycles(self) -> int:
+        """Cycles from ``start`` to ``delta_ready``: :func:`~tinycl_hdl.spec.schedule.loss_ready`."""
+        return loss_ready(self._cfg, self._pipelined)
 
     @property
     def memory_shape(self) -> MemoryShape:
@@ -119,13 +126,14 @@ class LossGradient(wiring.Component):
         internal = Signal()
         self._read_z, self._read_index = Signal(), Signal.like(i)   # the unit's own read of a logit
         self._write_delta, self._write_index, self._delta_value = Signal(), Signal.like(i), Signal(signed(dw))
+        self._reading = Signal()          # the unit has the memory's read port (else the host side)
         m.d.comb += [mem.r_en.eq(Mux(internal, self._read_z, self.rd_en)),
                      mem.r_addr.eq(Mux(internal, self._read_index, Cat(self.rd_index, self.rd_delta))),
                      self.rd_data.eq(mem.r_data),
                      mem.w_en.eq(self._write_delta | self.z_en),
                      mem.w_addr.eq(Mux(self._write_delta, Cat(self._write_index, Const(1, 1)), self.z_index)),
                      mem.w_data.eq(Mux(self._write_delta, self._delta_value, self.z_data)),
-                     internal.eq(self.busy | self.start)]
+                     internal.eq(self._reading)]
         # The largest logit, kept as the logits are written (class 0 first).
         self._zmax = zmax = Signal(signed(dw))
         with m.If(self.z_en):
@@ -209,30 +217,43 @@ class LossGradient(wiring.Component):
         at_e = len(valid) - 2             # the stage whose exponential is ``_e_next``
         with m.If(valid[at_e] & ~passes[at_e]):
             m.d.sync += total.eq(total + self._e_next)
-        # The divider: stage 0 splits N, stages 1 .. qbits make one quotient bit each.
+        # The divider: stage 0 splits N, each further stage makes DIVIDER_STEPS quotient bits.
+        n_stages = divider_stages(self._cfg)
         stages = []
-        for s in range(qbits + 1):
+        for s in range(n_stages + 1):
             stages.append((Signal(name=f"div_valid{s}"), Signal.like(total, name=f"div_rem{s}"),
                            Signal(qbits, name=f"div_low{s}"), Signal.like(i, name=f"div_class{s}")))
         dividend = self._dividend(self._e_next)
         v0, rem0, low0, class0 = stages[0]
         m.d.sync += [v0.eq(valid[at_e] & passes[at_e]), rem0.eq(dividend.shift_right(qbits)), low0.eq(dividend[:qbits]),
                      class0.eq(classes[at_e])]
-        for (v, rem, low, klass), (v_next, rem_next, low_next, class_next) in zip(stages, stages[1:]):
-            bit_rem, bit_low = self._quotient_bit(rem, low)
-            m.d.sync += [v_next.eq(v), rem_next.eq(bit_rem), low_next.eq(bit_low), class_next.eq(klass)]
+        steps = [DIVIDER_STEPS] * (qbits // DIVIDER_STEPS) + ([qbits % DIVIDER_STEPS] if qbits % DIVIDER_STEPS else [])
+        for count, (v, rem, low, klass), (v_next, rem_next, low_next, class_next) in zip(steps, stages, stages[1:]):
+            for _ in range(count):
+                rem, low = self._quotient_bit(rem, low)
+            m.d.sync += [v_next.eq(v), rem_next.eq(rem), low_next.eq(low), class_next.eq(klass)]
         out_valid, _, quotient, out_class = stages[-1]
         m.d.comb += [self._write_delta.eq(out_valid), self._write_index.eq(out_class),
                      self._delta_value.eq(self._delta(quotient, out_class))]
 
         reads_done = Signal()
+        # delta_ready: delta[0] written (now or before) and the reads of the logits over.
+        first_written, announced = Signal(), Signal()
+        written = first_written | (out_valid & (out_class == 0))
+        with m.If(out_valid & (out_class == 0)):
+            m.d.sync += first_written.eq(1)
+        m.d.comb += [self._reading.eq(self.start | (self.busy & ~reads_done)),
+                     self.delta_ready.eq(self.busy & written & reads_done & ~announced)]
+        with m.If(self.delta_ready):
+            m.d.sync += announced.eq(1)
         with m.FSM():
             with m.State("IDLE"):
                 # Nothing of a cancelled run lands later.
                 m.d.sync += [v.eq(0) for v in valid[1:]] + [stage[0].eq(0) for stage in stages]
                 with m.If(self.start):
                     m.d.comb += [self._read_z.eq(1), self._read_index.eq(0), read_class.eq(0)]
-                    m.d.sync += [i.eq(1), self._label.eq(self.label), total.eq(0), reads_done.eq(0)]
+                    m.d.sync += [i.eq(1), self._label.eq(self.label), total.eq(0), reads_done.eq(0),
+                                 first_written.eq(0), announced.eq(0)]
                     m.next = "SUM"
             with m.State("SUM"):
                 m.d.comb += [self.busy.eq(1), self._read_z.eq(1), self._read_index.eq(i), read_class.eq(i)]
@@ -267,6 +288,7 @@ class LossGradient(wiring.Component):
         e_ready = Signal()                    # stage 5 holds the next division's exponential
         with m.If(valid[depth - 1]):
             m.d.sync += e_ready.eq(1)
+        m.d.comb += [self._reading.eq(self.busy | self.start), self.delta_ready.eq(self.done)]
         rem = Signal.like(total)
         low = Signal(unsigned(qbits))
         bit = Signal(range(qbits + 1))

@@ -74,3 +74,45 @@ async def random_and_extreme_logits(dut):
         # The unit's documented duration (LossGradient.cycles), the same for every input.
         assert cycles == want_cycles, f"done after {cycles} cycles, not {want_cycles}"
     dut._log.info("loss gradient of %d classes in %d cycles", cfg.classes, cycles)
+
+
+@cocotb.test()
+async def gradient_read_from_delta_ready(dut):
+    """Reading ``delta[i]`` ``i + 1`` cycles after ``delta_ready`` (as the dense backward pass
+    starts on it) gives the golden model's gradient, on both dividers."""
+    tb = ClockedTB(dut)
+    tb.cfg = cfg = config_from_env()
+    for name in ("start", "cancel", "z_en", "rd_en", "rd_delta"):
+        getattr(dut, name).value = 0
+    await tb.reset()
+    rng = np.random.default_rng(11)
+    lo, hi = -(1 << (cfg.data_width - 1)), (1 << (cfg.data_width - 1)) - 1
+    for n in range(12):
+        logits = np.clip(rng.integers(-8 << cfg.frac_bits, 8 << cfg.frac_bits, cfg.classes), lo, hi)
+        label = int(rng.integers(cfg.classes))
+        for c, z in enumerate(logits.tolist()):
+            dut.z_en.value, dut.z_index.value, dut.z_data.value = 1, c, pack([z], cfg.data_width)
+            await tb.tick()
+        dut.z_en.value, dut.label.value, dut.start.value = 0, label, 1
+        await tb.tick()
+        dut.start.value = 0
+        waited = 1                          # cycles from the start's cycle
+        while not int(dut.delta_ready.value):
+            await tb.tick()
+            waited += 1
+            assert waited < 100 * cfg.classes * cfg.data_width, "no delta_ready"
+        assert waited == params_from_env()["ready_cycles"], f"delta_ready after {waited} cycles"
+        got = []
+        for c in range(cfg.classes + LossGradient.read_latency):
+            await tb.tick()
+            if c < cfg.classes:
+                dut.rd_en.value, dut.rd_delta.value, dut.rd_index.value = 1, 1, c
+            else:
+                dut.rd_en.value = 0
+            if c >= LossGradient.read_latency:
+                got.append(unpack(int(dut.rd_data.value), cfg.data_width, 1)[0])
+        dut.rd_en.value = 0
+        while int(dut.busy.value):
+            await tb.tick()
+        await tb.tick()
+        assert got == loss_gradient(logits, label, cfg.data_width, cfg.frac_bits).tolist(), f"case {n}"
