@@ -10,7 +10,7 @@ The sweeps follow each other on the window with the fill between them, and each 
 takes a cycle of that fill.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,7 +44,7 @@ class ConvBackward(wiring.Component):
     step_seed : In(DITHER_BITS)
     win_start, win_tag, win_chan_first, win_chan_last, win_busy, now, stage
         The window, as :class:`~tinycl_hdl.rtl.conv_forward.ConvForward` drives it; the tag is
-        ``Cat(channel, group)``.
+        ``Cat(channel, group, 1)`` (:func:`~tinycl_hdl.rtl.conv_forward.sweep_tag_width`).
     grad_rd : Out(read_layout)
         Read of every unit's gradient word of the window's position.
     grad : In(ArrayLayout(ArrayLayout(signed(data_width), kernel**2), n_pu))
@@ -79,6 +79,7 @@ class ConvBackward(wiring.Component):
         lay = layout(cfg)
         L, G, C, NPU, PW = lay["lanes"], lay["groups"], cfg.in_c, cfg.n_pu, lay["plane_words"]
         cw = index(C).width
+        gw = len(self.win_tag) - cw - 1
         now, stage, issue = self.now, self.stage, self.issue
 
         # The sweeps in order (g, c), c fastest: the first at start, each next as the window
@@ -88,7 +89,7 @@ class ConvBackward(wiring.Component):
         m.d.comb += [sweep_g.eq(Mux(self.start, 0, next_g)), sweep_c.eq(Mux(self.start, 0, next_c))]
         with m.If(self.start | (self.busy & ~self.win_busy & (next_g != G))):
             m.d.comb += [self.win_start.eq(1), self.win_chan_first.eq(sweep_c), self.win_chan_last.eq(sweep_c),
-                         self.win_tag.eq(Cat(sweep_c, sweep_g[:len(self.win_tag) - cw]))]
+                         self.win_tag.eq(Cat(sweep_c, sweep_g[:gw], Const(1, 1)))]
             with m.If(sweep_c == C - 1):
                 m.d.sync += [next_c.eq(0), next_g.eq(sweep_g + 1)]
             with m.Else():
@@ -96,14 +97,15 @@ class ConvBackward(wiring.Component):
         with m.If(self.start):
             m.d.sync += self.busy.eq(1)
 
-        # A window comes out: read every unit's gradient word of its position.
-        with m.If(self.busy & now.valid):
-            m.d.comb += [self.grad_rd.en.eq(1), self.grad_rd.addr.eq(now.tag[cw:] * PW + now.word)]
+        # A window of ours comes out: read every unit's gradient word of its position.
+        with m.If(self.busy & now.valid & now.tag[-1]):
+            m.d.comb += [self.grad_rd.en.eq(1), self.grad_rd.addr.eq(now.tag[cw:cw + gw] * PW + now.word)]
 
         # A cycle later: the OUTER operand set, the gradient's lane broadcast.
-        chan, group = stage.tag[:cw], stage.tag[cw:]
+        chan, group = stage.tag[:cw], stage.tag[cw:cw + gw]
+        ours = self.busy & stage.valid & stage.tag[-1]
         pixels = [pixel_data(cfg, stage.pixels[i]) for i in range(L)]
-        with m.If(self.busy & stage.valid):
+        with m.If(ours):
             m.d.comb += [issue.valid.eq(1), issue.mode.eq(Mode.OUTER), issue.first.eq(stage.first),
                          issue.bias.eq(chan == 0)]
             for p in range(NPU):
@@ -115,7 +117,7 @@ class ConvBackward(wiring.Component):
 
         # The cycle after a sweep's last window: its UPDATE from the accumulators.
         update = Signal(data.StructLayout({"valid": 1, "group": index(G), "chan": index(C)}))
-        m.d.sync += [update.valid.eq(self.busy & stage.valid & stage.last & ~self.cancel),
+        m.d.sync += [update.valid.eq(ours & stage.last & ~self.cancel),
                      update.group.eq(group), update.chan.eq(chan)]
         with m.If(update.valid):
             m.d.comb += [issue.valid.eq(1), issue.mode.eq(Mode.UPDATE), issue.source.eq(GradSource.ACC),

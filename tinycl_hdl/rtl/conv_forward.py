@@ -23,9 +23,11 @@ __all__ = ["ConvForward", "sweep_tag_width"]
 
 
 def sweep_tag_width(cfg: TinyCLConfig) -> int:
-    """The window's sweep tag: ``Cat(channel, group)`` (the conv forward sweeps leave the
-    channel 0)."""
-    return index(cfg.in_c).width + index(layout(cfg)["groups"]).width
+    """The window's sweep tag: ``Cat(channel, group, owner)``, the owner 0 for the conv forward
+    sweeps (which leave the channel 0) and 1 for the conv backward ones.  The next sample's
+    conv forward sweeps start while the last windows of the conv backward pass are still in
+    the window's pipeline: each engine takes only its own windows."""
+    return index(cfg.in_c).width + index(layout(cfg)["groups"]).width + 1
 
 
 class ConvForward(wiring.Component):
@@ -90,21 +92,22 @@ class ConvForward(wiring.Component):
         # The sweeps: group 0 at start, each next one as the window stops fetching (its busy
         # rises the cycle after a start, so a start is never seen twice).
         next_group = Signal(range(G + 1))
+        gw = len(self.win_tag) - cw - 1
         with m.If(self.start):
             m.d.comb += [self.win_start.eq(1), self.win_tag.eq(0), self.win_chan_last.eq(C - 1)]
             m.d.sync += [self.busy.eq(1), next_group.eq(1)]
         with m.Elif(self.busy & ~self.win_busy & (next_group != G)):
-            m.d.comb += [self.win_start.eq(1), self.win_tag.eq(Cat(Const(0, cw), next_group[:len(self.win_tag) - cw])),
+            m.d.comb += [self.win_start.eq(1), self.win_tag.eq(Cat(Const(0, cw), next_group[:gw], Const(0, 1))),
                          self.win_chan_last.eq(C - 1)]
             m.d.sync += next_group.eq(next_group + 1)
 
-        # A window comes out: read every unit's kernel slice of its group and channel.
-        with m.If(self.busy & now.valid):
-            m.d.comb += [self.conv_w_rd.en.eq(1), self.conv_w_rd.addr.eq(now.tag[cw:] * C + now.chan)]
+        # A window of ours comes out: read every unit's kernel slice of its group and channel.
+        with m.If(self.busy & now.valid & ~now.tag[-1]):
+            m.d.comb += [self.conv_w_rd.en.eq(1), self.conv_w_rd.addr.eq(now.tag[cw:cw + gw] * C + now.chan)]
 
         # A cycle later: the operand set.
-        group = stage.tag[cw:]
-        with m.If(self.busy & stage.valid):
+        group = stage.tag[cw:cw + gw]
+        with m.If(self.busy & stage.valid & ~stage.tag[-1]):
             m.d.comb += [issue.valid.eq(1), issue.mode.eq(Mode.DOT), issue.first.eq(stage.first_chan),
                          issue.tag.kind.eq(Mux(stage.last_chan, Kind.ACT, Kind.NONE)),
                          issue.tag.addr.eq(group * PW + stage.word), issue.tag.lane.eq(stage.lane)]
