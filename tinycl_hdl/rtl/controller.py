@@ -142,6 +142,9 @@ class Controller:
         # as it fetches its sample, kept from the loss gradient to the step's last update.
         self.stochastic = cfg.update_rounding == "stochastic"
         self.step_seed = Signal(DITHER_BITS, name="step_seed")
+        # The next sample of the epoch, fetched while the present one trains (``prefetch``).
+        self.next_slot, self.next_label = Signal.like(self.slot, name="next_slot"), Signal(8, name="next_label")
+        self.prefetched = Signal(name="prefetched")
         self.best = Signal(signed(dw), name="best")
         # Scans for the first largest word of a memory (INS_LARGEST, ARGMAX): the index of
         # the word read the cycle before, and whether there is one.
@@ -357,6 +360,31 @@ class Controller:
             m.d.sync += [s.sample_label.eq(labels.r_data), *on_label]
             m.next = "CF_START"
 
+    def prefetch(self, m, order, labels, lfsr):
+        """Fetch the next sample of the epoch (its slot, its label and, for stochastic updates,
+        its step's draw) while the present one is in its backward passes, so that
+        ``SAMPLE_NEXT`` goes straight on to it (:attr:`prefetched`).  The backward passes come
+        after the loss gradient, where the present step took its seed from the LFSR, so the
+        draws keep the golden model's order; the order and label memories are not used then."""
+        s = self
+        backward = ((s.phase == Phase.DENSE_BWD) | (s.phase == Phase.CONV_BWD)) & ~s.abort
+        with m.FSM(name="prefetch"):
+            with m.State("IDLE"):
+                with m.If(backward & ~s.prefetched & (s.idx + 1 != s.size) & lfsr.ready):
+                    m.d.comb += [order.r_en.eq(1), order.r_addr.eq(s.idx + 1)]
+                    if s.stochastic:
+                        m.d.comb += lfsr.draw.eq(1)
+                    m.next = "SLOT"
+            with m.State("SLOT"):
+                m.d.sync += s.next_slot.eq(order.r_data)
+                m.next = "LABEL_READ"
+            with m.State("LABEL_READ"):
+                m.d.comb += [labels.r_en.eq(1), labels.r_addr.eq(s.next_slot)]
+                m.next = "LABEL"
+            with m.State("LABEL"):
+                m.d.sync += [s.next_label.eq(labels.r_data), s.prefetched.eq(~s.abort)]
+                m.next = "IDLE"
+
     # -- after the logits -------------------------------------------------------------------
 
     def logits_ready(self, m, loss, cycles):
@@ -447,7 +475,8 @@ class Controller:
             s.argmax_state(m, blocks.loss)
             with m.State("LOSS_WAIT"):
                 s.check_abort(m)
-                with m.If(~s.abort & blocks.loss.done):
+                # The dense backward pass reads delta[o] no sooner than o cycles after it starts.
+                with m.If(~s.abort & blocks.loss.delta_ready):
                     m.d.sync += [s.phase.eq(Phase.DENSE_BWD), s.step_seed.eq(blocks.lfsr.state[32 - DITHER_BITS:])]
                     dp.on_loss_done(m, s)
                     m.next = "DB_RUN"
@@ -457,7 +486,12 @@ class Controller:
                 # The next sample's fetch of its slot and label counts towards that sample.
                 m.d.sync += [s.idx.eq(s.idx + 1), s.phase.eq(Phase.CONV_FWD)]
                 dp.count_sample(m)
-                m.next = "SAMPLE_FETCH"
+                with m.If(s.prefetched):
+                    m.d.sync += [s.slot.eq(s.next_slot), s.sample_label.eq(s.next_label), s.prefetched.eq(0),
+                                 *dp.on_label()]
+                    m.next = "CF_START"
+                with m.Else():
+                    m.next = "SAMPLE_FETCH"
             with m.State("ABORT_DRAIN"):
                 s.drain(m, "DONE")
             with m.State("TRAIN_DRAIN"):
@@ -468,6 +502,9 @@ class Controller:
                 m.d.sync += [s.abort.eq(0), s.phase.eq(Phase.OTHER)]
                 dp.on_done(m)
                 m.next = "IDLE"
+        with m.If(control.ongoing("DONE")):
+            m.d.sync += s.prefetched.eq(0)
+        s.prefetch(m, dp.order, dp.labels, blocks.lfsr)
         m.d.comb += s.busy.eq(~control.ongoing("IDLE"))
         m.d.sync += s.irq_status.eq(s.irq_status & ~s.irq_clear | s.irq_set)
         return control

@@ -39,6 +39,7 @@ from amaranth.lib import data
 
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Phase
+from ..spec.schedule import ArraySchedule
 from .arith import index, round_shift, saturate
 from .conv_backward import ConvBackward
 from .conv_forward import ConvForward, sweep_tag_width
@@ -65,6 +66,7 @@ class LaneArray(Datapath):
         self.lay = layout(cfg)
         self.tag_layout = tag_layout(cfg)
         self.latency = ProcessingUnit.latency
+        self.schedule = ArraySchedule(cfg)
 
     @property
     def window_tag_width(self) -> int:
@@ -95,7 +97,8 @@ class LaneArray(Datapath):
     def ctr_limit(self) -> int:
         # Generic loop counter ``ctr``, as wide as its longest count (slots scanned or ordered,
         # chunks cleared, pipeline waits): a 32-bit one put its compare chains on the critical path.
-        return max(self.lay["chunks"], self.drain_cycles)
+        s = self.schedule
+        return max(self.lay["chunks"], self.drain_cycles, s.cf_to_df, s.db_to_cb, s.cb_to_cf)
 
     @property
     def drain_cycles(self) -> int:
@@ -287,6 +290,7 @@ class LaneArray(Datapath):
 
     def on_loss_done(self, m, ctl):
         m.d.comb += self.db.start.eq(1)
+        m.d.sync += ctl.ctr.eq(0)
 
     # -- weight initialisation ----------------------------------------------------------------
 
@@ -387,9 +391,10 @@ class LaneArray(Datapath):
     # -- the phases ---------------------------------------------------------------------------
 
     def conv_forward(self, m, ctl):
-        """``CF_START`` starts the conv forward engine; after its last operand set ``CF_GAP``
-        waits until its last activation is written, then starts the dense forward engine,
-        whose first read comes a cycle later."""
+        """``CF_START`` starts the conv forward engine; ``cf_to_df`` cycles after its last
+        operand set (:class:`~tinycl_hdl.spec.schedule.ArraySchedule`) the dense forward
+        engine starts: its first read of an activation word comes after its write."""
+        gap = self.schedule.cf_to_df
         with m.State("CF_START"):
             m.d.comb += self.cf.start.eq(1)
             m.d.sync += ctl.phase.eq(Phase.CONV_FWD)
@@ -397,18 +402,23 @@ class LaneArray(Datapath):
         with m.State("CF_RUN"):
             ctl.check_abort(m)
             with m.If(~ctl.abort & self.cf.last_issue):
-                m.d.sync += ctl.ctr.eq(0)
-                m.next = "CF_GAP"
+                if gap == 0:
+                    self._start_dense_forward(m, ctl)
+                else:
+                    m.d.sync += ctl.ctr.eq(0)
+                    m.next = "CF_GAP"
         with m.State("CF_GAP"):
             ctl.check_abort(m)
-            # The last activation is written ``latency`` cycles after its operand set.
             with m.If(~ctl.abort):
-                with m.If(ctl.ctr == self.latency - 1):
-                    m.d.comb += self.df.start.eq(1)
-                    m.d.sync += [ctl.phase.eq(Phase.DENSE_FWD), ctl.ctr.eq(0)]
-                    m.next = "DF_RUN"
+                with m.If(ctl.ctr == gap - 1):
+                    self._start_dense_forward(m, ctl)
                 with m.Else():
                     m.d.sync += ctl.ctr.eq(ctl.ctr + 1)
+
+    def _start_dense_forward(self, m, ctl):
+        m.d.comb += self.df.start.eq(1)
+        m.d.sync += [ctl.phase.eq(Phase.DENSE_FWD), ctl.ctr.eq(0)]
+        m.next = "DF_RUN"
 
     def dense_forward(self, m, ctl):
         """``DF_RUN`` until the dense forward engine's last operand set, then ``DF_LOGITS``
@@ -424,26 +434,36 @@ class LaneArray(Datapath):
                 ctl.after_logits(m, self.blocks.loss)
 
     def dense_backward(self, m, ctl):
-        """``DB_RUN`` (the engine starts as the loss unit is done) until its last operand set."""
+        """``DB_RUN`` from the dense backward engine's start (as the loss gradient is ready):
+        ``db_to_cb`` cycles after it the conv backward engine starts, its window filling while
+        the dense backward pass issues its last operand sets; its first operand set follows the
+        last of them, and each gradient word is read after its write."""
         with m.State("DB_RUN"):
             ctl.check_abort(m)
-            with m.If(~ctl.abort & self.db.last_issue):
-                m.next = "CB_START"
+            with m.If(~ctl.abort):
+                with m.If(ctl.ctr == self.schedule.db_to_cb - 1):
+                    m.d.comb += self.cb.start.eq(1)
+                    m.d.sync += [ctl.phase.eq(Phase.CONV_BWD), ctl.ctr.eq(0)]
+                    m.next = "CB_RUN"
+                with m.Else():
+                    m.d.sync += ctl.ctr.eq(ctl.ctr + 1)
 
     def conv_backward(self, m, ctl):
-        """``CB_START`` a cycle after the dense backward engine's last operand set: its window's
-        first read of a gradient word comes at least ``latency + 1`` cycles later, after the
-        last gradient word is written.  ``CB_RUN`` until the last update is issued; the next
-        sample's first read of a conv weight comes later still (``SAMPLE_NEXT``, the fetch
-        states and the window's fill)."""
-        with m.State("CB_START"):
-            m.d.comb += self.cb.start.eq(1)
-            m.d.sync += ctl.phase.eq(Phase.CONV_BWD)
-            m.next = "CB_RUN"
+        """``CB_RUN`` from the conv backward engine's start.  When the next sample of the epoch
+        is fetched (:attr:`~tinycl_hdl.rtl.controller.Controller.prefetched`), the next step
+        starts ``cb_to_cf`` cycles after the conv backward start (``SAMPLE_NEXT``, then
+        ``CF_START``), while the last updates are issued: its first read of a conv weight or
+        bias comes after their writes.  The last sample of an epoch waits for the last update."""
+        target = self.schedule.cb_to_cf - self.schedule.CB_TO_CF_STATES
         with m.State("CB_RUN"):
             ctl.check_abort(m)
-            with m.If(~ctl.abort & self.cb.last_issue):
-                m.next = "SAMPLE_NEXT"
+            with m.If(~ctl.abort):
+                with m.If(ctl.ctr != target):
+                    m.d.sync += ctl.ctr.eq(ctl.ctr + 1)
+                early = ctl.prefetched & (ctl.ctr == target)
+                with m.If(early | ((ctl.idx + 1 == ctl.size) & self.cb.last_issue)):
+                    m.d.sync += ctl.ctr.eq(0)
+                    m.next = "SAMPLE_NEXT"
 
     # -- after the FSM ------------------------------------------------------------------------
 
