@@ -46,6 +46,19 @@ def test_random_configuration_on_the_rtl(rtl_case, random_seed):
     assert data["evictions"] > 0, f"no INSERT evicted: {command}"
     if traffic == "stress":
         assert data["traffic"]["most_writes_behind_a_read"] <= 1
+    if cfg.datapath == "array":
+        check_schedule(cfg, sim)
+
+
+def check_schedule(cfg, sim):
+    """The lane array's phase counters over an epoch equal its schedule's prediction
+    (tinycl_hdl.spec.schedule), on the build the verify run made."""
+    from tinycl_hdl.spec.schedule import ArraySchedule
+
+    report = run_rtl(cfg, sim, "report", {"samples": min(cfg.slots, 6)})
+    counters = report["counters"]
+    want = ArraySchedule(cfg).epoch_phases(counters["TRAIN_SAMPLES"])
+    assert {phase: counters[f"CYC_{phase}"] for phase in want} == want
 
 
 # -- the golden model against float arithmetic ------------------------------------------

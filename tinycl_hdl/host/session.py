@@ -147,6 +147,7 @@ async def report_run(host: TinyCLHost, samples: int, sample) -> dict:
         "issue_rate": c["OPERAND_SETS"] / c["CYCLES"],
         "sample_reads_per_pass": c["SAMPLE_READS"] / (steps * sweeps),
         "formula_reads_per_pass": reads_per_pass(cfg),
+        "counters": c,
     }
 
 
