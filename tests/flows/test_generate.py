@@ -26,6 +26,19 @@ def test_lint_reports_real_problems(tmp_path):
     assert any("WIDTHTRUNC" in p for p in problems)
 
 
+def test_lint_accepts_constant_blocks_only_for_their_own_bits(tmp_path):
+    """Bits an ``always @*`` ties to a constant are accepted; a bit no statement drives is not."""
+    source = tmp_path / "tied.v"
+    source.write_text("module tied(input wire a, output reg [3:0] y);\n"
+                      "  always @*\n    y[1] = a;\n"
+                      "  always @*\n    y[3:2] = 2'h0;\n"
+                      "endmodule\n")
+    problems = lint([source], "tied")
+    assert len(problems) == 1 and "UNDRIVEN" in problems[0] and problems[0].endswith(",0]"), problems
+    source.write_text(source.read_text().replace("y[1] = a;", "y[1:0] = {a, a};"))
+    assert lint([source], "tied") == []
+
+
 def test_cli_generate_writes_verilog_and_config(tmp_path):
     result = CliRunner().invoke(main, ["generate", "--set", "in_h=7", "--set", "in_w=5", "--module",
                                        "processing_unit", "-o", str(tmp_path)])

@@ -67,8 +67,12 @@ def test_a_four_point_sweep_on_two_workers(tmp_path):
 
 
 def test_a_killed_sweep_resumes_with_the_missing_points(tmp_path):
-    """Kill the sweep (and its workers) once a point is stored; the rerun measures only the rest."""
-    spec = write(tmp_path, SPEC.replace("lr_shift = [3, 5]", "lr_shift = [2, 3, 4, 5]"))
+    """Kill the sweep (and its workers) once a point is stored; the rerun measures only the rest.
+    Its points train 500 slots for three epochs (about a second each), so the 0.2 s poll sees the
+    first point stored long before the last."""
+    spec = write(tmp_path, SPEC.replace("lr_shift = [3, 5]", "lr_shift = [2, 3, 4, 5]")
+                 .replace("epochs = 1", "epochs = 3").replace("slots = 40", "slots = 500")
+                 .replace("train_limit = 40", "train_limit = 1000"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "tinycl_hdl.cli", "sweep", str(spec), "--out", str(out), "--workers", "1",
                "--quiet"]
