@@ -335,7 +335,8 @@ def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves, json_fi
 @build_dir_option
 @click.option("--sim", "sim_name", type=click.Choice(SIMULATORS), default="verilator", show_default=True)
 @click.option("--samples", type=int, default=4, show_default=True, help="Samples trained for the measurement.")
-@click.option("--scaling/--no-scaling", default=True, help="Also measure n_pu = 2 and 4 and the raster order.")
+@click.option("--scaling/--no-scaling", default=True,
+              help="Also measure every n_pu that divides filters (the lane array) and the other window order.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write results as JSON.")
 def report(cfg, preset, sim_name, samples, scaling, json_file):
     """Cycles per training sample from the hardware counters, next to the compute bound."""
@@ -343,9 +344,10 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
 
     runs = {"base": cfg}
     if scaling:
-        for n in (2, 4):
-            if cfg.filters % n == 0 and n != cfg.n_pu:
-                runs[f"n_pu={n}"] = dataclasses.replace(cfg, n_pu=n)
+        if cfg.datapath == "array":
+            for n in range(1, cfg.filters + 1):
+                if cfg.filters % n == 0 and n != cfg.n_pu:
+                    runs[f"n_pu={n}"] = dataclasses.replace(cfg, n_pu=n)
         other = "raster" if cfg.window == "snake" else "snake"
         runs[other] = dataclasses.replace(cfg, window=other)
     results = {}
@@ -353,24 +355,20 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
         click.echo(f"measuring {name} on {sim_name} ...", err=True)
         results[name] = run_rtl(run_cfg, sim_name, "report", {"samples": samples})
     base = results["base"]
-    click.echo(f"{preset}: n_pu {cfg.n_pu}, {cfg.lanes} lanes, window {cfg.window}")
+    click.echo(f"{preset}: n_pu {cfg.n_pu}, {cfg.lanes} lanes, window {cfg.window}, datapath {cfg.datapath}")
     click.echo(f"{'phase':<16}{'cycles/sample':>15}{'bound':>10}")
-    bound = base["bound_phases"]
-    pairs = {"conv_fwd": bound["conv_forward"], "dense_fwd": bound["dense_forward"], "loss": 0,
-             "dense_bwd": bound["dense_input_gradient"] + bound["dense_update"],
-             "conv_bwd": bound["conv_weight_gradient"] + bound["conv_update"]}
     for phase, cycles in base["phases"].items():
-        click.echo(f"{phase:<16}{cycles:>15.1f}{pairs.get(phase, 0):>10}")
+        click.echo(f"{phase:<16}{cycles:>15.1f}{_phase_bounds(base['bound_phases']).get(phase, 0):>10}")
     click.echo(f"{'total':<16}{base['cycles_per_sample']:>15.1f}{base['bound_cycles_per_sample']:>10}"
                f"   ({base['ratio_to_bound']:.3f}x the bound)")
     click.echo(f"MAC utilisation {base['mac_utilisation']:.3f}; sample reads per channel sweep "
                f"{base['sample_reads_per_pass']:.1f} (formula {base['formula_reads_per_pass']})")
+    by_n_pu = {data["config"]["n_pu"]: data for name, data in results.items()
+               if name == "base" or name.startswith("n_pu=")}
+    if len(by_n_pu) > 1:
+        click.echo(_scaling_table(by_n_pu))
     for name, data in results.items():
-        if name.startswith("n_pu="):
-            click.echo(f"{name}: {data['cycles_per_sample']:.1f} cycles/sample, speed-up "
-                       f"{base['cycles_per_sample'] / data['cycles_per_sample']:.2f}x "
-                       f"(bound {data['bound_cycles_per_sample']})")
-        elif name in ("raster", "snake"):
+        if name in ("raster", "snake"):
             click.echo(f"{name}: {data['sample_reads_per_pass']:.1f} reads per channel sweep against "
                        f"{base['sample_reads_per_pass']:.1f} ({cfg.window})")
     for name, data in results.items():
@@ -379,6 +377,30 @@ def report(cfg, preset, sim_name, samples, scaling, json_file):
     out = dict(base, preset=preset, runs=results)
     if json_file:
         pathlib.Path(json_file).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def _phase_bounds(bound: dict) -> dict:
+    """The MAC bound of each counted phase (the loss unit does no MACs)."""
+    return {"conv_fwd": bound["conv_forward"], "dense_fwd": bound["dense_forward"], "loss": 0,
+            "dense_bwd": bound["dense_input_gradient"] + bound["dense_update"],
+            "conv_bwd": bound["conv_weight_gradient"] + bound["conv_update"]}
+
+
+def _scaling_table(by_n_pu: dict) -> str:
+    """Cycles per sample by phase at every measured n_pu, against the bound, with the speed-up
+    over the smallest n_pu measured."""
+    phases = list(next(iter(by_n_pu.values()))["phases"])
+    first = by_n_pu[min(by_n_pu)]
+    lines = [f"{'n_pu':>4}" + "".join(f"{p:>11}" for p in phases)
+             + f"{'total':>10}{'bound':>8}{'ratio':>7}{'MAC use':>8}{'speed-up':>9}"]
+    for n in sorted(by_n_pu):
+        data = by_n_pu[n]
+        lines.append(f"{n:>4}" + "".join(f"{data['phases'][p]:>11.1f}" for p in phases)
+                     + f"{data['cycles_per_sample']:>10.1f}{data['bound_cycles_per_sample']:>8}"
+                     + f"{data['ratio_to_bound']:>7.3f}{data['mac_utilisation']:>8.3f}"
+                     + f"{first['cycles_per_sample'] / data['cycles_per_sample']:>8.2f}x")
+    lines.append(f"(speed-up over n_pu = {min(by_n_pu)})")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -523,10 +545,12 @@ def fpga_options(func):
 def synth(cfg, preset, target, out_dir, baud, pnr_seed, json_file):
     """Synthesise, place and route the board top; report resources against the device and the clock reached."""
     report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{target}", baud, pnr_seed, json_file)
+    if report["error"]:
+        raise click.ClickException(f"the {target} build failed: {report['error']}")
     if not report["fits"]:
         raise click.ClickException(f"the design does not fit the {target}"
                                    + (f" ({', '.join(report['over_capacity'])} over capacity)"
-                                      if report["over_capacity"] else f": {report['error']}"))
+                                      if report["over_capacity"] else ""))
 
 
 @main.command()

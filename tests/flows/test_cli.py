@@ -97,3 +97,16 @@ def test_uart_divisor_only_for_the_board_top_and_fpga_choices_checked(tmp_path):
     assert result.exit_code != 0 and "ice40-up5k" in result.output
     result = CliRunner().invoke(main, ["bitstream", "--board", "arty"])
     assert result.exit_code != 0 and "ulx3s-85f" in result.output
+
+
+def test_the_scaling_table_gives_speed_ups_over_the_smallest_n_pu():
+    from tinycl_hdl.cli import _scaling_table
+
+    def run(n_pu, cycles):
+        return {"config": {"n_pu": n_pu}, "phases": {"conv_fwd": cycles / 2, "loss": cycles / 2},
+                "cycles_per_sample": cycles, "bound_cycles_per_sample": cycles // 2,
+                "ratio_to_bound": 2.0, "mac_utilisation": 0.5}
+    table = _scaling_table({8: run(8, 250.0), 1: run(1, 1600.0), 2: run(2, 820.0)}).splitlines()
+    assert [line.split()[0] for line in table[1:4]] == ["1", "2", "8"]
+    assert table[1].endswith("1.00x") and table[2].endswith(f"{1600 / 820:.2f}x") and table[3].endswith("6.40x")
+    assert table[-1] == "(speed-up over n_pu = 1)"

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 
 from tinycl_hdl.spec.catalogue import PRESETS
-from tinycl_hdl.flows.fpga import (TARGETS, board_constraints, board_files, parse_fmax, parse_utilisation,
+from tinycl_hdl.flows.fpga import (TARGETS, board_constraints, board_files, last_error, parse_fmax, parse_utilisation,
                               parse_yosys_cells, synthesise)
 from tinycl_hdl.rtl.board import ecp5_pll, ice40_pll
 
@@ -90,3 +90,17 @@ def test_digits_synthesises_for_the_ecp5_within_the_device(tmp_path):
     assert lanes <= report["dsps"] <= cap["dsps"]
     assert 0 < report["brams"] <= cap["brams"] and 0 < report["luts"] <= cap["luts"]
     assert json.loads((tmp_path / "report.json").read_text())["luts"] == report["luts"]
+
+
+def test_a_tool_failure_names_the_last_error_of_its_log(tmp_path):
+    """An internal error of Yosys is reported as such (from its log), not as a design that
+    does not fit."""
+    log = tmp_path / "tinycl_board.rpt"
+    log.write_text("2.1. Executing ABC9 pass\nERROR: first problem\n...\n"
+                   "Assert `GetSize(conn.first) == GetSize(conn.second)' failed in passes/techmap/abc9_ops.cc:1590.\n"
+                   "End of script.\n")
+    assert last_error(log).startswith("Assert `GetSize(conn.first)")
+    assert last_error(tmp_path / "missing.rpt") is None
+    clean = tmp_path / "clean.rpt"
+    clean.write_text("Info: Max frequency for clock: 89.4 MHz\n")
+    assert last_error(clean) is None

@@ -158,11 +158,25 @@ def board_constraints(cfg: TinyCLConfig, target: str, baud: int = 115200) -> dic
     return {name: text for name, text in board_files(cfg, target, baud).items() if name.endswith((".pcf", ".lpf"))}
 
 
+_ERROR_LINE = re.compile(r"^(ERROR|Error|.*Assert(ion)? .*failed)", re.MULTILINE)
+
+
+def last_error(log: pathlib.Path) -> str | None:
+    """The last error line of a Yosys or nextpnr log, or ``None``."""
+    if not log.exists():
+        return None
+    lines = [m.group(0).strip() for m in re.finditer(r"^.*$", log.read_text(errors="replace"), re.MULTILINE)
+             if _ERROR_LINE.match(m.group(0).strip())]
+    return lines[-1] if lines else None
+
+
 def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, seed: int = 1,
                place: bool = True) -> dict:
     """Build the board top for ``target`` in ``out_dir``; returns the report (also ``report.json``).
 
-    ``fits`` is true when nextpnr placed and routed the design within the device;
+    ``fits`` is true when nextpnr placed and routed the design within the device; ``error``
+    names the tool that failed and the last error line of its log (a tool failure is not a
+    design that does not fit: ``over_capacity`` lists what did not fit);
     ``meets_clock`` when the achieved ``fmax_mhz`` reaches the target's clock.  With
     ``place=False`` only Yosys runs: resources come from its cell counts, and ``fits``
     says only whether they are within the device's capacity.
@@ -185,7 +199,10 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
             subprocess.run([env["YOSYS"], "-q", "-l", f"{name}.rpt", f"{name}.ys"], cwd=out, env=env,
                            check=True, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError as exc:
-        error = f"{exc.cmd if isinstance(exc.cmd, str) else ' '.join(exc.cmd)} exited with {exc.returncode}"
+        tool = exc.cmd if isinstance(exc.cmd, str) else " ".join(exc.cmd)
+        error = f"{tool} exited with {exc.returncode}" + "".join(
+            f"; {log.name}: {line}" for log in (out / f"{name}.rpt", out / f"{name}.tim")
+            if (line := last_error(log)))
     seconds = time.monotonic() - started
     rpt, tim = out / f"{name}.rpt", out / f"{name}.tim"
     cells = parse_yosys_cells(rpt.read_text()) if rpt.exists() else {}
