@@ -1,5 +1,6 @@
 """``tinycl sweep`` (tinycl_hdl.flows.sweep): a Dask sweep that stores, resumes and records failures."""
 
+import hashlib
 import json
 import os
 import signal
@@ -12,7 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from tinycl_hdl.cli import main
-from tinycl_hdl.flows.sweep import SweepError, load_spec
+from tinycl_hdl.flows import sweep as sweep_flow
+from tinycl_hdl.flows.sweep import Measure, SweepError, checks_rtl, load_spec
+from tinycl_hdl.model import perf
+from tinycl_hdl.spec.schedule import ArraySchedule
 from tinycl_hdl.model.accelerator import SoftwareAccelerator
 from tinycl_hdl.model.data import load_digits
 from tinycl_hdl.model.protocol import run_protocol
@@ -126,6 +130,7 @@ def test_failing_points_are_recorded_and_the_others_measured(tmp_path):
     ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\nfpga = ["gowin"]', "fpga must list targets"),
     ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\npower = true', "unknown [measure] key 'power'"),
     ('preset = "digits"\n[set]\nlr_shift = 3\n[grid]\nlr_shift = [3]', "both swept and fixed"),
+    ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\nrtl_check = 2', "rtl_check must be a fraction"),
 ])
 def test_bad_specifications_name_the_key(tmp_path, text, message):
     with pytest.raises(SweepError) as error:
@@ -143,3 +148,58 @@ def test_random_points_are_reproducible_draws_within_their_ranges(tmp_path):
     assert {p["lr_shift"] for p in spec.points} <= set(range(2, 8)) and len({p["lr_shift"] for p in spec.points}) > 3
     assert {p["update_rounding"] for p in spec.points} == {"nearest", "stochastic"}
     assert load_spec(write(tmp_path, text, "again.toml")).points == spec.points
+
+
+#: One small lane-array point (a Verilator build of a minute or two), checked on the RTL.
+RTL_SPEC = """
+preset = "digits"
+[set]
+in_h = 6
+in_w = 6
+filters = 2
+classes = 4
+slots = 8
+[grid]
+n_pu = [2]
+[measure]
+accuracy = []
+rtl_check = 1
+clock_mhz = 50
+"""
+
+
+def test_a_point_checked_on_the_rtl_matches_the_cycle_model(tmp_path):
+    """The RTL trains bit-exactly against the golden model and counts, over an epoch, the phase
+    cycles of spec.schedule (inside the point); the row gives the model's cycles per step."""
+    spec = load_spec(write(tmp_path, RTL_SPEC))
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "out"),
+                                       "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    row, = pd.read_csv(tmp_path / "out" / "results.csv").itertuples()
+    assert row.status == "ok" and row.rtl_checked
+    cfg = spec.config({"n_pu": 2})
+    assert row.cycles_per_sample == ArraySchedule(cfg).cycles_per_sample
+    assert row.us_per_sample == round(row.cycles_per_sample / 50, 3)
+    # The epoch's average includes its first fetch and its last step's drain: a little more.
+    assert row.cycles_per_sample < row.rtl_cycles_per_sample < row.cycles_per_sample * 1.2
+
+
+def test_an_rtl_check_fails_when_the_counters_differ_from_the_model(tmp_path, monkeypatch):
+    """Off by one cycle in one phase of the model, the same RTL run fails the point."""
+    cfg = load_spec(write(tmp_path, RTL_SPEC)).config({"n_pu": 2})
+    model = perf.epoch_cycles
+
+    def off_by_one(cfg, samples):
+        cycles = model(cfg, samples)
+        return dict(cycles, CYC_LOSS=cycles["CYC_LOSS"] + 1)
+
+    monkeypatch.setattr(perf, "epoch_cycles", off_by_one)
+    with pytest.raises(RuntimeError, match="differ from the cycle model"):
+        sweep_flow._rtl_check(cfg)
+
+
+def test_the_rtl_checked_fraction_follows_the_key():
+    keys = [hashlib.sha256(str(n).encode()).hexdigest()[:16] for n in range(2000)]
+    for fraction in (0.0, 0.25, 1.0):
+        share = sum(checks_rtl(key, Measure(rtl_check=fraction)) for key in keys) / len(keys)
+        assert abs(share - fraction) < 0.05

@@ -15,6 +15,7 @@ measure of each (``[measure]``)::
     [measure]
     accuracy = ["golden", "float"]   # the GDumb protocol on these backends
     fpga = ["ecp5-85f"]              # tinycl synth's resources and fmax
+    rtl_check = 0.25                 # a quarter of the points also run on the RTL
 
 Each point runs as one task on a Dask cluster (an embedded ``LocalCluster``, or the
 scheduler at ``--scheduler``).  As each point finishes the client stores its result under
@@ -33,6 +34,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import os
 import pathlib
 import tempfile
@@ -71,6 +73,11 @@ class Measure:
         ``tinycl synth`` targets to build each point for.
     clock_mhz : float
         The clock that turns cycles into microseconds where no FPGA fmax is measured.
+    rtl_check : float
+        The fraction of the points (chosen by their key, so the same on every rerun) that
+        also run on the RTL (the native Verilator backend): a bit-exact training run
+        against the golden model, and an epoch whose phase counters must equal the
+        cycle model's.  A mismatch fails the point.
     """
 
     accuracy: tuple = ("golden",)
@@ -78,6 +85,7 @@ class Measure:
     test_limit: int | None = None
     fpga: tuple = ()
     clock_mhz: float = 100.0
+    rtl_check: float = 0.0
 
     @classmethod
     def from_table(cls, table: dict) -> "Measure":
@@ -104,6 +112,9 @@ class Measure:
                 raise SweepError(f"[measure] {key} must be a positive integer, not {value!r}")
         if not isinstance(values.get("clock_mhz", 1.0), (int, float)) or values.get("clock_mhz", 1.0) <= 0:
             raise SweepError(f"[measure] clock_mhz must be a positive number, not {values['clock_mhz']!r}")
+        check = values.get("rtl_check", 0.0)
+        if isinstance(check, bool) or not isinstance(check, (int, float)) or not 0 <= check <= 1:
+            raise SweepError(f"[measure] rtl_check must be a fraction from 0 to 1, not {check!r}")
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -251,19 +262,73 @@ def _fpga(cfg: TinyCLConfig, target: str) -> dict:
     return {f"{target}_{key}": report[key] for key in FPGA_COLUMNS}
 
 
-def measure_point(config: dict, measure_dict: dict, data_dir) -> dict:
+def _cycles(cfg: TinyCLConfig) -> dict:
+    """The cycle model's cycles per training step and the MAC bound (both per sample)."""
+    from ..model.perf import bound_cycles_per_sample, cycles_per_sample
+
+    return {"cycles_per_sample": cycles_per_sample(cfg), "bound_cycles_per_sample": bound_cycles_per_sample(cfg)}
+
+
+def _us_per_sample(row: dict, measure: Measure) -> dict:
+    """Microseconds per training step at the first FPGA target's fmax, else at ``clock_mhz``."""
+    if row.get("cycles_per_sample") is None:
+        return {"us_per_sample": None}
+    fmax = next((row[f"{t}_fmax_mhz"] for t in measure.fpga if row.get(f"{t}_fmax_mhz")), measure.clock_mhz)
+    return {"us_per_sample": round(row["cycles_per_sample"] / fmax, 3)}
+
+
+#: Training steps of the RTL check: the golden comparison's and the counted epoch's.
+RTL_CHECK_SAMPLES = 6
+
+
+def checks_rtl(key: str, measure: Measure) -> bool:
+    """Whether the point of ``key`` is one of the ``rtl_check`` fraction that runs on the RTL."""
+    return int(key[:8], 16) < measure.rtl_check * 2 ** 32
+
+
+def _rtl_check(cfg: TinyCLConfig) -> dict:
+    """Train on the native Verilator model step by step against the golden model (every word
+    compared), then count an epoch; its phase counters must equal the cycle model's."""
+    import asyncio
+
+    from ..host.session import GoldenSession, bit_exact_run, report_run
+    from ..model.perf import epoch_cycles
+    from .native import native_host
+
+    samples = min(cfg.slots, RTL_CHECK_SAMPLES)
+    rng = np.random.default_rng(cfg.seed)
+
+    with native_host(cfg) as host:
+        asyncio.run(bit_exact_run(GoldenSession(host, cfg.seed), samples, 1, max(1, samples // 2)))
+    with native_host(cfg) as host:
+        report = asyncio.run(report_run(
+            host, samples, lambda: rng.integers(0, 256, (cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)))
+    counters = report["counters"]
+    want = epoch_cycles(cfg, counters["TRAIN_SAMPLES"])
+    if want is not None:
+        got = {name: counters[name] for name in want}
+        if got != want:
+            raise RuntimeError(f"the RTL's phase counters {got} differ from the cycle model's {want}")
+    return {"rtl_cycles_per_sample": round(report["cycles_per_sample"], 3)}
+
+
+def measure_point(config: dict, measure_dict: dict, data_dir, rtl_check: bool = False) -> dict:
     """Every measurement of one point; each adds its columns and ``seconds_<measurement>``.
     Raises on the first that fails (the caller records the error)."""
     cfg = TinyCLConfig.from_dict(config)
     measure = Measure(**{k: tuple(v) if isinstance(v, list) else v for k, v in measure_dict.items()})
-    row = {}
+    row = _cycles(cfg)
     jobs = [(f"accuracy_{backend}", lambda b=backend: _accuracy(cfg, b, measure, data_dir))
             for backend in measure.accuracy]
     jobs += [(f"fpga_{target}", lambda t=target: _fpga(cfg, t)) for target in measure.fpga]
+    if rtl_check:
+        jobs.append(("rtl_check", lambda: _rtl_check(cfg)))
     for name, job in jobs:
         start = time.monotonic()
         row.update(job())
         row[f"seconds_{name}"] = round(time.monotonic() - start, 3)
+    row["rtl_checked"] = rtl_check
+    row.update(_us_per_sample(row, measure))
     return row
 
 
@@ -309,11 +374,13 @@ def run_sweep(spec: SweepSpec, out_dir, *, workers: int | None = None, scheduler
     bar.set_postfix(counts)
     if todo:
         cluster = None if scheduler else LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                                      processes=True, dashboard_address=":0")
+                                                      processes=True, dashboard_address=":0",
+                                                      silence_logs=logging.CRITICAL)
         try:
             with Client(scheduler or cluster) as client:
-                futures = {client.submit(measure_point, config, spec.measure.to_dict(), spec.data_dir, key=f"point-{key}",
-                                         pure=False): index for index, (key, config, _) in todo.items()}
+                futures = {client.submit(measure_point, config, spec.measure.to_dict(), spec.data_dir,
+                                         checks_rtl(key, spec.measure), key=f"point-{key}", pure=False): index
+                           for index, (key, config, _) in todo.items()}
                 for future in as_completed(futures):
                     index = futures[future]
                     key, config, base = todo[index]
@@ -417,7 +484,8 @@ def plot_results(rows: list, spec: SweepSpec, out_dir) -> list:
         ax.set_title(f"{spec.preset}: accuracy against {field} (line: mean over the other fields)")
         ax.title.set_fontsize(8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
         fig.tight_layout()
         written.append(folder / f"field_{field}.png")
         fig.savefig(written[-1], dpi=110)

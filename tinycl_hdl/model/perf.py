@@ -1,7 +1,9 @@
 """Compute bound (docs/architecture.md, "Performance model") and the read-count formulas.
 
 Per training sample the bound is the sum over phases of
-``ceil(MAC operations / lanes)`` with ``lanes = kernel**2 * n_pu``.
+``ceil(MAC operations / lanes)`` with ``lanes = kernel**2 * n_pu``.  The lane array's own
+cycles come from its schedule (:class:`tinycl_hdl.spec.schedule.ArraySchedule`), which the
+RTL's counters equal; the serial datapath has no such model here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 from ..spec.config import TinyCLConfig
 from ..spec.window import raster_reads, snake_reads
 
-__all__ = ["bound_phases", "bound_cycles_per_sample", "reads_per_pass"]
+__all__ = ["bound_phases", "bound_cycles_per_sample", "cycles_per_sample", "epoch_cycles", "reads_per_pass"]
 
 
 def bound_phases(cfg: TinyCLConfig) -> dict:
@@ -32,6 +34,24 @@ def bound_phases(cfg: TinyCLConfig) -> dict:
 
 def bound_cycles_per_sample(cfg: TinyCLConfig) -> int:
     return sum(bound_phases(cfg).values())
+
+
+def cycles_per_sample(cfg: TinyCLConfig) -> int | None:
+    """Cycles of a training step within an epoch on the lane array (the schedule's), or
+    ``None`` for the serial datapath, which has no cycle model."""
+    if cfg.datapath != "array":
+        return None
+    from ..spec.schedule import ArraySchedule
+    return ArraySchedule(cfg).cycles_per_sample
+
+
+def epoch_cycles(cfg: TinyCLConfig, samples: int) -> dict | None:
+    """The phase counters (``CYC_<phase>``) of one epoch of ``samples`` training steps on the
+    lane array, as the RTL counts them, or ``None`` for the serial datapath."""
+    if cfg.datapath != "array":
+        return None
+    from ..spec.schedule import ArraySchedule
+    return {f"CYC_{phase}": cycles for phase, cycles in ArraySchedule(cfg).epoch_phases(samples).items()}
 
 
 def reads_per_pass(cfg: TinyCLConfig) -> int:
