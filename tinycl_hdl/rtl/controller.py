@@ -141,6 +141,10 @@ class Controller:
         # A stochastic update's step seed: the top bits of the draw each training step makes
         # as it fetches its sample, kept from the loss gradient to the step's last update.
         self.stochastic = cfg.update_rounding == "stochastic"
+        # The lane array prefetches the next sample (:meth:`prefetch`) so that its forward pass
+        # starts while the conv update drains; the serial datapath's one lane has no such
+        # overlap to feed, and the UP5K it targets has no room for the fetcher.
+        self.prefetching = cfg.datapath == "array"
         self.step_seed = Signal(DITHER_BITS, name="step_seed")
         # The next sample of the epoch, fetched while the present one trains (``prefetch``).
         self.next_slot, self.next_label = Signal.like(self.slot, name="next_slot"), Signal(8, name="next_label")
@@ -486,11 +490,14 @@ class Controller:
                 # The next sample's fetch of its slot and label counts towards that sample.
                 m.d.sync += [s.idx.eq(s.idx + 1), s.phase.eq(Phase.CONV_FWD)]
                 dp.count_sample(m)
-                with m.If(s.prefetched):
-                    m.d.sync += [s.slot.eq(s.next_slot), s.sample_label.eq(s.next_label), s.prefetched.eq(0),
-                                 *dp.on_label()]
-                    m.next = "CF_START"
-                with m.Else():
+                if s.prefetching:
+                    with m.If(s.prefetched):
+                        m.d.sync += [s.slot.eq(s.next_slot), s.sample_label.eq(s.next_label), s.prefetched.eq(0),
+                                     *dp.on_label()]
+                        m.next = "CF_START"
+                    with m.Else():
+                        m.next = "SAMPLE_FETCH"
+                else:
                     m.next = "SAMPLE_FETCH"
             with m.State("ABORT_DRAIN"):
                 s.drain(m, "DONE")
@@ -502,9 +509,10 @@ class Controller:
                 m.d.sync += [s.abort.eq(0), s.phase.eq(Phase.OTHER)]
                 dp.on_done(m)
                 m.next = "IDLE"
-        with m.If(control.ongoing("DONE")):
-            m.d.sync += s.prefetched.eq(0)
-        s.prefetch(m, dp.order, dp.labels, blocks.lfsr)
+        if s.prefetching:
+            with m.If(control.ongoing("DONE")):
+                m.d.sync += s.prefetched.eq(0)
+            s.prefetch(m, dp.order, dp.labels, blocks.lfsr)
         m.d.comb += s.busy.eq(~control.ongoing("IDLE"))
         m.d.sync += s.irq_status.eq(s.irq_status & ~s.irq_clear | s.irq_set)
         return control
