@@ -41,7 +41,8 @@ def blocks(cfg):
         datapath = {"one MAC lane": MacLane(cfg.data_width, cfg.frac_bits, cfg.lane_acc_width),
                     "processing unit": ProcessingUnit(cfg)}
     window = SnakeWindow(cfg, pipelined=cfg.datapath != "serial")      # as each top builds it
-    return {**datapath, "loss unit": LossGradient(cfg), "snake window": window, "tinycl top": TinyCL(cfg)}
+    loss = LossGradient(cfg, pipelined=cfg.datapath != "serial")
+    return {**datapath, "loss unit": loss, "snake window": window, "tinycl top": TinyCL(cfg)}
 
 
 def synthesise(component, name, out):
