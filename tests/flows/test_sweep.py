@@ -131,6 +131,7 @@ def test_failing_points_are_recorded_and_the_others_measured(tmp_path):
     ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\npower = true', "unknown [measure] key 'power'"),
     ('preset = "digits"\n[set]\nlr_shift = 3\n[grid]\nlr_shift = [3]', "both swept and fixed"),
     ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\nrtl_check = 2', "rtl_check must be a fraction"),
+    ('preset = "digits"\n[grid]\nlr_shift = [3]\n[measure]\nasic = "yes"', "asic must be true or false"),
 ])
 def test_bad_specifications_name_the_key(tmp_path, text, message):
     with pytest.raises(SweepError) as error:
@@ -203,3 +204,18 @@ def test_the_rtl_checked_fraction_follows_the_key():
     for fraction in (0.0, 0.25, 1.0):
         share = sum(checks_rtl(key, Measure(rtl_check=fraction)) for key in keys) / len(keys)
         assert abs(share - fraction) < 0.05
+
+
+def test_asic_columns_count_the_point_s_logic_and_memories(tmp_path):
+    """[measure] asic gives Yosys's generic gate counts and the SRAM bits of the point's macros."""
+    from tinycl_hdl.flows.asic import memory_list
+
+    spec = load_spec(write(tmp_path, RTL_SPEC.replace("rtl_check = 1", "asic = true").replace("[2]", "[1]")))
+    result = CliRunner().invoke(main, ["sweep", str(tmp_path / "sweep.toml"), "--out", str(tmp_path / "out"),
+                                       "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    row, = pd.read_csv(tmp_path / "out" / "results.csv").itertuples()
+    assert row.status == "ok" and not row.rtl_checked and row.seconds_asic > 0
+    macros = memory_list(spec.config({"n_pu": 1}))
+    assert row.asic_memory_bits == sum(m["depth"] * m["width"] * m["instances"] for m in macros)
+    assert row.asic_transistors > row.asic_logic_cells > 0 and row.asic_flip_flops > 0

@@ -16,6 +16,7 @@ measure of each (``[measure]``)::
     accuracy = ["golden", "float"]   # the GDumb protocol on these backends
     fpga = ["ecp5-85f"]              # tinycl synth's resources and fmax
     rtl_check = 0.25                 # a quarter of the points also run on the RTL
+    asic = true                      # tinycl asic's generic gate count and SRAM bits
 
 Each point runs as one task on a Dask cluster (an embedded ``LocalCluster``, or the
 scheduler at ``--scheduler``).  As each point finishes the client stores its result under
@@ -73,6 +74,9 @@ class Measure:
         ``tinycl synth`` targets to build each point for.
     clock_mhz : float
         The clock that turns cycles into microseconds where no FPGA fmax is measured.
+    asic : bool
+        Whether to count each point's logic in Yosys's generic gates (``tinycl asic``):
+        transistors, logic cells and flip-flops beside the SRAM bits.
     rtl_check : float
         The fraction of the points (chosen by their key, so the same on every rerun) that
         also run on the RTL (the native Verilator backend): a bit-exact training run
@@ -85,6 +89,7 @@ class Measure:
     test_limit: int | None = None
     fpga: tuple = ()
     clock_mhz: float = 100.0
+    asic: bool = False
     rtl_check: float = 0.0
 
     @classmethod
@@ -112,6 +117,8 @@ class Measure:
                 raise SweepError(f"[measure] {key} must be a positive integer, not {value!r}")
         if not isinstance(values.get("clock_mhz", 1.0), (int, float)) or values.get("clock_mhz", 1.0) <= 0:
             raise SweepError(f"[measure] clock_mhz must be a positive number, not {values['clock_mhz']!r}")
+        if not isinstance(values.get("asic", False), bool):
+            raise SweepError(f"[measure] asic must be true or false, not {values['asic']!r}")
         check = values.get("rtl_check", 0.0)
         if isinstance(check, bool) or not isinstance(check, (int, float)) or not 0 <= check <= 1:
             raise SweepError(f"[measure] rtl_check must be a fraction from 0 to 1, not {check!r}")
@@ -262,6 +269,18 @@ def _fpga(cfg: TinyCLConfig, target: str) -> dict:
     return {f"{target}_{key}": report[key] for key in FPGA_COLUMNS}
 
 
+#: The columns of ``[measure] asic``, from :func:`tinycl_hdl.flows.asic.write_asic`'s summary.
+ASIC_COLUMNS = ("transistors", "logic_cells", "flip_flops", "memory_bits")
+
+
+def _asic(cfg: TinyCLConfig) -> dict:
+    from .asic import write_asic
+
+    with tempfile.TemporaryDirectory(prefix="tinycl-sweep-") as folder:
+        summary = json.loads(write_asic(cfg, folder)["summary"].read_text())
+    return {f"asic_{key}": summary[key] for key in ASIC_COLUMNS}
+
+
 def _cycles(cfg: TinyCLConfig) -> dict:
     """The cycle model's cycles per training step and the MAC bound (both per sample)."""
     from ..model.perf import bound_cycles_per_sample, cycles_per_sample
@@ -321,6 +340,8 @@ def measure_point(config: dict, measure_dict: dict, data_dir, rtl_check: bool = 
     jobs = [(f"accuracy_{backend}", lambda b=backend: _accuracy(cfg, b, measure, data_dir))
             for backend in measure.accuracy]
     jobs += [(f"fpga_{target}", lambda t=target: _fpga(cfg, t)) for target in measure.fpga]
+    if measure.asic:
+        jobs.append(("asic", lambda: _asic(cfg)))
     if rtl_check:
         jobs.append(("rtl_check", lambda: _rtl_check(cfg)))
     for name, job in jobs:
@@ -442,7 +463,8 @@ def plot_results(rows: list, spec: SweepSpec, out_dir) -> list:
     written = []
     if ok and backends:
         acc = f"accuracy_{backends[0]}"
-        costs = sorted({c for r in ok for c in r if c.endswith(("_luts", "_dsps", "_brams", "us_per_sample"))})
+        costs = sorted({c for r in ok for c in r
+                        if c.endswith(("_luts", "_dsps", "_brams", "us_per_sample", "asic_transistors"))})
         for cost in costs:
             pts = [(r[cost], r[acc], r) for r in ok if r.get(cost) is not None and r.get(acc) is not None]
             if not pts:
