@@ -66,7 +66,10 @@ def test_a_four_point_sweep_on_two_workers(tmp_path):
                                 train_limit=40, test_limit=60)
             assert getattr(row, f"accuracy_{backend}") == want.final_accuracy
             assert json.loads(getattr(row, f"tasks_{backend}")) == [round(t.accuracy, 6) for t in want.tasks]
-    assert {p.name for p in (out / "plots").iterdir()} == {"field_lr_shift.png", "field_update_rounding.png"}
+    # Every point has the cycle model's time per step, so accuracy against it is a Pareto plot.
+    assert (csv.us_per_sample == (csv.cycles_per_sample / 100).round(3)).all()
+    assert {p.name for p in (out / "plots").iterdir()} == {"field_lr_shift.png", "field_update_rounding.png",
+                                                           "pareto_us_per_sample.png"}
     assert len(list((out / "points").glob("*.json"))) == 4
 
 
