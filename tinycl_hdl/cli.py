@@ -508,12 +508,14 @@ def asic(cfg, preset, out_dir, clock_mhz, synth):
                    f"about {summary['transistors']} transistors (Yosys stat -tech cmos)")
 
 
-def _fpga_build(cfg, target, out_dir, baud, pnr_seed, json_file):
+def _fpga_build(cfg, target, out_dir, baud, pnr_seed, json_file, lut_mapper="abc9"):
     from .flows.fpga import format_report, synthesise
 
+    if lut_mapper != "abc9" and not target.startswith("ecp5"):
+        raise click.UsageError(f"--lut-mapper {lut_mapper} is for the ECP5 flow only")
     click.echo(f"building {target} with YoWASP Yosys and nextpnr (minutes; the first call also compiles "
                f"the tools)", err=True)
-    report = synthesise(cfg, target, out_dir, baud=baud, seed=pnr_seed)
+    report = synthesise(cfg, target, out_dir, baud=baud, seed=pnr_seed, lut_mapper=lut_mapper)
     click.echo(format_report(report))
     if json_file:
         pathlib.Path(json_file).write_text(json.dumps(report, indent=2) + "\n")
@@ -524,6 +526,8 @@ _fpga_options = [
     click.option("--baud", type=click.IntRange(min=1200), default=115200, show_default=True,
                  help="UART bit rate of the board top."),
     click.option("--pnr-seed", type=int, default=1, show_default=True, help="nextpnr placement seed."),
+    click.option("--lut-mapper", type=click.Choice(["abc9", "abc"]), default="abc9", show_default=True,
+                 help="ECP5 LUT mapping: Yosys's ABC9, or the classic ABC where ABC9 fails (n_pu = 8)."),
     click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None,
                  help="Also write the report as JSON (fmax_mhz, fits, luts, ffs, dsps, brams, sprams, ...)."),
 ]
@@ -542,9 +546,9 @@ def fpga_options(func):
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Build folder (default build/<preset>-<target>).")
 @fpga_options
-def synth(cfg, preset, target, out_dir, baud, pnr_seed, json_file):
+def synth(cfg, preset, target, out_dir, baud, pnr_seed, json_file, lut_mapper):
     """Synthesise, place and route the board top; report resources against the device and the clock reached."""
-    report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{target}", baud, pnr_seed, json_file)
+    report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{target}", baud, pnr_seed, json_file, lut_mapper)
     if report["error"]:
         raise click.ClickException(f"the {target} build failed: {report['error']}")
     if not report["fits"]:
@@ -559,12 +563,12 @@ def synth(cfg, preset, target, out_dir, baud, pnr_seed, json_file):
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Build folder (default build/<preset>-<board>).")
 @fpga_options
-def bitstream(cfg, preset, board, out_dir, baud, pnr_seed, json_file):
+def bitstream(cfg, preset, board, out_dir, baud, pnr_seed, json_file, lut_mapper):
     """Build the board's bitstream (not programmed: load it with iceprog or openFPGALoader)."""
     from .flows.fpga import BOARDS
 
     target = BOARDS[board].name
-    report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{board}", baud, pnr_seed, json_file)
+    report = _fpga_build(cfg, target, out_dir or f"build/{preset}-{board}", baud, pnr_seed, json_file, lut_mapper)
     if not report["bitstream"]:
         raise click.ClickException(f"no bitstream for {board}: {report['error'] or 'the design does not fit'}")
 

@@ -104,3 +104,17 @@ def test_a_tool_failure_names_the_last_error_of_its_log(tmp_path):
     clean = tmp_path / "clean.rpt"
     clean.write_text("Info: Max frequency for clock: 89.4 MHz\n")
     assert last_error(clean) is None
+
+
+def test_the_abc_lut_mapper_replaces_only_synth_ecp5_s_abc9_step():
+    """--lut-mapper abc runs synth_ecp5 up to its LUT mapping, the classic ABC there, then the
+    rest of synth_ecp5 (the labels of Yosys 0.70's synth_lattice script)."""
+    script = board_files(PRESETS["digits"], "ecp5-85f", lut_mapper="abc")["tinycl_board.ys"]
+    steps = [line.strip() for line in script.splitlines() if line.strip() and not line.startswith("#")]
+    assert steps == ["read_rtlil tinycl_board.il", "synth_ecp5 -run :map_luts -top tinycl_board",
+                     "techmap -map +/lattice/latches_map.v", "abc -lut 4", "clean",
+                     "synth_ecp5 -top tinycl_board -run map_cells:", "write_json tinycl_board.json"]
+    default = board_files(PRESETS["digits"], "ecp5-85f")["tinycl_board.ys"]
+    assert "abc -lut" not in default and "synth_ecp5  -top tinycl_board" in default
+    with pytest.raises(ValueError, match="ECP5 flow only"):
+        board_files(PRESETS["digits"], "ice40-up5k", lut_mapper="abc")

@@ -129,12 +129,29 @@ _NAME = "tinycl_board"
 ICE40_NO_COLLISION = "setparam -set COLLISION_X_MASK 1 t:$memrd_v2"
 
 
-def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
+#: LUT mappers of the ECP5 flow: Yosys's default ABC9 (delay-driven), or the classic ABC
+#: (``abc -lut 4``) in its place.  Yosys 0.70's ABC9 stops on an internal assertion
+#: (``ABC_OPS_REINTEGRATE``) on the ``digits`` lane array at ``n_pu = 8``; ABC maps it.
+LUT_MAPPERS = ("abc9", "abc")
+
+
+def _ecp5_abc_overrides(name: str) -> dict:
+    """synth_ecp5 up to its LUT mapping, ``abc -lut 4`` there, then the rest of synth_ecp5."""
+    return {"synth_opts": "-run :map_luts",
+            "script_after_synth": ("techmap -map +/lattice/latches_map.v\nabc -lut 4\nclean\n"
+                                   f"synth_ecp5 -top {name} -run map_cells:")}
+
+
+def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int, lut_mapper: str = "abc9"):
     from ..rtl.board import BoardTop
 
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"lut_mapper must be one of {', '.join(LUT_MAPPERS)}, not {lut_mapper!r}")
     tgt = TARGETS[target]
+    if lut_mapper != "abc9" and tgt.family != "ecp5":
+        raise ValueError(f"lut_mapper {lut_mapper!r} is for the ECP5 flow only, not {target!r}")
     # --freq as well as the platform's PLL-net constraint: nextpnr may not find the net by
     # name after synthesis, and then times every clock against its default of 12 MHz.
     overrides = {"nextpnr_opts": f"--timing-allow-fail --seed {seed} --freq {tgt.clock_mhz:g} "
@@ -143,13 +160,15 @@ def _plan(cfg: TinyCLConfig, target: str, baud: int, seed: int):
         # Without -dsp the iCE40 flow leaves the SB_MAC16s unused, without -spram the SPRAMs.
         overrides["synth_opts"] = "-dsp -spram"
         overrides["script_after_read"] = ICE40_NO_COLLISION
+    if lut_mapper == "abc":
+        overrides.update(_ecp5_abc_overrides(_NAME))
     return tgt, tgt.platform().prepare(BoardTop(cfg, baud=baud, clock_mhz=tgt.clock_mhz), _NAME, **overrides)
 
 
-def board_files(cfg: TinyCLConfig, target: str, baud: int = 115200) -> dict:
+def board_files(cfg: TinyCLConfig, target: str, baud: int = 115200, lut_mapper: str = "abc9") -> dict:
     """``{file name: text}`` of every tool input the platform writes for the board top (RTLIL,
     constraints, scripts), without running a tool."""
-    _, plan = _plan(cfg, target, baud, 1)
+    _, plan = _plan(cfg, target, baud, 1, lut_mapper)
     return dict(plan.files)
 
 
@@ -171,7 +190,7 @@ def last_error(log: pathlib.Path) -> str | None:
 
 
 def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, seed: int = 1,
-               place: bool = True) -> dict:
+               place: bool = True, lut_mapper: str = "abc9") -> dict:
     """Build the board top for ``target`` in ``out_dir``; returns the report (also ``report.json``).
 
     ``fits`` is true when nextpnr placed and routed the design within the device; ``error``
@@ -179,9 +198,10 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
     design that does not fit: ``over_capacity`` lists what did not fit);
     ``meets_clock`` when the achieved ``fmax_mhz`` reaches the target's clock.  With
     ``place=False`` only Yosys runs: resources come from its cell counts, and ``fits``
-    says only whether they are within the device's capacity.
+    says only whether they are within the device's capacity.  ``lut_mapper`` (ECP5 only) is
+    one of :data:`LUT_MAPPERS`.
     """
-    tgt, plan = _plan(cfg, target, baud, seed)
+    tgt, plan = _plan(cfg, target, baud, seed, lut_mapper)
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = _NAME
@@ -226,7 +246,7 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
         **{key: resources.get(key, 0) for key in ("luts", "ffs", "dsps", "brams", "sprams")},
         "capacity": tgt.capacity, "synthesis_cells": cells, "nextpnr_utilisation": {k: list(v) for k, v in util.items()},
         "bitstream": str(bitstream) if placed else None, "error": error, "seconds": round(seconds, 1),
-        "baud": baud,
+        "baud": baud, "lut_mapper": lut_mapper,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
