@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .config import TinyCLConfig
+from .window import visit_order
 
 __all__ = ["UNIT_LATENCY", "WINDOW_LATENCY", "LOGIT_LATENCY", "DIVIDER_STEPS", "window_fetches", "window_outputs",
            "divider_stages", "loss_cycles", "loss_ready", "ArraySchedule"]
@@ -72,16 +73,6 @@ def loss_ready(cfg: TinyCLConfig, pipelined: bool) -> int:
     return loss_cycles(cfg, False) + 1
 
 
-def _positions(cfg: TinyCLConfig):
-    """Output positions ``(y, x)`` in the window's visiting order."""
-    for y in range(cfg.out_h):
-        xs = range(cfg.out_w)
-        if cfg.window == "snake" and y % 2:
-            xs = reversed(xs)
-        for x in xs:
-            yield y, x
-
-
 def window_fetches(cfg: TinyCLConfig, channels: int) -> list:
     """Fetch cycle (1 = the cycle after ``start``) of every window of a sweep of ``channels``
     channels, in output order, with its ``(pos, channel index)``.
@@ -90,7 +81,7 @@ def window_fetches(cfg: TinyCLConfig, channels: int) -> list:
     per channel, the channel's window coming out with its last; every other position takes
     one fetch per channel."""
     out, fetch = [], 0
-    for y, x in _positions(cfg):
+    for y, x in visit_order(cfg):
         refill = x == 0 if cfg.window == "raster" else (y == 0 and x == 0)
         for c in range(channels):
             fetch += cfg.kernel if refill else 1
