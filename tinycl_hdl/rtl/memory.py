@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from ..spec.config import TinyCLConfig
 from .arith import index
 
-__all__ = ["Sram", "MemoryShape", "macro_name", "behavioural_model", "SampleMemory", "sample_layout",
+__all__ = ["Sram", "MemoryShape", "macro_name", "macro_ports", "behavioural_model", "SampleMemory", "sample_layout",
            "sample_bank_shape"]
 
 #: Shape of an iCE40 UltraPlus single-port RAM (SB_SPRAM256KA): 16k words of 16 bits.
@@ -187,32 +187,40 @@ class Sram(wiring.Component):
         return m
 
 
+#: The macros' one-bit controls; every other port is a vector, ``w_en`` of one lane included.
+_SCALAR = ("clk", "en", "r_en")
+
+
+def macro_ports(shape: MemoryShape) -> list:
+    """``(name, direction, width)`` of each port of ``shape``'s macro, the clock first."""
+    lanes = shape.width // (shape.granularity or shape.width)
+    addr = max(1, (shape.depth - 1).bit_length())
+    if shape.single_port:
+        ports = [("en", "input", 1), ("addr", "input", addr)]
+    else:
+        ports = [("r_en", "input", 1), ("r_addr", "input", addr)]
+    ports += [("r_data", "output", shape.width), ("w_en", "input", lanes)]
+    ports += [] if shape.single_port else [("w_addr", "input", addr)]
+    return [("clk", "input", 1), *ports, ("w_data", "input", shape.width)]
+
+
 def behavioural_model(width: int, depth: int, granularity: int | None = None, single_port: bool = False) -> str:
     """Verilog model of :func:`macro_name`'s module, cycle-equivalent to :class:`Sram`."""
     granularity = granularity or width
     lanes = width // granularity
-    addr = max(1, (depth - 1).bit_length())
     name = macro_name(width, depth, granularity, single_port)
+    ports = ",\n".join(f"  {'output reg ' if d == 'output' else 'input  wire'} {'' if n in _SCALAR else f'[{w - 1}:0] '}{n}"
+                        for n, d, w in macro_ports(MemoryShape(width, depth, granularity, single_port)))
     if single_port:
-        ports, what = f"""  input  wire             en,
-  input  wire [{addr - 1}:0]     addr,
-  output reg  [{width - 1}:0]    r_data,
-  input  wire [{lanes - 1}:0]    w_en,
-  input  wire [{width - 1}:0]    w_data""", "one port: with en, a write when any w_en, else a read"
+        what = "one port: with en, a write when any w_en, else a read"
         r_en, r_addr, w_en, w_addr = "en && !(|w_en)", "addr", "en && w_en[i]", "addr"
     else:
-        ports, what = f"""  input  wire             r_en,
-  input  wire [{addr - 1}:0]     r_addr,
-  output reg  [{width - 1}:0]    r_data,
-  input  wire [{lanes - 1}:0]    w_en,
-  input  wire [{addr - 1}:0]     w_addr,
-  input  wire [{width - 1}:0]    w_data""", "one synchronous read port (old data\n// on a same-cycle write), one write port"
+        what = "one synchronous read port (old data\n// on a same-cycle write), one write port"
         r_en, r_addr, w_en, w_addr = "r_en", "r_addr", "w_en[i]", "w_addr"
     return f"""// Behavioural model of SRAM macro {name}: {depth} words x {width} bits,
 // {lanes} write lane(s) of {granularity} bits, {what}.
 // r_data holds while not reading.  Replace with the foundry macro.
 module {name} (
-  input  wire             clk,
 {ports}
 );
   reg [{width - 1}:0] mem [0:{depth - 1}];
