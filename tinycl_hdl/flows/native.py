@@ -91,19 +91,22 @@ def wrapper(cfg: TinyCLConfig) -> str:
             "endmodule\n")
 
 
-def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True) -> pathlib.Path:
+def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True, coverage: bool = False) -> pathlib.Path:
     """Compile the top for ``cfg`` with the harness unless an identical build exists;
-    returns the executable."""
+    returns the executable.  ``coverage``: Verilator's toggle coverage, for the measured
+    switching activity of :mod:`tinycl_hdl.flows.activity`."""
     prepare_environment()
-    build_dir = build_root() / "native" / f"{config_key(cfg)}{'-fst' if waves else ''}"
+    suffix = ("-fst" if waves else "") + ("-cov" if coverage else "")
+    build_dir = build_root() / "native" / f"{config_key(cfg)}{suffix}"
     build_dir.mkdir(parents=True, exist_ok=True)
     # Parallel test workers may ask for the same model: one builds, the others wait for it.
     with open(build_dir / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _build_locked(cfg, build_dir, waves, quiet)
+        return _build_locked(cfg, build_dir, waves, quiet, coverage)
 
 
-def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool) -> pathlib.Path:
+def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool,
+                  coverage: bool = False) -> pathlib.Path:
     from .generate import module_files
 
     sources = []
@@ -114,8 +117,14 @@ def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet
     write_if_changed(sources[-1], wrapper(cfg))
     harness = build_dir / "harness.cpp"
     write_if_changed(harness, HARNESS.read_text())
-    flags = VERILATOR_FLAGS + (["--trace-fst"] if waves else []) + ["--build-jobs", str(os.cpu_count() or 1)]
+    flags = (VERILATOR_FLAGS + (["--trace-fst"] if waves else []) + (["--coverage-toggle"] if coverage else [])
+             + ["--build-jobs", str(os.cpu_count() or 1)])
     passes = [_make_flags()] if waves else [_make_flags(*PROFILE_GENERATE), _make_flags(*PROFILE_USE)]
+    if coverage:
+        # Counted once, not a benchmark: the model compiles split and at -O1, in a fraction of
+        # the time the one-file -O2 build of a large configuration takes.
+        flags += ["--output-split", "20000", "--output-split-cfuncs", "20000"]
+        passes = [["-MAKEFLAGS", "OPT_FAST='-O1 -fwrapv' OPT_SLOW=-O0 OPT_GLOBAL=-O1"]]
     digest = hashlib.sha256()
     for path in [harness, *sources]:
         digest.update(path.read_bytes())

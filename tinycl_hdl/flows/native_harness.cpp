@@ -9,6 +9,7 @@
 //   'R' addr:u32                          -> resp:u8 data:u32
 //   'I' max_cycles:u64                    -> irq:u8 waited:u64   (clocks until irq is high)
 //   'C'                                   -> cycles:u64          (clock cycles since start)
+//   'Z'                                   -> counted:u8          (coverage counts zeroed; 0: none built in)
 //   'Q'                                   -> (none; the waveform is closed, the process exits)
 //
 // A bus access drives the AXI4-Lite pins as a master does: AW and W together, B and R
@@ -19,7 +20,9 @@
 // ``tinycl`` top with its reset held for the first three cycles by the wrapper, so that no
 // top-level input feeds every register's next-state logic.
 //
-// Arguments: [--fst FILE] writes the waveform (a model built with --trace-fst).
+// Arguments: [--fst FILE] writes the waveform (a model built with --trace-fst);
+// [--coverage FILE] writes Verilator's coverage counts as the harness exits (a model built
+// with --coverage-toggle), and the request 'Z' zeroes them, so that they count one window.
 
 #include <cstdint>
 #include <cstdio>
@@ -32,6 +35,9 @@
 #include "verilated.h"
 #if VM_TRACE_FST
 #include "verilated_fst_c.h"
+#endif
+#if VM_COVERAGE
+#include "verilated_cov.h"
 #endif
 
 namespace {
@@ -123,8 +129,14 @@ uint8_t bus_read(uint32_t addr, uint32_t* data) {
 int main(int argc, char** argv) {
     context = std::make_unique<VerilatedContext>();
     const char* fst = nullptr;
-    for (int i = 1; i + 1 < argc; i++)
+    const char* coverage = nullptr;
+    for (int i = 1; i + 1 < argc; i++) {
         if (!strcmp(argv[i], "--fst")) fst = argv[i + 1];
+        if (!strcmp(argv[i], "--coverage")) coverage = argv[i + 1];
+    }
+#if !VM_COVERAGE
+    if (coverage) { fprintf(stderr, "harness: built without coverage\n"); return 1; }
+#endif
     top = std::make_unique<Vtinycl>(context.get(), "tinycl");
 #if VM_TRACE_FST
     if (fst) {
@@ -172,6 +184,12 @@ int main(int argc, char** argv) {
             put(&irq, 1); put(&waited, 8);
         } else if (op == 'C') {
             put(&cycles, 8);
+        } else if (op == 'Z') {
+#if VM_COVERAGE
+            context->coveragep()->zero();
+#endif
+            uint8_t counted = VM_COVERAGE;
+            put(&counted, 1);
         } else if (op == 'Q') {
             break;
         } else {
@@ -181,6 +199,9 @@ int main(int argc, char** argv) {
         flush();
     }
     top->final();
+#if VM_COVERAGE
+    if (coverage) context->coveragep()->write(coverage);
+#endif
 #if VM_TRACE_FST
     if (wave) wave->close();
 #endif

@@ -27,10 +27,14 @@ class NativeTransport:
         The harness built by :func:`~tinycl_hdl.flows.native.build_native`.
     waves : path or None
         FST file to write (the harness must be built with waveforms).
+    coverage : path or None
+        Coverage file that the harness writes as it exits (the harness must be built with
+        coverage).
     """
 
-    def __init__(self, executable, waves=None):
+    def __init__(self, executable, waves=None, coverage=None):
         args = [str(executable)] + (["--fst", str(waves)] if waves is not None else [])
+        args += ["--coverage", str(coverage)] if coverage is not None else []
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         self._in, self._out = self._process.stdin, self._process.stdout
 
@@ -77,6 +81,11 @@ class NativeTransport:
     def cycles(self) -> int:
         """Clock cycles simulated since reset."""
         return struct.unpack("<Q", self._exchange(b"C", 8))[0]
+
+    def zero_coverage(self) -> None:
+        """Zero the model's coverage counts: from here they count one window of the run."""
+        if not self._exchange(b"Z", 1)[0]:
+            raise RuntimeError("the native model was built without coverage")
 
     def close(self) -> None:
         if self._process.poll() is None:
