@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: system-deps install demo report bench asic synth bitstream formal docs test test-random test-soak clean
+.PHONY: system-deps install demo report bench asic asic-table synth bitstream formal docs test test-random test-soak clean
 
 install: $(STAMP)
 
@@ -35,9 +35,20 @@ bench: install
 	mkdir -p build
 	$(BIN)/python scripts/bench_sim.py --json build/bench_sim.json
 
-# ASIC hand-off for the digits preset (Verilog with SRAM macros, SDC, macro list, logic report).
+# ASIC hand-off and figures for the digits preset: Verilog with SRAM macros, SDC, macro list and
+# models, the logic mapped to the shipped SKY130 cells, timing and power with OpenSTA, power at
+# the activity measured over one TRAIN (build/digits-asic/asic.md).
 asic: install
 	$(BIN)/tinycl asic --preset digits -o build/digits-asic
+
+# The ASIC table of docs/asic.md: digits at n_pu 1 and 8 and cifar10 at n_pu 1, beside the
+# paper's quoted 65 nm figures (about 30 minutes, most of it the n_pu 8 build).
+asic-table: install
+	$(BIN)/tinycl asic --preset digits -o build/asic/digits-n1
+	$(BIN)/tinycl asic --preset digits --set n_pu=8 -o build/asic/digits-n8
+	$(BIN)/tinycl asic --preset cifar10 -o build/asic/cifar10-n1
+	$(BIN)/python scripts/asic_table.py build/asic/digits-n1/asic.json build/asic/digits-n8/asic.json \
+		build/asic/cifar10-n1/asic.json | tee build/asic/table.md
 
 # FPGA flow (YoWASP Yosys + nextpnr): resource and clock reports of the digits board top on
 # both targets (build/digits-<target>/report.json); a target that does not fit is reported,

@@ -485,27 +485,48 @@ def formal(cfg, preset, slave, top, depth, out_dir):
 @config_options
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default build/<preset>-asic).")
-@click.option("--clock-mhz", type=float, default=100.0, show_default=True, help="Clock of the SDC.")
-@click.option("--synth/--no-synth", default=True, help="Run Yosys generic synthesis for the logic report.")
-def asic(cfg, preset, out_dir, clock_mhz, synth):
-    """ASIC hand-off: Verilog with SRAM black boxes, models, SDC, macro list, logic report."""
+@click.option("--clock-mhz", type=float, default=100.0, show_default=True,
+              help="Clock of the SDC, of ABC's delay target and of the power figures.")
+@click.option("--synth/--no-synth", default=True, help="Map the logic to the cell library and report its figures.")
+@click.option("--liberty", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Standard-cell Liberty file (plain or .gz; default the shipped SKY130 high-density, typical).")
+@click.option("--macro-lib", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of a memory compiler's Liberty files for the macros (default: generated placeholders).")
+@click.option("--sta/--no-sta", "run_sta", default=None,
+              help="Run OpenSTA (default: when `sta` is installed).")
+@click.option("--workload/--no-workload", default=True, show_default=True,
+              help="Power also at the switching activity measured by the native model over one TRAIN.")
+@click.option("--activity", "global_activity", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Vectorless power: transitions per clock cycle on every pin.")
+def asic(cfg, preset, out_dir, clock_mhz, synth, liberty, macro_lib, run_sta, workload, global_activity):
+    """ASIC hand-off and figures: Verilog with SRAM macros, SDC, macro list and models; the
+    logic mapped to a cell library; timing and power with OpenSTA (asic.json, asic.md)."""
     from .flows.asic import write_asic
+    from .flows.sta import sta_available
 
     if clock_mhz <= 0:
         raise click.UsageError(f"--clock-mhz must be positive, not {clock_mhz}")
+    if run_sta and not sta_available():
+        raise click.UsageError("--sta: OpenSTA (`sta`, Debian's opensta) is not installed")
+    run_sta = synth and (sta_available() if run_sta is None else run_sta)
+    if synth and not run_sta:
+        click.echo("OpenSTA (`sta`) is not installed or --no-sta: no timing or power figures", err=True)
+    activity = None
+    if run_sta and workload:
+        from .flows.activity import measure_activity
+
+        click.echo("measuring switching activity: native model with toggle coverage over one TRAIN", err=True)
+        activity = measure_activity(cfg)
     if synth:
         click.echo("synthesising with YoWASP Yosys (the first call compiles it: about a minute)", err=True)
     try:
-        paths = write_asic(cfg, out_dir or f"build/{preset}-asic", clock_mhz, synthesise=synth)
-    except RuntimeError as error:
+        paths = write_asic(cfg, out_dir or f"build/{preset}-asic", clock_mhz, synthesise=synth, liberty=liberty,
+                           macro_lib=macro_lib, run_sta=run_sta, activity=activity, global_activity=global_activity)
+    except (RuntimeError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from None
     for kind, path in paths.items():
         click.echo(f"{kind:14s} {path}")
-    summary = json.loads(paths["summary"].read_text())
-    click.echo(f"memories: {len(summary['memories'])} macro shapes, {summary['memory_bits']} bits")
-    if synth:
-        click.echo(f"logic around the memories: {summary['logic_cells']} gates, {summary['flip_flops']} flip-flops, "
-                   f"about {summary['transistors']} transistors (Yosys stat -tech cmos)")
+    click.echo(paths["report"].read_text())
 
 
 def _fpga_build(cfg, target, out_dir, baud, pnr_seed, json_file, lut_mapper="abc9"):

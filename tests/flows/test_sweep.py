@@ -212,7 +212,7 @@ def test_the_rtl_checked_fraction_follows_the_key():
 
 
 def test_asic_columns_count_the_point_s_logic_and_memories(tmp_path):
-    """[measure] asic gives Yosys's generic gate counts and the SRAM bits of the point's macros."""
+    """[measure] asic gives the logic's SKY130 cell area and counts and the SRAM bits of the point's macros."""
     from tinycl_hdl.flows.asic import memory_list
 
     spec = load_spec(write(tmp_path, RTL_SPEC.replace("rtl_check = 1", "asic = true").replace("[2]", "[1]")))
@@ -223,4 +223,6 @@ def test_asic_columns_count_the_point_s_logic_and_memories(tmp_path):
     assert row.status == "ok" and not row.rtl_checked and row.seconds_asic > 0
     macros = memory_list(spec.config({"n_pu": 1}))
     assert row.asic_memory_bits == sum(m["depth"] * m["width"] * m["instances"] for m in macros)
-    assert row.asic_transistors > row.asic_logic_cells > 0 and row.asic_flip_flops > 0
+    assert row.asic_cells > row.asic_flip_flops > 0 and row.asic_logic_area_um2 > 0
+    assert row.asic_memory_area_um2_estimate == pytest.approx(sum(m["area_um2_each_estimate"] * m["instances"]
+                                                                  for m in macros), abs=1)

@@ -27,6 +27,7 @@ PROGRAMS = {
     "g++": "Verilator's Makefile compiles the model (CXX)",
     "cc": "tests/spec/test_regmap.py compiles the C header",
     "ccache": "the Verilator builds cache their runtime objects (OBJCACHE)",
+    "sta": "tinycl asic runs OpenSTA on the mapped netlist",
 }
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg") is None,

@@ -75,8 +75,9 @@ class Measure:
     clock_mhz : float
         The clock that turns cycles into microseconds where no FPGA fmax is measured.
     asic : bool
-        Whether to count each point's logic in Yosys's generic gates (``tinycl asic``):
-        transistors, logic cells and flip-flops beside the SRAM bits.
+        Whether to map each point's logic to the shipped SKY130 cells (``tinycl asic``
+        without OpenSTA): cell area, cells and flip-flops, beside the SRAM bits and their
+        estimated area.
     rtl_check : float
         The fraction of the points (chosen by their key, so the same on every rerun) that
         also run on the RTL (the native Verilator backend): a bit-exact training run
@@ -270,14 +271,14 @@ def _fpga(cfg: TinyCLConfig, target: str) -> dict:
 
 
 #: The columns of ``[measure] asic``, from :func:`tinycl_hdl.flows.asic.write_asic`'s summary.
-ASIC_COLUMNS = ("transistors", "logic_cells", "flip_flops", "memory_bits")
+ASIC_COLUMNS = ("logic_area_um2", "cells", "flip_flops", "memory_bits", "memory_area_um2_estimate")
 
 
 def _asic(cfg: TinyCLConfig) -> dict:
     from .asic import write_asic
 
     with tempfile.TemporaryDirectory(prefix="tinycl-sweep-") as folder:
-        summary = json.loads(write_asic(cfg, folder)["summary"].read_text())
+        summary = json.loads(write_asic(cfg, folder, run_sta=False)["summary"].read_text())
     return {f"asic_{key}": summary[key] for key in ASIC_COLUMNS}
 
 
@@ -464,7 +465,7 @@ def plot_results(rows: list, spec: SweepSpec, out_dir) -> list:
     if ok and backends:
         acc = f"accuracy_{backends[0]}"
         costs = sorted({c for r in ok for c in r
-                        if c.endswith(("_luts", "_dsps", "_brams", "us_per_sample", "asic_transistors"))})
+                        if c.endswith(("_luts", "_dsps", "_brams", "us_per_sample", "asic_logic_area_um2"))})
         for cost in costs:
             pts = [(r[cost], r[acc], r) for r in ok if r.get(cost) is not None and r.get(acc) is not None]
             if not pts:
