@@ -642,10 +642,11 @@ def generate(cfg, preset, module, list_modules, sram_blackbox, lint, uart_diviso
         from .spec.regmap import RegisterMap
         regmap = RegisterMap(cfg)
         folder = pathlib.Path(paths["verilog"]).parent
-        for name, text in (("regmap.md", regmap.to_markdown()), ("regmap.json", regmap.to_json()),
-                           ("tinycl_regs.h", regmap.to_c_header())):
+        for name, text in (("regmap.md", regmap.to_markdown()), ("regmap.json", regmap.to_json())):
             paths[name] = folder / name
             paths[name].write_text(text)
+        from .flows.peakrdl import export_register_map
+        paths.update(export_register_map(regmap, folder))
     for kind, path in paths.items():
         click.echo(f"{kind:12s} {path}")
     if lint:

@@ -3,9 +3,11 @@ import subprocess
 
 import pytest
 
+from tinycl_hdl.flows.peakrdl import compile_rdl, export_register_map
 from tinycl_hdl.spec.catalogue import PRESETS
 from tinycl_hdl.spec.config import TinyCLConfig
 from tinycl_hdl.spec.regmap import Command, RegisterMap
+from tinycl_hdl.spec.systemrdl import to_systemrdl
 
 CONFIGS = dict(PRESETS, odd=TinyCLConfig(in_h=7, in_w=5, in_c=2, filters=4, classes=4, slots=8, n_pu=2))
 
@@ -33,18 +35,50 @@ def test_window_addresses_encode_fields():
         rm.dense_w.address(o=0, f=0, y=5, x=0)
 
 
-def test_c_header_compiles_and_agrees(tmp_path):
+def test_c_headers_compile_and_agree(tmp_path):
     cfg = PRESETS["digits"]
     rm = RegisterMap(cfg)
-    (tmp_path / "tinycl_regs.h").write_text(rm.to_c_header())
+    export_register_map(rm, tmp_path)
     (tmp_path / "main.c").write_text(
-        '#include <stdio.h>\n#include "tinycl_regs.h"\n'
-        'int main(void) { printf("%u %u %u %d\\n", TINYCL_COMMAND, TINYCL_LOGIT3, TINYCL_DENSE_W_BASE, '
-        'TINYCL_CMD_INFER); return 0; }\n')
-    subprocess.run(["cc", "-Wall", "-Werror", "-o", str(tmp_path / "main"), str(tmp_path / "main.c")], check=True)
+        '#include <stddef.h>\n#include <stdio.h>\n#include "tinycl_regs.h"\n#include "tinycl_windows.h"\n'
+        'int main(void) { printf("%zu %zu %zu %zu %u %u %u\\n", offsetof(tinycl_t, COMMAND), offsetof(tinycl_t, LOGIT3), '
+        'offsetof(tinycl_t, DENSE_W), offsetof(tinycl_t, STAGING), TINYCL_DENSE_W_BASE, TINYCL_CMD_INFER, '
+        '(unsigned) TINYCL__STATUS__COMMAND_bp); return 0; }\n')
+    subprocess.run(["cc", "-std=gnu99", "-Wall", "-Wextra", "-Werror", "-o", str(tmp_path / "main"),
+                    str(tmp_path / "main.c")], check=True)
     out = subprocess.run([str(tmp_path / "main")], capture_output=True, text=True, check=True).stdout.split()
     assert [int(v) for v in out] == [rm.by_name["COMMAND"].offset, rm.by_name["LOGIT3"].offset, rm.dense_w.base,
-                                     int(Command.INFER)]
+                                     rm.staging.base, rm.dense_w.base, int(Command.INFER), 4]
+
+
+@pytest.mark.parametrize("preset", sorted(CONFIGS))
+def test_systemrdl_holds_every_register_field_and_window(tmp_path, preset):
+    """systemrdl-compiler reads tinycl.rdl back: every register and window of regmap.json is
+    there at its address, with its width, its software access and its index fields."""
+    rm = RegisterMap(CONFIGS[preset])
+    data = json.loads(rm.to_json())
+    (tmp_path / "tinycl.rdl").write_text(to_systemrdl(rm))
+    top = compile_rdl(tmp_path / "tinycl.rdl").top
+    nodes = {node.inst_name: node for node in top.children()}
+    names = [r["name"] for r in data["registers"]] + [w["name"] for w in data["windows"]]
+    assert len(nodes) == len(list(top.children())) and sorted(nodes) == sorted(names)
+    for reg in data["registers"]:
+        node = nodes[reg["name"]]
+        assert node.address_offset == reg["offset"] and node.get_property("regwidth") == 32
+        writable = any(f.is_sw_writable for f in node.fields())
+        assert writable == (reg["access"] == "rw") and all(f.is_sw_readable for f in node.fields())
+        reset = sum((f.get_property("reset") or 0) << f.low for f in node.fields())
+        assert reset == (reg["reset"] or 0) & sum(((1 << f.width) - 1) << f.low for f in node.fields())
+    for window in data["windows"]:
+        node = nodes[window["name"]]
+        assert node.address_offset == window["base"] and node.size == window["size"]
+        assert node.get_property("memwidth") == 32
+        assert node.is_sw_writable == (window["access"] == "wo") and node.is_sw_readable == (window["access"] == "ro")
+        assert node.get_property("tinycl_index") == ",".join(f"{f['name']}:{f['bits']}<{f['count']}"
+                                                              for f in window["fields"])
+    # The encoded fields carry the command and error codes.
+    command = nodes["COMMAND"].get_child_by_name("value").get_property("encode")
+    assert {m.name: m.value for m in command} == {c.name: int(c) for c in Command}
 
 
 def test_json_and_markdown_list_every_register():
