@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: system-deps install demo report bench asic asic-table synth bitstream formal docs test test-random test-soak clean
+.PHONY: system-deps install demo report bench asic asic-table fusesoc synth bitstream formal docs test test-random test-soak clean
 
 install: $(STAMP)
 
@@ -61,6 +61,11 @@ synth: install
 	-$(BIN)/tinycl synth --preset digits --target ecp5-85f --json build/synth_ecp5-85f.json
 	-$(BIN)/tinycl synth --preset digits --set datapath=serial --set update_rounding=nearest --target ice40-up5k --pnr-seed $(UP5K_SEED) \
 		--json build/synth_ice40-up5k.json
+
+# The FuseSoC core (fusesoc/tinycl.core): Verilator lint, and the self-checking AXI4-Lite
+# testbench on Icarus and on Verilator (build/fusesoc/).
+fusesoc: install
+	$(BIN)/tinycl fusesoc
 
 # Board bitstreams (not programmed): ULX3S-85F (.bit) and ICEBreaker (.bin).
 bitstream: install

@@ -529,6 +529,26 @@ def asic(cfg, preset, out_dir, clock_mhz, synth, liberty, macro_lib, run_sta, wo
     click.echo(paths["report"].read_text())
 
 
+@main.command("fusesoc")
+@click.option("-t", "--target", "targets", multiple=True, default=("lint", "sim_icarus", "sim_verilator"),
+              show_default=True, help="Target of fusesoc/tinycl.core to run (repeat for several).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="build/fusesoc",
+              show_default=True, help="FuseSoC's work folder.")
+def fusesoc_targets(targets, out_dir):
+    """Run the FuseSoC core's targets (a checkout's fusesoc/ library) with this Python and Verilator."""
+    from .flows.fusesoc import CORES, run_fusesoc
+
+    if not (CORES / "tinycl.core").exists():
+        raise click.ClickException(f"no FuseSoC core at {CORES}: run from a checkout of the repository")
+    pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        result = run_fusesoc(target, out_dir)
+        if result.returncode:
+            raise click.ClickException(f"fusesoc target {target} failed:\n{(result.stdout + result.stderr)[-3000:]}")
+        passed = " (TINYCL_TB PASS)" if "TINYCL_TB PASS" in result.stdout else ""
+        click.echo(f"{target}: ok{passed}")
+
+
 def _fpga_build(cfg, target, out_dir, baud, pnr_seed, json_file, lut_mapper="abc9"):
     from .flows.fpga import format_report, synthesise
 
