@@ -8,7 +8,7 @@ needs one shifter and no wide constant adder.
 
 from amaranth.hdl import Array, Cat, Const, Mux, Value, signed, unsigned
 
-__all__ = ["round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply", "less_than",
+__all__ = ["pairwise_sum", "round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply", "less_than",
            "positive"]
 
 
@@ -23,6 +23,16 @@ def round_shift(value: Value, shift) -> Value:
         return (value.shift_right(shift - 1) + 1).shift_right(1)
     shift_less_one = (shift - 1)[:len(shift)]
     return ((value >> shift_less_one) + 1).shift_right(1)
+
+
+def pairwise_sum(terms, levels: int | None = None) -> list:
+    """The terms summed in pairs, ``levels`` times (by default until one is left): a balanced
+    adder tree, ``ceil(log2(n))`` adders deep where Python's ``sum`` chains ``n - 1``."""
+    terms = list(terms)
+    while len(terms) > 1 and (levels is None or levels > 0):
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+        levels = None if levels is None else levels - 1
+    return terms
 
 
 def saturate(value: Value, width: int) -> Value:

@@ -40,7 +40,7 @@ from amaranth.lib import data
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Phase
 from ..spec.schedule import ArraySchedule
-from .arith import index, round_shift, saturate
+from .arith import index, pairwise_sum, round_shift, saturate
 from .conv_backward import ConvBackward
 from .conv_forward import ConvForward, sweep_tag_width
 from .datapath import Datapath
@@ -207,9 +207,10 @@ class LaneArray(Datapath):
                 relu = Mux(pu.dot_narrow > 0, pu.dot_narrow, 0)
                 m.d.comb += [self.act[p].w_addr.eq(out_tag.addr), self.act[p].w_en.eq(Const(1, L) << out_tag.lane),
                              self.act[p].w_data.eq(Cat(*[relu.as_unsigned()[:dw]] * L))]
-        # Logits: the units' dot accumulators summed and rounded, then saturated a cycle later
+        # Logits: the units' dot accumulators summed (a balanced tree: a chain of n_pu - 1 adders
+        # was the longest path of n_pu = 8) and rounded, then saturated a cycle later
         # (LOGIT_LATENCY), so that no carry chain feeds the saturation in the same cycle.
-        total_rounded = round_shift(sum(pu.dot for pu in pus), cfg.frac_bits)
+        total_rounded = round_shift(pairwise_sum(pu.dot for pu in pus)[0], cfg.frac_bits)
         logit_valid, logit_cls = Signal(), Signal.like(out_tag.cls)
         logit_rounded = Signal(total_rounded.shape())
         m.d.sync += [logit_valid.eq(out_valid & (out_tag.kind == Kind.LOGIT)), logit_cls.eq(out_tag.cls),

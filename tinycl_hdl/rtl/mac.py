@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
 from ..spec.update import DITHER_BITS, Coordinates, rounding_bits
-from .arith import round_shift, saturate, update_clamp
+from .arith import pairwise_sum, round_shift, saturate, update_clamp
 from .dither import coordinate_image
 
 __all__ = ["Mode", "GradSource", "MacLane", "ProcessingUnit"]
@@ -340,17 +340,12 @@ class ProcessingUnit(wiring.Component):
         ctl3, ctl5 = ctls[3], ctls[5]
 
         # Stages 2-3: adder tree over the stage-1 products, registered half way.
-        def add_levels(terms, levels):
-            for _ in range(levels):
-                terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                         for i in range(0, len(terms), 2)]
-            return terms
         depth = (self.lanes - 1).bit_length()
         half = [Signal(signed(2 * dw + depth), name=f"tree_half{i}")
-                for i in range(len(add_levels([lane.product for lane in lanes], depth // 2)))]
-        m.d.sync += [h.eq(t) for h, t in zip(half, add_levels([lane.product for lane in lanes], depth // 2))]
+                for i in range(len(pairwise_sum([lane.product for lane in lanes], depth // 2)))]
+        m.d.sync += [h.eq(t) for h, t in zip(half, pairwise_sum([lane.product for lane in lanes], depth // 2))]
         tree = Signal(signed(2 * dw + depth))
-        m.d.sync += tree.eq(add_levels(half, depth - depth // 2)[0])
+        m.d.sync += tree.eq(pairwise_sum(half, depth - depth // 2)[0])
 
         # Stages 4-6: the dot/bias accumulator; UPDATE shifts, clamps and applies the bias
         # gradient (as in MacLane); the dot accumulator is held, rounded, then saturated.
