@@ -17,7 +17,7 @@ def test_generate_writes_top_and_register_map(tmp_path):
     assert "module tinycl(" in (tmp_path / "tinycl.v").read_text()
     assert json.loads((tmp_path / "regmap.json").read_text())["config"]["slots"] == 20
     assert "uint32_t COMMAND;" in (tmp_path / "tinycl_regs.h").read_text()
-    assert "#define TINYCL_CMD_TRAIN 2u" in (tmp_path / "tinycl_windows.h").read_text()
+    assert "#define TINYCL_CMD_TRAIN 2u" in (tmp_path / "tinycl_map.h").read_text()
     assert "addrmap tinycl {" in (tmp_path / "tinycl.rdl").read_text()
     assert (tmp_path / "regmap_html" / "index.html").exists() and (tmp_path / "tinycl.xml").exists()
     assert "lint        clean" in result.output

@@ -40,7 +40,7 @@ def test_c_headers_compile_and_agree(tmp_path):
     rm = RegisterMap(cfg)
     export_register_map(rm, tmp_path)
     (tmp_path / "main.c").write_text(
-        '#include <stddef.h>\n#include <stdio.h>\n#include "tinycl_regs.h"\n#include "tinycl_windows.h"\n'
+        '#include <stddef.h>\n#include <stdio.h>\n#include "tinycl_regs.h"\n#include "tinycl_map.h"\n'
         'int main(void) { printf("%zu %zu %zu %zu %u %u %u\\n", offsetof(tinycl_t, COMMAND), offsetof(tinycl_t, LOGIT3), '
         'offsetof(tinycl_t, DENSE_W), offsetof(tinycl_t, STAGING), TINYCL_DENSE_W_BASE, TINYCL_CMD_INFER, '
         '(unsigned) TINYCL__STATUS__COMMAND_bp); return 0; }\n')

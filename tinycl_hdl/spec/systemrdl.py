@@ -7,7 +7,7 @@ but those whose bits mean different things (``STATUS``, ``IRQ_ENABLE``, ``IRQ_ST
 ``SEED``).  ``COMMAND`` and ``ERROR`` encode the :class:`Command` and :class:`ErrorCode`
 enums.  The windows are external ``mem`` blocks; how a word's index splits into fields
 (pixel row and column, filter and channel, ...) is not a SystemRDL concept, so it
-travels as the user-defined property ``tinycl_index`` and in ``tinycl_windows.h``.
+travels as the user-defined property ``tinycl_index`` and in ``tinycl_map.h``.
 """
 
 from __future__ import annotations
