@@ -182,3 +182,20 @@ def test_a_preset_s_macro_liberty_has_one_cell_per_shape_with_every_port():
 def test_the_committed_sdc_is_the_generated_one():
     committed = pathlib.Path(__file__).resolve().parents[2] / "constraints" / "tinycl_100mhz.sdc"
     assert committed.read_text() == sta.sdc(PRESETS["digits"], 100)
+
+
+def test_a_memory_compiler_s_liberty_replaces_the_placeholders(tmp_path):
+    compiler = tmp_path / "compiler"
+    compiler.mkdir()
+    (compiler / "sram_a.lib").write_text("library (sram_a) { }\n")
+    result = CliRunner().invoke(main, ["asic", *TINY, "--no-synth", "--macro-lib", str(compiler),
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "sram_a.lib").read_text() == "library (sram_a) { }\n"
+    assert not (tmp_path / "out" / "macros.lib").exists()
+    summary = json.loads((tmp_path / "out" / "asic.json").read_text())
+    assert summary["macro_liberty"] == str(compiler)
+    (compiler / "sram_a.lib").unlink()
+    result = CliRunner().invoke(main, ["asic", *TINY, "--no-synth", "--macro-lib", str(compiler),
+                                       "-o", str(tmp_path / "out2")])
+    assert result.exit_code != 0 and "no .lib file" in result.output
