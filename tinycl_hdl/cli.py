@@ -449,9 +449,12 @@ def sweep(spec_file, out_dir, workers, scheduler, data_dir, fresh, quiet):
 @click.option("--top/--no-top", default=True, show_default=True,
               help="Bounded model check of the whole top of the configuration, and its covers.")
 @click.option("--depth", type=int, default=20, show_default=True, help="Steps of the top's bounded check.")
+@click.option("--window/--no-window", default=False, show_default=True,
+              help="Bounded proofs of the sliding-window generator on small shapes (kernels 2 and 3, "
+                   "1 to 3 channels, both orders) and their covers.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="build/formal",
               show_default=True, help="Folder for the SymbiYosys runs.")
-def formal(cfg, preset, slave, top, depth, out_dir):
+def formal(cfg, preset, slave, top, depth, window, out_dir):
     """Formal checks of the AXI4-Lite host port with SymbiYosys (YoWASP Yosys, Boolector)."""
     import time
 
@@ -467,6 +470,18 @@ def formal(cfg, preset, slave, top, depth, out_dir):
                 failed.append(f"slave {task}")
                 click.echo(summary, err=True)
         click.echo(f"slave proofs: {time.monotonic() - start:.1f} s")
+    if window:
+        from .flows.formal_window import SHAPES, prove_window
+
+        for n, shape in enumerate(SHAPES):
+            for mode in ("bmc", "cover"):
+                start = time.monotonic()
+                passed, summary = prove_window(shape, pathlib.Path(out_dir) / f"window{n}-{mode}", mode=mode)
+                click.echo(f"window {mode} ({shape.in_h}x{shape.in_w}x{shape.in_c}, K={shape.kernel}, "
+                           f"{shape.window}): {'PASS' if passed else 'FAIL'} in {time.monotonic() - start:.1f} s")
+                if not passed:
+                    failed.append(f"window {n} {mode}")
+                    click.echo(summary, err=True)
     if top:
         for mode in ("bmc", "cover"):
             start = time.monotonic()
