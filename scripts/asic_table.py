@@ -22,7 +22,7 @@ def row(summary: dict) -> str:
             f"{summary['total_area_um2'] / 1e6:.3f} | {sta['fmax_mhz']:.1f} | "
             f"{workload['total']['total'] * 1e3:.1f} | {workload['mean_activity']:.3f} | "
             f"{step['cycles_per_sample']:,} | {step['energy_per_sample_uj']:.2f} | "
-            f"{step['epoch_50k_seconds_at_fmax']:.1f} |")
+            f"{step['epoch_50k_seconds_at_fmax']:.2f} |")
 
 
 def table(summaries) -> str:
