@@ -28,6 +28,8 @@ PROGRAMS = {
     "cc": "tests/spec/test_regmap.py compiles the C header",
     "ccache": "the Verilator builds cache their runtime objects (OBJCACHE)",
     "sta": "tinycl asic runs OpenSTA on the mapped netlist",
+    "gcc": "tests/driver compiles the C driver as C99 (tinycl_hdl.flows.driver_sim)",
+    "nm": "tests/driver lists the driver object's undefined symbols",
 }
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg") is None,
