@@ -105,7 +105,7 @@ test-random: install
 FORMAL_SET := --set in_h=3 --set in_w=3 --set kernel=2 --set filters=1 --set classes=2 --set slots=2 \
 	--set data_width=8 --set frac_bits=4
 formal: install
-	$(BIN)/tinycl formal $(FORMAL_SET) --window -o build/formal/array
+	$(BIN)/tinycl formal $(FORMAL_SET) --window --lfsr -o build/formal/array
 	$(BIN)/tinycl formal $(FORMAL_SET) --set datapath=serial --no-slave -o build/formal/serial
 
 clean:

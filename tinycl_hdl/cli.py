@@ -452,9 +452,12 @@ def sweep(spec_file, out_dir, workers, scheduler, data_dir, fresh, quiet):
 @click.option("--window/--no-window", default=False, show_default=True,
               help="Bounded proofs of the sliding-window generator on small shapes (kernels 2 and 3, "
                    "1 to 3 channels, both orders) and their covers.")
+@click.option("--lfsr/--no-lfsr", default=False, show_default=True,
+              help="k-induction: the hardware LFSR draws the golden model's sequence (one draw a cycle, "
+                   "and four steps a cycle), and its covers.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="build/formal",
               show_default=True, help="Folder for the SymbiYosys runs.")
-def formal(cfg, preset, slave, top, depth, window, out_dir):
+def formal(cfg, preset, slave, top, depth, window, lfsr, out_dir):
     """Formal checks of the AXI4-Lite host port with SymbiYosys (YoWASP Yosys, Boolector)."""
     import time
 
@@ -470,6 +473,18 @@ def formal(cfg, preset, slave, top, depth, window, out_dir):
                 failed.append(f"slave {task}")
                 click.echo(summary, err=True)
         click.echo(f"slave proofs: {time.monotonic() - start:.1f} s")
+    if lfsr:
+        from .flows.formal_lfsr import prove_lfsr
+
+        for steps in (32, 4):
+            for mode in ("prove", "cover"):
+                start = time.monotonic()
+                passed, summary = prove_lfsr(pathlib.Path(out_dir) / f"lfsr{steps}-{mode}", steps, mode)
+                click.echo(f"lfsr {mode} ({steps} steps a cycle): {'PASS' if passed else 'FAIL'} "
+                           f"in {time.monotonic() - start:.1f} s")
+                if not passed:
+                    failed.append(f"lfsr {steps} {mode}")
+                    click.echo(summary, err=True)
     if window:
         from .flows.formal_window import SHAPES, prove_window
 
