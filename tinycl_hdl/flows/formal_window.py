@@ -64,6 +64,10 @@ class _WindowHarness(wiring.Component):
         self._generator = generator or SnakeWindow(cfg)
         super().__init__({"advance": In(1)})
 
+    @property
+    def latency(self) -> int:
+        return self._generator.latency
+
     def elaborate(self, platform):
         cfg, k = self._cfg, self._cfg.kernel
         lay = sample_layout(cfg)
@@ -131,7 +135,7 @@ def prove_window(cfg: TinyCLConfig, folder, extra: int = 4, generator=None, mode
     """Bounded check (``mode="bmc"``) of the window generator of ``cfg`` past the sweep's
     bound, or the reachability of its cover (``"cover"``: a stalled sweep that ends); returns
     ``(passed, summary)``."""
-    depth = sweep_cycles(cfg, SnakeWindow(cfg).latency) + extra
-    proc = run_sby(window_harness(cfg, generator), pathlib.Path(folder), mode=mode, depth=depth,
-                   name=f"window_{mode}")
+    harness = window_harness(cfg, generator)
+    depth = sweep_cycles(cfg, harness.latency) + extra
+    proc = run_sby(harness, pathlib.Path(folder), mode=mode, depth=depth, name=f"window_{mode}")
     return proc.returncode == 0, _summary(proc.stdout)
