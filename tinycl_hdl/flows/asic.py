@@ -10,7 +10,7 @@ Writes, for one configuration:
 * ``macros.lib``: timing-only Liberty models of the macros (:mod:`.liberty`), unless a
   memory compiler's files are given;
 
-and, with synthesis (YoWASP Yosys, pinned by the package's requirements):
+and, with synthesis (YoWASP Yosys; another version gives another netlist):
 
 * ``synth.ys`` and ``netlist.v``: the logic mapped to the Liberty's cells, the memories
   kept as macros, written for OpenSTA;
