@@ -138,9 +138,8 @@ def parse_sta(text: str) -> dict:
 
 
 def _add_macros(power: dict, text: str) -> None:
-    """Move the macro instances' power into the ``macro`` group.  The 2019 build counts a
-    cell without a sequential function (the macro models) as combinational and leaves its
-    Macro group empty; the total stays as reported."""
+    """Move the macro instances' power into the ``macro`` group.  The 2019 build leaves its
+    Macro group empty and counts each macro in another group; the total stays as reported."""
     if "\n== macros\n" not in text or power["macro"]["total"] > 0:
         return
     macro = dict.fromkeys(("internal", "switching", "leakage", "total"), 0.0)
@@ -149,11 +148,15 @@ def _add_macros(power: dict, text: str) -> None:
         if len(fields) == 5 and re.fullmatch(r"[-0-9.e+]+", fields[0]):
             for key, value in zip(macro, map(float, fields[:4])):
                 macro[key] += value
-    if macro["total"] > power["combinational"]["total"] * (1 + 1e-3):
-        raise RuntimeError("OpenSTA's combinational group does not hold the macros' power: "
+    # A macro without a sequential function (the generated models) counts as combinational; a
+    # memory compiler's, with one, as sequential.
+    group = next((g for g in ("combinational", "sequential") if macro["total"] <= power[g]["total"] * (1 + 1e-3)),
+                 None)
+    if group is None:
+        raise RuntimeError("neither OpenSTA's combinational nor its sequential group holds the macros' power: "
                            "this OpenSTA groups power in a way the flow does not know")
     power["macro"] = macro
-    power["combinational"] = {key: max(0.0, power["combinational"][key] - macro[key]) for key in macro}
+    power[group] = {key: max(0.0, power[group][key] - macro[key]) for key in macro}
 
 
 def _width(element: str, widths: dict) -> int:
