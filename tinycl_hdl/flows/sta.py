@@ -60,38 +60,41 @@ def sta_available() -> bool:
     return shutil.which("sta") is not None
 
 
-def sta_script(liberties, netlist: str, sdc_file: str, global_activity: float = 0.1, macros=()) -> str:
-    """OpenSTA commands: timing, then power at ``global_activity`` (transitions per clock
+def sta_script(liberties, netlist: str, sdc_file: str, global_activity: float = 0.1, macros=(),
+               timing: bool = True) -> str:
+    """OpenSTA commands: timing (unless ``timing`` is false), then power at ``global_activity`` (transitions per clock
     cycle on every pin), and the power of each macro instance of ``macros`` (the 2019 build
     counts them in its combinational group)."""
     reads = "".join(f"read_liberty {lib}\n" for lib in liberties)
     power = f"set_power_activity -global -activity {global_activity:g}\n"
-    return (f"{reads}read_verilog {netlist}\nlink_design tinycl\nread_sdc {sdc_file}\n"
-            "puts \"== setup\"\nreport_checks -path_delay max -format full -digits 3\n"
+    head = f"{reads}read_verilog {netlist}\nlink_design tinycl\nread_sdc {sdc_file}\n"
+    tail = (f"puts \"== power\"\n{power}report_power -digits 4\n"
+            + (f"puts \"== macros\"\nreport_power -digits 6 -instances [get_cells {{{' '.join(macros)}}}]\n"
+               if macros else ""))
+    if not timing:
+        return head + tail
+    return (head + "puts \"== setup\"\nreport_checks -path_delay max -format full -digits 3\n"
             "puts \"== hold\"\nreport_checks -path_delay min -format full -digits 3\n"
             "report_wns -digits 3\nreport_tns -digits 3\n"
             "puts \"== unconstrained\"\ncheck_setup -verbose -unconstrained_endpoints\n"
             + "".join(f"puts \"== into {m}\"\nreport_checks -to [get_pins {{{m}/*}}] -format end -digits 3\n"
                       f"puts \"== out of {m}\"\nreport_checks -from [get_pins {{{m}/clk}}] -format end -digits 3\n"
-                      for m in macros)
-            + f"puts \"== power\"\n{power}report_power -digits 4\n"
-            + (f"puts \"== macros\"\nreport_power -digits 6 -instances [get_cells {{{' '.join(macros)}}}]\n"
-               if macros else ""))
+                      for m in macros) + tail)
 
 
 def run_sta(out_dir, liberties, netlist="netlist.v", sdc_file="tinycl.sdc", global_activity: float = 0.1,
-            name: str = "sta", macros=()) -> dict:
+            name: str = "sta", macros=(), timing: bool = True) -> dict:
     """Write ``<name>.tcl``, run ``sta`` on it in ``out_dir`` (log ``<name>.log``) and parse."""
     out = pathlib.Path(out_dir)
     script = out / f"{name}.tcl"
-    script.write_text(sta_script(liberties, netlist, sdc_file, global_activity, macros))
+    script.write_text(sta_script(liberties, netlist, sdc_file, global_activity, macros, timing))
     result = subprocess.run(["sta", "-no_splash", "-exit", script.name], cwd=out, capture_output=True, text=True)
     log = out / f"{name}.log"
     log.write_text(result.stdout + result.stderr)
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
     if result.returncode != 0 or errors:
         raise RuntimeError(f"OpenSTA failed (see {log}): {'; '.join(errors[:3]) or result.returncode}")
-    return parse_sta(log.read_text())
+    return parse_sta(log.read_text()) if timing else {"power": parse_power(log.read_text())}
 
 
 def _section(text: str, name: str) -> str:
@@ -114,18 +117,12 @@ def _path(text: str) -> dict | None:
 def parse_sta(text: str) -> dict:
     """Worst setup and hold paths, WNS/TNS, unconstrained endpoints, power (W) by group, and
     the worst setup slack into and out of each macro (``None``: no timed path)."""
+    power = parse_power(text)
     unconstrained = []
     section = _section(text, "unconstrained")
     if re.search(r"There (?:are|is) \d+ unconstrained endpoints?", section):
         unconstrained = [line.strip() for line in section.splitlines()
                          if line.startswith("  ") and line.strip()]
-    power = {}
-    for line in _section(text, "power").splitlines():
-        fields = line.split()
-        if fields and fields[0] in POWER_GROUPS and len(fields) >= 5:
-            power[fields[0].lower()] = dict(zip(("internal", "switching", "leakage", "total"),
-                                                map(float, fields[1:5])))
-    _add_macros(power, text)
     macro_paths = {}
     for direction, macro in re.findall(r"^== (into|out of) (\S+)$", text, re.MULTILINE):
         slack = re.search(r"\s([-0-9.]+) \((?:MET|VIOLATED)\)", _section(text, f"{direction} {macro}"))
@@ -135,6 +132,18 @@ def parse_sta(text: str) -> dict:
     return {"setup": _path(_section(text, "setup")), "hold": _path(_section(text, "hold")),
             "wns_ns": float(wns.group(1)), "tns_ns": float(tns.group(1)),
             "unconstrained_endpoints": unconstrained, "power": power, "macro_paths": macro_paths}
+
+
+def parse_power(text: str) -> dict:
+    """Power (W) by group of ``report_power``, the macros in a group of their own."""
+    power = {}
+    for line in _section(text, "power").splitlines():
+        fields = line.split()
+        if fields and fields[0] in POWER_GROUPS and len(fields) >= 5:
+            power[fields[0].lower()] = dict(zip(("internal", "switching", "leakage", "total"),
+                                                map(float, fields[1:5])))
+    _add_macros(power, text)
+    return power
 
 
 def _add_macros(power: dict, text: str) -> None:
