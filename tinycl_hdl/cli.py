@@ -473,30 +473,28 @@ def formal(cfg, preset, slave, top, depth, window, lfsr, out_dir):
                 failed.append(f"slave {task}")
                 click.echo(summary, err=True)
         click.echo(f"slave proofs: {time.monotonic() - start:.1f} s")
+    def check(label, run):
+        start = time.monotonic()
+        passed, summary = run()
+        click.echo(f"{label}: {'PASS' if passed else 'FAIL'} in {time.monotonic() - start:.1f} s")
+        if not passed:
+            failed.append(label)
+            click.echo(summary, err=True)
+
     if lfsr:
         from .flows.formal_lfsr import prove_lfsr
 
         for steps in (32, 4):
             for mode in ("prove", "cover"):
-                start = time.monotonic()
-                passed, summary = prove_lfsr(pathlib.Path(out_dir) / f"lfsr{steps}-{mode}", steps, mode)
-                click.echo(f"lfsr {mode} ({steps} steps a cycle): {'PASS' if passed else 'FAIL'} "
-                           f"in {time.monotonic() - start:.1f} s")
-                if not passed:
-                    failed.append(f"lfsr {steps} {mode}")
-                    click.echo(summary, err=True)
+                check(f"lfsr {mode} ({steps} steps a cycle)",
+                      lambda: prove_lfsr(pathlib.Path(out_dir) / f"lfsr{steps}-{mode}", steps, mode))
     if window:
         from .flows.formal_window import SHAPES, prove_window
 
         for n, shape in enumerate(SHAPES):
             for mode in ("bmc", "cover"):
-                start = time.monotonic()
-                passed, summary = prove_window(shape, pathlib.Path(out_dir) / f"window{n}-{mode}", mode=mode)
-                click.echo(f"window {mode} ({shape.in_h}x{shape.in_w}x{shape.in_c}, K={shape.kernel}, "
-                           f"{shape.window}): {'PASS' if passed else 'FAIL'} in {time.monotonic() - start:.1f} s")
-                if not passed:
-                    failed.append(f"window {n} {mode}")
-                    click.echo(summary, err=True)
+                check(f"window {mode} ({shape.in_h}x{shape.in_w}x{shape.in_c}, K={shape.kernel}, {shape.window})",
+                      lambda: prove_window(shape, pathlib.Path(out_dir) / f"window{n}-{mode}", mode=mode))
     if top:
         for mode in ("bmc", "cover"):
             start = time.monotonic()

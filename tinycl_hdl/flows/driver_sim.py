@@ -14,7 +14,7 @@ import subprocess
 
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import RegisterMap
-from .native import HARNESS, VERILATOR_FLAGS, _make_flags, _verilate, wrapper
+from .native import VERILATOR_FLAGS, _make_flags, _verilate, write_sources
 from .peakrdl import map_header
 from .sim import build_root, config_key, prepare_environment, write_if_changed
 
@@ -38,8 +38,6 @@ def compile_c(compiler: str, source, include_dirs, output, extra=()) -> None:
 def build_selftest(cfg: TinyCLConfig, program) -> pathlib.Path:
     """The native model of ``cfg`` with the driver and ``program`` (a C file defining
     ``int tinycl_selftest(tinycl_bus_t)``) linked in; returns the executable."""
-    from .generate import module_files
-
     prepare_environment()
     build_dir = build_root() / "driver" / config_key(cfg)
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -48,13 +46,7 @@ def build_selftest(cfg: TinyCLConfig, program) -> pathlib.Path:
     for source in (DRIVER / "tinycl.c", pathlib.Path(program)):
         objects.append(build_dir / f"{source.stem}.o")
         compile_c("gcc", source, [build_dir, DRIVER], objects[-1])
-    sources = []
-    for name, text in module_files(cfg, "tinycl").items():
-        sources.append(build_dir / name)
-        write_if_changed(sources[-1], text)
-    sources.append(build_dir / "tinycl_native.v")
-    write_if_changed(sources[-1], wrapper(cfg))
-    write_if_changed(build_dir / "harness.cpp", HARNESS.read_text())
+    sources = write_sources(cfg, build_dir)
     flags = [*VERILATOR_FLAGS, "-CFLAGS", f"-DTINYCL_DRIVER_SELFTEST -I{build_dir} -I{DRIVER}",
              "-LDFLAGS", " ".join(str(o) for o in objects), *_make_flags()]
     digest = hashlib.sha256(repr(flags).encode())

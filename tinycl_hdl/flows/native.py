@@ -36,7 +36,7 @@ from ..host.native import NativeTransport
 from ..spec.config import TinyCLConfig
 from .sim import build_root, config_key, prepare_environment, write_if_changed
 
-__all__ = ["HARNESS", "build_native", "native_host", "profile_workload", "run_native", "wrapper"]
+__all__ = ["HARNESS", "build_native", "write_sources", "native_host", "profile_workload", "run_native", "wrapper"]
 
 #: The C++ harness (package data).
 HARNESS = pathlib.Path(__file__).resolve().parent / "native_harness.cpp"
@@ -105,8 +105,9 @@ def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True, cov
         return _build_locked(cfg, build_dir, waves, quiet, coverage)
 
 
-def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool,
-                  coverage: bool = False) -> pathlib.Path:
+def write_sources(cfg: TinyCLConfig, build_dir: pathlib.Path) -> list:
+    """The top's Verilog, the ``tinycl_native`` wrapper and the harness into ``build_dir``
+    (unchanged files keep their timestamps); returns the Verilog files."""
     from .generate import module_files
 
     sources = []
@@ -115,8 +116,14 @@ def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet
         write_if_changed(sources[-1], text)
     sources.append(build_dir / "tinycl_native.v")
     write_if_changed(sources[-1], wrapper(cfg))
+    write_if_changed(build_dir / "harness.cpp", HARNESS.read_text())
+    return sources
+
+
+def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool,
+                  coverage: bool = False) -> pathlib.Path:
+    sources = write_sources(cfg, build_dir)
     harness = build_dir / "harness.cpp"
-    write_if_changed(harness, HARNESS.read_text())
     flags = (VERILATOR_FLAGS + (["--trace-fst"] if waves else []) + (["--coverage-toggle"] if coverage else [])
              + ["--build-jobs", str(os.cpu_count() or 1)])
     passes = [_make_flags()] if waves else [_make_flags(*PROFILE_GENERATE), _make_flags(*PROFILE_USE)]
