@@ -73,7 +73,8 @@ def test_systemrdl_holds_every_register_field_and_window(tmp_path, preset):
         node = nodes[window["name"]]
         assert node.address_offset == window["base"] and node.size == window["size"]
         assert node.get_property("memwidth") == 32
-        assert node.is_sw_writable == (window["access"] == "wo") and node.is_sw_readable == (window["access"] == "ro")
+        assert node.is_sw_writable == (window["access"] in ("wo", "rw"))
+        assert node.is_sw_readable == (window["access"] in ("ro", "rw"))
         assert node.get_property("tinycl_index") == ",".join(f"{f['name']}:{f['bits']}<{f['count']}"
                                                               for f in window["fields"])
     # The encoded fields carry the command and error codes.
@@ -87,4 +88,5 @@ def test_json_and_markdown_list_every_register():
     assert [r["name"] for r in data["registers"]] == [r.name for r in rm.registers]
     md = rm.to_markdown()
     assert all(f"| {r.name} |" in md for r in rm.registers)
-    assert "| 0x010000 | 0x8000 | DENSE_W | ro |" in md
+    assert "| 0x010000 | 0x8000 | DENSE_W | rw |" in md
+    assert "| 0x020000 | 0x20000 | SAMPLES | ro |" in md

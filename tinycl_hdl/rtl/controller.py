@@ -540,19 +540,26 @@ class Controller:
         """First decode cycle of a request: which writable register, and the value checks
         (32-bit comparisons).  Returns the registered flags."""
         regs, dw = self.regmap.by_name, self.cfg.data_width
-        flags = {name: Signal(name=f"to_{name.lower()}") for name in
-                 ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL", "IRQ_ENABLE", "IRQ_STATUS")}
+        names = ("COMMAND", "LR_SHIFT", "EPOCHS", "SEED", "LABEL", "IRQ_ENABLE", "IRQ_STATUS") + \
+            (("LFSR",) if self.regmap.restorable else ())
+        flags = {name: Signal(name=f"to_{name.lower()}") for name in names}
         m.d.sync += [flag.eq(addr == regs[name].offset) for name, flag in flags.items()]
         m.d.sync += self.start.eq(0)              # a pulse (write_request sets it)
-        for name in ("bad_command", "lr_ok", "epochs_ok"):
+        for name in ("bad_command", "lr_ok", "epochs_ok", "data_ok", "nonzero"):
             flags[name] = Signal(name=name)
+        # A weight or bias fits when the bits above its sign bit repeat it.
+        top = value[dw - 1:]
         m.d.sync += [flags["bad_command"].eq(~less_than(value, max(Command) + 1) | (value == Command.NONE)),
-                     flags["lr_ok"].eq(less_than(value, dw + 1)), flags["epochs_ok"].eq(less_than(value, 1 << 16))]
+                     flags["lr_ok"].eq(less_than(value, dw + 1)), flags["epochs_ok"].eq(less_than(value, 1 << 16)),
+                     flags["data_ok"].eq((top == 0) | (top == (1 << len(top)) - 1)), flags["nonzero"].eq(value.any())]
         return flags
 
-    def write_request(self, m, axi, lfsr, flags, to_stage, stage, stage_regs, done_resp, error_resp):
+    def write_request(self, m, axi, lfsr, flags, to_stage, stage, stage_regs, done_resp, error_resp,
+                      datapath_writes=None):
         """Inside the host port's ``IDLE`` state, for a decoded write: command, register and
-        staging writes; a staging write goes on to ``STAGE``."""
+        staging writes; a staging write goes on to ``STAGE``.  ``datapath_writes(m)``, if
+        given, continues the ``If``/``Elif`` chain with the datapath's writable registers and
+        windows (the weights of a restorable map)."""
         s = self
         busy, value = s.host_busy, axi.req_wdata
         stage_c, stage_row, stage_col, stage_data = stage_regs
@@ -604,6 +611,13 @@ class Controller:
             m.d.sync += s.irq_enable.eq(value[0])
         with m.Elif(flags["IRQ_STATUS"]):
             m.d.comb += [done_resp.eq(1), s.irq_clear.eq(value[0])]
+        if "LFSR" in flags:
+            with m.Elif(flags["LFSR"]):
+                m.d.comb += [done_resp.eq(1), error_resp.eq(busy | ~flags["nonzero"])]
+                with m.If(~busy & flags["nonzero"]):
+                    m.d.comb += [lfsr.load_state.eq(1), lfsr.state_in.eq(value)]
+        if datapath_writes is not None:
+            datapath_writes(m)
         with m.Elif(to_stage & ~busy):
             m.d.sync += [stage_c.eq(0), stage_row.eq(stage["row"][0]), stage_col.eq(stage["col"][0]),
                          stage_data.eq(value)]

@@ -19,7 +19,7 @@ control unit elaborates, in this order:
    :meth:`dense_backward`, :meth:`conv_backward`, and the statements
    :meth:`on_order`, :meth:`on_label`, :meth:`on_loss_done`, :meth:`count_sample`,
    :meth:`on_cancel`, :meth:`on_done`;
-3. :meth:`after_fsm`, :meth:`host_port`.
+3. :meth:`after_fsm`, :meth:`host_port`, :meth:`host_writes`.
 
 The state names are the FSM's: a phase's states start at ``CF_START`` (conv
 forward, from ``SAMPLE_LABEL``), ``DF_*`` (dense forward, ending in
@@ -183,4 +183,9 @@ class Datapath:
         """The register reads: returns ``(read_request, memory_states)`` for
         :meth:`~tinycl_hdl.rtl.hostport.HostPort.states`."""
         raise NotImplementedError
+
+    def host_writes(self, m, ctl, host):
+        """The datapath's writable registers and windows, after :meth:`host_port`: ``None``,
+        or ``datapath_writes(m)`` for :meth:`~tinycl_hdl.rtl.hostport.HostPort.states`."""
+        return None
 

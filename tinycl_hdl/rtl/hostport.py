@@ -27,9 +27,10 @@ class HostPort:
     addr, value : the request's address and write data
     rdata, error_resp, done_resp : the response (driven by the caller's states)
     readable : dict, the registers read from signals, by name (the caller adds its own)
-    stage, lab, cw, dwf : dict, address fields of the staging, label and weight windows
+    stage, lab, cw, dwf, smp : dict, address fields of the staging, label, weight and sample windows
+        (``smp`` is ``None`` when the map has no ``SAMPLES``)
     to_reg : dict, decoded writable registers and value checks (:meth:`~tinycl_hdl.rtl.controller.Controller.decode_writes`)
-    to_stage, to_labels, to_cw, to_dw : the request falls in a window (cycle 1)
+    to_stage, to_labels, to_cw, to_dw, to_samples : the request falls in a window (cycle 1)
     mem_kind, mem_rdata : the memory a ``MEM_READ`` reads, and the word it answers
     """
 
@@ -57,12 +58,16 @@ class HostPort:
         m.d.sync += [self.decoding.eq(axi.req_valid), self.decoded.eq(self.decoding & axi.req_valid),
                      s.host_busy.eq(s.busy)]
         self.to_reg = s.decode_writes(m, self.addr, self.value)
-        self.to_stage, self.to_labels, self.to_cw, self.to_dw = \
-            (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw"))
+        self.to_stage, self.to_labels, self.to_cw, self.to_dw, self.to_samples = \
+            (Signal(name=f"to_{n}") for n in ("stage", "labels", "cw", "dw", "samples"))
         m.d.sync += [self.to_stage.eq(s.in_window(self.addr, rm.staging, self.stage)),
                      self.to_labels.eq(s.in_window(self.addr, rm.labels, self.lab)),
                      self.to_cw.eq(s.in_window(self.addr, rm.conv_w, self.cw)),
                      self.to_dw.eq(s.in_window(self.addr, rm.dense_w, self.dwf))]
+        self.smp = None
+        if rm.samples is not None:
+            self.smp = s.window_fields(self.addr, rm.samples)
+            m.d.sync += self.to_samples.eq(s.in_window(self.addr, rm.samples, self.smp))
 
     def window_reads(self, m, labels, conv_w, dense_w, conv_extra=(), dense_extra=()):
         """The rest of a read request's ``If``/``Elif`` chain: the label and weight windows,
@@ -80,17 +85,19 @@ class HostPort:
         with m.Else():
             m.d.comb += [self.done_resp.eq(1), self.error_resp.eq(1)]
 
-    def states(self, m, lfsr, read_request, extra_states):
-        """The host port's FSM: ``IDLE`` waits for the decode, serves writes itself and reads
-        through ``read_request(m)``; ``STAGE``, the caller's ``extra_states(m)``, and
-        ``MEM_RESPOND`` (answers ``mem_rdata``)."""
+    def states(self, m, lfsr, read_request, extra_states, datapath_writes=None):
+        """The host port's FSM: ``IDLE`` waits for the decode, serves writes itself (and
+        through ``datapath_writes(m)`` the datapath's) and reads through ``read_request(m)``;
+        ``STAGE``, the caller's ``extra_states(m)``, and ``MEM_RESPOND`` (answers
+        ``mem_rdata``)."""
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(~(self.decoded & self._axi.req_valid)):
                     pass                      # wait for the registered decode
                 with m.Elif(self._axi.req_write):
                     self._common.write_request(m, self._axi, lfsr, self.to_reg, self.to_stage, self.stage,
-                                               self.stage_regs, self.done_resp, self.error_resp)
+                                               self.stage_regs, self.done_resp, self.error_resp,
+                                               datapath_writes)
                 with m.Else():
                     read_request(m)
             self._common.stage_state(m, self._samples, self.stage_regs, self.done_resp)

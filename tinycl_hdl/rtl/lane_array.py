@@ -49,6 +49,7 @@ from .dense_forward import DenseForward
 from .issue import Kind, issue_layout, layout, or_bus, tag_layout
 from .loss import loss_memory_shape
 from .mac import ProcessingUnit
+from .state_port import StatePort
 from .memory import MemoryShape, sample_bank_shape
 from .window_stage import WindowStage
 
@@ -495,9 +496,21 @@ class LaneArray(Datapath):
             readable[f"DENSE_B{c}"] = self.dense_b[c]
         for f in range(cfg.filters):
             readable[f"CONV_B{f}"] = self.conv_b[f]
+        if rm.restorable:
+            readable["LFSR"] = self.blocks.lfsr.state
         reg_value, is_reg = self._register_read(m, host, list(rm.registers), readable)
-        word_addrs = self._weight_addresses(m, host)
-        return self._read_request(host, reg_value, is_reg, word_addrs), self._memory_states(host)
+        self.word_addrs = word_addrs = self._weight_addresses(m, host)
+        self.state_port = StatePort(cfg, self.conv_w, self.dense_w, self.conv_b, self.dense_b, lay["lanes"]) \
+            if rm.restorable else None
+        sample_branch, sample_states = (self.state_port.sample_reads(m, ctl, host, self.blocks.samples)
+                                        if rm.restorable else (None, None))
+        return (self._read_request(host, reg_value, is_reg, word_addrs, sample_branch),
+                self._memory_states(host, sample_states))
+
+    def host_writes(self, m, ctl, host):
+        if self.state_port is None:
+            return None
+        return self.state_port.writes(m, ctl, host, self.word_addrs)
 
     def _register_read(self, m, host, registers, readable):
         """Cycle 1: which register; cycle 2: its value."""
@@ -541,7 +554,7 @@ class LaneArray(Datapath):
         dw_p = dw_f % NPU if NPU > 1 else Const(0)
         return cw_addr_q, cw_lane_q, cw_p, dw_addr_q, dw_lane_q, dw_p
 
-    def _read_request(self, host, reg_value, is_reg, word_addrs):
+    def _read_request(self, host, reg_value, is_reg, word_addrs, sample_branch=None):
         cw_addr_q, cw_lane_q, cw_p, dw_addr_q, dw_lane_q, dw_p = word_addrs
         self.mem_word = Signal(self.lay["lanes"] * self.cfg.data_width)
         self.mem_lane = Signal(index(self.lay["lanes"]))
@@ -550,16 +563,20 @@ class LaneArray(Datapath):
         def read_request(m):
             with m.If(is_reg):
                 m.d.comb += [host.done_resp.eq(1), host.rdata.eq(reg_value)]
+            if sample_branch is not None:
+                sample_branch(m)
             host.window_reads(m, self.labels, [(mem, cw_addr_q) for mem in self.conv_w],
                               [(mem, dw_addr_q) for mem in self.dense_w],
                               conv_extra=[self.mem_p.eq(cw_p), self.mem_lane.eq(cw_lane_q)],
                               dense_extra=[self.mem_p.eq(dw_p), self.mem_lane.eq(dw_lane_q)])
         return read_request
 
-    def _memory_states(self, host):
+    def _memory_states(self, host, sample_states=None):
         mem_kind, mem_rdata, mem_word = host.mem_kind, host.mem_rdata, self.mem_word
 
         def memory_states(m):
+            if sample_states is not None:
+                sample_states(m)
             with m.State("MEM_READ"):
                 # The word read is registered, then its lane, before it answers: a block RAM's
                 # output, the unit multiplexer and the lane multiplexer take two cycles.

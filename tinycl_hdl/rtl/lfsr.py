@@ -41,6 +41,9 @@ class Lfsr(wiring.Component):
     load : In(1)
         Load ``(seed_in << 1) | 1`` (the ``seed`` register was written).
     seed_in : In(31)
+    load_state : In(1)
+        Load ``state_in`` as it is (a saved state restored; the caller keeps it nonzero).
+    state_in : In(32)
     draw : In(1)
         Advance one draw (only while :attr:`ready`).
     ready : Out(1)
@@ -55,7 +58,8 @@ class Lfsr(wiring.Component):
             raise TypeError(f"steps_per_cycle must be a positive integer dividing {_lfsr.DRAW_STEPS}, "
                             f"not {steps_per_cycle!r}")
         self._seed, self._steps = seed, steps_per_cycle
-        super().__init__({"load": In(1), "seed_in": In(31), "draw": In(1), "ready": Out(1),
+        super().__init__({"load": In(1), "seed_in": In(31), "load_state": In(1),
+                          "state_in": In(32), "draw": In(1), "ready": Out(1),
                           "state": Out(32, init=_lfsr.seed_state(seed))})
 
     @property
@@ -83,6 +87,8 @@ class Lfsr(wiring.Component):
             m.d.sync += left.eq(left - 1)
         with m.If(self.load):
             m.d.sync += self.state.eq(Cat(Const(1, 1), self.seed_in))
+        with m.Elif(self.load_state):
+            m.d.sync += self.state.eq(self.state_in)
         with m.Elif(advance):
             for out, taps in enumerate(network):
                 value = self.state[taps[0]]

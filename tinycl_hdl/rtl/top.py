@@ -94,7 +94,7 @@ class TinyCL(wiring.Component):
         dp.after_fsm(m, ctl, control)
         host = HostPort(m, ctl, axi, blocks.samples)
         read_request, memory_states = dp.host_port(m, ctl, host)
-        host.states(m, blocks.lfsr, read_request, memory_states)
+        host.states(m, blocks.lfsr, read_request, memory_states, dp.host_writes(m, ctl, host))
         return m
 
 

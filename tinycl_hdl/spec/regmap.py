@@ -7,6 +7,14 @@ All registers are 32 bits; only full-word accesses (``WSTRB = 0xF``) are
 accepted.  Unmapped addresses, writes to read-only registers, reads of
 write-only windows, out-of-range window fields and memory-window accesses
 while the accelerator is busy answer ``SLVERR`` and change nothing.
+
+With the lane array (:func:`restorable`), the learner's state moves through the
+map both ways: the weights and biases are writable while the accelerator is idle
+(a value that does not fit ``data_width`` signed bits answers ``SLVERR``), the
+``SAMPLES`` window reads the pixels of every GDumb slot, and ``LFSR`` reads and
+loads the random stream's state.  The GDumb memory itself is restored by
+replaying ``INSERT`` in slot order, which fills slot ``n`` with the ``n``-th
+sample and keeps the class counts equal to the labels by construction.
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ from dataclasses import dataclass
 from amaranth.lib import enum
 
 from .config import TinyCLConfig
+from .lfsr import seed_state
 
-__all__ = ["Command", "ErrorCode", "Phase", "Register", "Window", "RegisterMap", "ID_VALUE", "VERSION"]
+__all__ = ["Command", "ErrorCode", "Phase", "Register", "Window", "RegisterMap", "ID_VALUE", "VERSION",
+           "restorable"]
 
 ID_VALUE = 0x54434C31      # "TCL1"
 VERSION = 0x00010100
@@ -68,7 +78,7 @@ class Window:
     """A range of words backed by a memory; ``fields`` give the word index bits, low first."""
     name: str
     base: int
-    access: str          # "ro" or "wo"
+    access: str          # "ro", "wo" or "rw"
     fields: tuple        # ((name, bits, count), ...) low field first
     description: str
 
@@ -85,6 +95,13 @@ class Window:
             index |= value << shift
             shift += bits
         return self.base + 4 * index
+
+
+def restorable(cfg: TinyCLConfig) -> bool:
+    """The register map can save and restore the learner (weights writable, ``SAMPLES`` and
+    ``LFSR``): the lane array's.  The serial datapath, built for the iCE40 UP5K, has no logic
+    cells left for the write paths."""
+    return cfg.datapath == "array"
 
 
 def _bits(count: int) -> int:
@@ -121,6 +138,11 @@ class RegisterMap:
             Register("IRQ_STATUS", 0x068, "rw", "bit 0 set when INSERT, TRAIN, TRAIN_KEEP or INFER finishes "
                      "(an aborted one too); write 1 to clear it", 0),
         ]
+        self.restorable = restorable(cfg)
+        if self.restorable:
+            regs.append(Register("LFSR", 0x06C, "rw", "the LFSR's state; writing loads it (nonzero; a SEED write "
+                                 "loads (SEED << 1) | 1)", seed_state(cfg.seed)))
+        weights = "rw" if self.restorable else "ro"
         counters = [("CYCLES", "cycles spent busy")] + [
             (f"CYC_{phase.name}", f"busy cycles in phase {phase.name}") for phase in Phase] + [
             ("OPERAND_SETS", "operand sets issued to each processing unit (times kernel**2 lanes = MACs)"),
@@ -131,9 +153,9 @@ class RegisterMap:
         for c in range(cfg.classes):
             regs.append(Register(f"CLASS_COUNT{c}", 0x400 + 4 * c, "ro", f"samples of class {c} in the memory", 0))
             regs.append(Register(f"LOGIT{c}", 0x800 + 4 * c, "ro", f"logit {c} of the last forward pass", 0))
-            regs.append(Register(f"DENSE_B{c}", 0xC00 + 4 * c, "ro", f"dense bias {c}", 0))
+            regs.append(Register(f"DENSE_B{c}", 0xC00 + 4 * c, weights, f"dense bias {c}", 0))
         for f in range(cfg.filters):
-            regs.append(Register(f"CONV_B{f}", 0x1000 + 4 * f, "ro", f"conv bias {f}", 0))
+            regs.append(Register(f"CONV_B{f}", 0x1000 + 4 * f, weights, f"conv bias {f}", 0))
         self.registers = regs
         self.by_name = {r.name: r for r in regs}
 
@@ -151,11 +173,19 @@ class RegisterMap:
         conv_bits = sum(b for _, b, _ in conv_fields)
         base = max(base * 2, 1 << (_bits(cfg.slots) + 2 + 1))
         base = max(base, 1 << (conv_bits + 2))
-        self.conv_w = Window("CONV_W", base, "ro", conv_fields, "conv weight w[f, c, i, j]")
+        self.conv_w = Window("CONV_W", base, weights, conv_fields, "conv weight w[f, c, i, j]")
         dense_bits = sum(b for _, b, _ in dense_fields)
         base = max(base * 2, 1 << (dense_bits + 2))
-        self.dense_w = Window("DENSE_W", base, "ro", dense_fields, "dense weight w[o, f, y, x]")
+        self.dense_w = Window("DENSE_W", base, weights, dense_fields, "dense weight w[o, f, y, x]")
         self.windows = [self.staging, self.labels, self.conv_w, self.dense_w]
+        self.samples = None
+        if self.restorable:
+            sample_fields = stage_fields + (("slot", _bits(cfg.slots), cfg.slots),)
+            base = max(base * 2, 1 << (sum(b for _, b, _ in sample_fields) + 2))
+            self.samples = Window("SAMPLES", base, "ro", sample_fields,
+                                  "pixels of GDumb slot `slot`: the word of pixel (row, col) holds channel c in "
+                                  "byte c, as STAGING")
+            self.windows.append(self.samples)
         self.address_width = (base * 2 - 1).bit_length()
 
     def window_size(self, window: Window) -> int:

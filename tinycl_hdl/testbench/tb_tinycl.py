@@ -157,7 +157,9 @@ async def bad_accesses_answer_slverr_and_change_nothing(dut):
     host, t, m = tb.host, tb.transport, tb.host.map
     before = await host.read("EPOCHS")
     for addr, value in [(m.by_name["ID"].offset, 1), (m.by_name["STATUS"].offset, 1),
-                        (m.by_name["CYCLES"].offset, 5), (0x3FC, 0), (m.labels.base, 3), (m.conv_w.base, 1)]:
+                        (m.by_name["CYCLES"].offset, 5), (0x3FC, 0), (m.labels.base, 3),
+                        # a weight that does not fit the data format (read-only without restore)
+                        (m.conv_w.base, 1 << (tb.cfg.data_width - 1))]:
         try:
             await t.write(addr, value)
         except BusError:
