@@ -211,14 +211,20 @@ def show_config(cfg, preset):
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG plot of accuracy per task.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--load-state", "load_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Restore a saved learner (weights, GDumb memory, LFSR) before the protocol.")
+@click.option("--save-state", "save_file", type=click.Path(dir_okay=False), default=None,
+              help="Save the learner after the protocol (golden and RTL backends).")
 def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, test_limit, json_file, plot_file,
-          quiet):
+          quiet, load_file, save_file):
     """Run the class-incremental GDumb protocol and report accuracy per task."""
     from tqdm import tqdm
 
     from .model.data import DataError, load_for
     from .model.accelerator import SoftwareAccelerator
     from .model.protocol import run_protocol, task_classes
+    from .model.state import StateError, load_state, save_state
+    from .spec.regmap import restorable
 
     cfg = _with_seed_epochs(cfg, seed, epochs)
     try:
@@ -226,11 +232,22 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
     except DataError as error:
         raise click.ClickException(str(error)) from None
     tasks = task_classes(cfg.classes)
+    if (load_file or save_file) and backend == "float":
+        raise click.UsageError("--load-state and --save-state need the golden or rtl backend: the float "
+                               "reference has no fixed-point state")
+    if (load_file or save_file) and backend == "rtl" and not restorable(cfg):
+        raise click.UsageError(f"--load-state and --save-state need writable weights, which the "
+                               f"{cfg.datapath!r} datapath does not build (datapath must be 'array')")
+    try:
+        state = load_state(load_file, cfg) if load_file else None
+    except StateError as error:
+        raise click.ClickException(str(error)) from None
     if backend == "rtl":
         from .model.protocol import ProtocolResult, TaskResult
         click.echo(f"building and simulating the RTL on {sim_name} (the first build takes a minute)", err=True)
         data = run_rtl(cfg, sim_name, "protocol", {"preset": preset, "data_dir": data_dir,
-                                                   "train_limit": train_limit, "test_limit": test_limit},
+                                                   "train_limit": train_limit, "test_limit": test_limit,
+                                                   "load_state": _absolute(load_file), "save_state": _absolute(save_file)},
                        progress_desc=None if quiet else "insert / train / infer")
         result = ProtocolResult(backend="rtl", preset=preset, config=data["config"],
                                 tasks=[TaskResult(t["classes"], t["accuracy"], t["memory_size"], t["memory_counts"])
@@ -240,6 +257,8 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
         _print_speed(data)
         return
     accelerator = SoftwareAccelerator(cfg, backend)
+    if state is not None:
+        accelerator.load_state(state)
     bar = None
 
     def progress(kind, value):
@@ -260,7 +279,14 @@ def train(cfg, preset, backend, sim_name, epochs, seed, data_dir, train_limit, t
     seen_tasks = []
     result = run_protocol(cfg, dataset, accelerator, backend=backend, preset=preset,
                           train_limit=train_limit, test_limit=test_limit, progress=progress)
+    if save_file:
+        save_state(accelerator.save_state(), save_file)
     _print_result(cfg, result, json_file, plot_file, backend_text=backend)
+
+
+def _absolute(path):
+    """``path`` made absolute (a simulation runs in its build folder), or ``None``."""
+    return None if path is None else str(pathlib.Path(path).resolve())
 
 
 def _print_result(cfg, result, json_file, plot_file, backend_text, extra=None):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..spec.config import TinyCLConfig
 from ..model.golden import Weights
+from ..model.state import LearnerState, StateError
 from ..spec.regmap import ID_VALUE, Command, ErrorCode, Phase, RegisterMap
 
 __all__ = ["BusError", "CommandError", "CocotbAxiLiteTransport", "INTERRUPTING", "TinyCLHost"]
@@ -173,14 +174,9 @@ class TinyCLHost:
         cfg = self.cfg
         if x.shape != (cfg.in_h, cfg.in_w, cfg.in_c):
             raise ValueError(f"sample must have shape {(cfg.in_h, cfg.in_w, cfg.in_c)}, not {x.shape}")
-        writes = [(self.map.staging.address(row=row, col=col), int.from_bytes(bytes(x[row, col]), "little"))
-                  for row in range(cfg.in_h) for col in range(cfg.in_w)]
-        write_many = getattr(self.transport, "write_many", None)
-        if write_many is not None:
-            await write_many(writes)
-        else:
-            for addr, word in writes:
-                await self.transport.write(addr, word)
+        await self._write_words([(self.map.staging.address(row=row, col=col),
+                                  int.from_bytes(bytes(x[row, col]), "little"))
+                                 for row in range(cfg.in_h) for col in range(cfg.in_w)])
 
     async def insert(self, pixels, label: int):
         """``INSERT``: returns the slot written, or ``None`` when GDumb did not keep the sample."""
@@ -219,6 +215,80 @@ class TinyCLHost:
         for o in range(cfg.classes):
             w.dense_b[o] = _signed(await self.read(f"DENSE_B{o}"))
         return w
+
+    async def _write_words(self, writes) -> None:
+        write_many = getattr(self.transport, "write_many", None)
+        if write_many is not None:
+            await write_many(writes)
+        else:
+            for addr, word in writes:
+                await self.transport.write(addr, word)
+
+    def _need_restorable(self, what: str) -> None:
+        if not self.map.restorable:
+            raise StateError(f"{what} needs writable weights, which the {self.cfg.datapath!r} datapath does not "
+                             f"build (datapath must be 'array')")
+
+    async def write_weights(self, weights: Weights) -> None:
+        """Write every weight and bias (raw fixed-point values) while the accelerator is idle;
+        a value outside the data format answers ``SLVERR`` (:class:`BusError`)."""
+        self._need_restorable("write_weights")
+        m, mask = self.map, 0xFFFFFFFF
+        writes = [(m.conv_w.address(f=f, c=c, i=i, j=j), int(weights.conv_w[f, c, i, j]) & mask)
+                  for f, c, i, j in np.ndindex(weights.conv_w.shape)]
+        writes += [(m.dense_w.address(o=o, f=f, y=y, x=x), int(weights.dense_w[o, f, y, x]) & mask)
+                   for o, f, y, x in np.ndindex(weights.dense_w.shape)]
+        writes += [(self.reg(f"CONV_B{f}"), int(v) & mask) for f, v in enumerate(weights.conv_b)]
+        writes += [(self.reg(f"DENSE_B{o}"), int(v) & mask) for o, v in enumerate(weights.dense_b)]
+        await self._write_words(writes)
+
+    async def read_sample(self, slot: int) -> np.ndarray:
+        """The ``[H, W, C]`` pixels of GDumb slot ``slot`` (the ``SAMPLES`` window)."""
+        self._need_restorable("read_sample")
+        cfg = self.cfg
+        x = np.zeros((cfg.in_h, cfg.in_w, cfg.in_c), dtype=np.uint8)
+        for row in range(cfg.in_h):
+            for col in range(cfg.in_w):
+                word = await self.transport.read(self.map.samples.address(slot=slot, row=row, col=col))
+                x[row, col] = list(word.to_bytes(4, "little")[:cfg.in_c])
+        return x
+
+    async def save_state(self) -> LearnerState:
+        """Read the learner's whole state (weights, the GDumb slots in use, the LFSR, the
+        workload registers) while the accelerator is idle."""
+        self._need_restorable("save_state")
+        if await self.busy():
+            raise StateError("the accelerator is busy: save_state reads an idle accelerator")
+        labels, counts = await self.read_memory()
+        if not np.array_equal(counts, np.bincount(labels, minlength=self.cfg.classes)):
+            raise StateError(f"the device's class counts {counts.tolist()} differ from its labels")
+        pixels = np.stack([await self.read_sample(s) for s in range(len(labels))]) if len(labels) else \
+            np.zeros((0, self.cfg.in_h, self.cfg.in_w, self.cfg.in_c), dtype=np.uint8)
+        return LearnerState(self.cfg, await self.read_weights(), pixels, labels, await self.read("LFSR"),
+                            await self.read("SEED"), await self.read("LR_SHIFT"), await self.read("EPOCHS"))
+
+    async def load_state(self, state: LearnerState) -> None:
+        """Put a saved state back into an accelerator whose GDumb memory is empty (after a
+        reset): the workload registers, the slots (replayed as ``INSERT`` in slot order, which
+        appends each to the next slot and draws nothing), the weights, and last the LFSR.
+        A state of another configuration, or a memory that is not empty, raises
+        :class:`~tinycl_hdl.model.state.StateError` before anything is written."""
+        self._need_restorable("load_state")
+        state.check_config(self.cfg)
+        if await self.busy():
+            raise StateError("the accelerator is busy: load_state writes an idle accelerator")
+        held = await self.read("MEM_SIZE")
+        if held:
+            raise StateError(f"load_state needs an empty GDumb memory, and it holds {held} samples: "
+                             f"reset the accelerator first")
+        await self.write("SEED", state.seed)
+        await self.write("LR_SHIFT", state.lr_shift)
+        await self.write("EPOCHS", state.epochs)
+        for slot, (pixels, label) in enumerate(zip(state.pixels, state.labels)):
+            if await self.insert(pixels, int(label)) != slot:
+                raise RuntimeError(f"restoring slot {slot}: the device wrote another slot")
+        await self.write_weights(state.weights)
+        await self.write("LFSR", state.lfsr)
 
     async def read_memory(self):
         """``(labels of the used slots, per-class counts)``."""

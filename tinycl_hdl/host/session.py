@@ -10,6 +10,8 @@ same code.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..model import golden
@@ -18,7 +20,7 @@ from ..model.perf import bound_cycles_per_sample, bound_phases, reads_per_pass
 from ..spec.regmap import Command, Phase
 from .driver import TinyCLHost
 
-__all__ = ["GoldenSession", "Progress", "bit_exact_run", "report_run", "protocol_run"]
+__all__ = ["GoldenSession", "Progress", "bit_exact_run", "report_run", "protocol_run", "state_port_run"]
 
 
 class Progress:
@@ -112,9 +114,35 @@ async def bit_exact_run(session: GoldenSession, inserts: int, epochs: int, infer
     await session.train(1, from_scratch=False)
     await session.check_weights()
     await session.infer(session.sample())
+    restored = session.host.map.restorable
+    if restored:
+        await state_port_run(session)
     return {"inserted": inserts, "memory": int(g.sampler.size), "evictions": int(evictions),
-            "training_steps": int(g.sampler.size) * (epochs + 1), "inferences": inferences + 1,
-            "weight_checks": 2, "mismatches": 0}
+            "training_steps": int(g.sampler.size) * (epochs + 2 if restored else epochs + 1),
+            "inferences": inferences + 1 + restored, "weight_checks": 2 + 2 * restored, "mismatches": 0,
+            "state_checks": int(restored)}
+
+
+async def state_port_run(session: GoldenSession) -> None:
+    """The save and restore paths of a restorable map, against the golden model: the saved
+    state (every slot's pixels through ``SAMPLES``, the labels, the counts, the LFSR, the
+    weights) equals the model's; random weights written through the windows read back and
+    infer as the model's; an LFSR state written through ``LFSR`` draws the model's shuffles."""
+    host, g, cfg, rng = session.host, session.golden, session.cfg, session.rng
+    state = await host.save_state()
+    # EPOCHS aside: the host writes it for each TRAIN, the model takes epochs as an argument.
+    assert state.equals(dataclasses.replace(g.save_state(), epochs=state.epochs)), "saved state"
+    fmt_max = (1 << (cfg.data_width - 1)) - 1
+    weights = golden.Weights(*(rng.integers(-fmt_max - 1, fmt_max + 1, a.shape) for a in g.weights.arrays().values()))
+    await host.write_weights(weights)
+    g.weights = weights
+    await session.check_weights()
+    await session.infer(session.sample())
+    lfsr = int(rng.integers(1, 1 << 32))
+    await host.write("LFSR", lfsr)
+    g.lfsr.state = lfsr
+    await session.train(1, from_scratch=False)
+    await session.check_weights()
 
 
 async def report_run(host: TinyCLHost, samples: int, sample) -> dict:
@@ -154,11 +182,16 @@ async def report_run(host: TinyCLHost, samples: int, sample) -> dict:
 async def protocol_run(host: TinyCLHost, params: dict, log=None) -> dict:
     """The class-incremental protocol of ``tinycl train`` on an accelerator: per task, every
     training sample INSERTed, one TRAIN, every test sample INFERred.  ``params`` holds
-    ``preset``, ``data_dir``, ``train_limit``, ``test_limit`` and ``progress_file``."""
+    ``preset``, ``data_dir``, ``train_limit``, ``test_limit`` and ``progress_file``, and may
+    name a state file to restore first (``load_state``, into a reset accelerator) and one to
+    save the learner into at the end (``save_state``)."""
     from ..model.data import load_for
     from ..model.protocol import ProtocolResult, TaskResult, plan
+    from ..model.state import load_state, save_state
 
     cfg = host.cfg
+    if params.get("load_state"):
+        await host.load_state(load_state(params["load_state"], cfg))
     dataset = load_for(cfg, params.get("data_dir"))
     result = ProtocolResult(backend="rtl", preset=params.get("preset", "custom"), config=cfg.to_dict())
     tasks = plan(cfg, dataset, params.get("train_limit"), params.get("test_limit"))
@@ -178,4 +211,6 @@ async def protocol_run(host: TinyCLHost, params: dict, log=None) -> dict:
         result.tasks.append(TaskResult(task.classes, accuracy, int(len(labels)), counts.tolist()))
         if log is not None:
             log(f"task {number}/{len(tasks)} classes {task.classes}: accuracy {accuracy:.4f}")
+    if params.get("save_state"):
+        save_state(await host.save_state(), params["save_state"])
     return result.to_dict()

@@ -10,6 +10,8 @@ interface.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from . import golden
@@ -17,6 +19,7 @@ from . import reference
 from ..spec.config import TinyCLConfig
 from ..spec.lfsr import Lfsr
 from ..spec.update import step_seed
+from .state import LearnerState, StateError
 
 __all__ = ["SoftwareAccelerator", "ARITHMETICS"]
 
@@ -81,6 +84,32 @@ class SoftwareAccelerator:
                     self.weights = reference.train_step(cfg, self.weights, pixels, label)
                 if progress is not None:
                     progress(1)
+
+    def save_state(self) -> LearnerState:
+        """The learner's state (:class:`~tinycl_hdl.model.state.LearnerState`); the float
+        reference has none in the accelerator's format."""
+        self._need_fixed_point("save_state")
+        sampler, size = self.sampler, self.sampler.size
+        weights = golden.Weights(*(np.array(a) for a in self.weights.arrays().values()))
+        return LearnerState(self.cfg, weights, sampler.pixels[:size].copy(), sampler.labels[:size].copy(),
+                            self.lfsr.state, self.cfg.seed, self.cfg.lr_shift, self.cfg.epochs)
+
+    def load_state(self, state: LearnerState) -> None:
+        """Put back a saved state: weights, GDumb memory, LFSR and workload registers.  A state
+        of another configuration raises :class:`~tinycl_hdl.model.state.StateError` and changes
+        nothing."""
+        self._need_fixed_point("load_state")
+        state.check_config(self.cfg)
+        self.cfg = dataclasses.replace(self.cfg, seed=state.seed, lr_shift=state.lr_shift, epochs=state.epochs)
+        self.sampler = golden.GDumbSampler(self.cfg)
+        for pixels, label in zip(state.pixels, state.labels):
+            self.sampler.insert(pixels, int(label), self.lfsr)
+        self.weights = golden.Weights(*(np.array(a, dtype=np.int64) for a in state.weights.arrays().values()))
+        self.lfsr.state = state.lfsr
+
+    def _need_fixed_point(self, what: str) -> None:
+        if self.arithmetic != "golden":
+            raise StateError(f"{what} needs the golden model's fixed-point state; the float reference has none")
 
     def infer(self, pixels) -> int:
         """``INFER``: the arg-max class of one sample."""

@@ -31,7 +31,7 @@ __all__ = [
     "Weights", "StepTrace", "input_from_pixels", "conv_patches", "conv_forward", "relu",
     "dense_forward", "loss_gradient", "dense_backward", "relu_backward", "conv_backward",
     "train_step", "infer", "infer_batch", "init_shift", "init_bits", "init_weights", "shuffle_order",
-    "GDumbSampler",
+    "GDumbSampler", "quantise_weights",
 ]
 
 
@@ -199,6 +199,14 @@ def infer_batch(cfg: TinyCLConfig, weights: Weights, pixels) -> np.ndarray:
 
 
 # -- pseudo-random choices ---------------------------------------------------------------
+
+
+def quantise_weights(cfg: TinyCLConfig, weights) -> Weights:
+    """Raw fixed-point weights from real ones (any object with ``arrays()`` of float arrays
+    named as :class:`Weights`', such as the float reference's): each value rounded to the
+    nearest step of the data format, half up, and saturated (``FixedFormat.from_float``)."""
+    fmt, arrays = FixedFormat.of(cfg), weights.arrays()
+    return Weights(**{name: fmt.from_float(arrays[name]) for name in ("conv_w", "conv_b", "dense_w", "dense_b")})
 
 
 def init_weights(cfg: TinyCLConfig, lfsr: Lfsr) -> Weights:
