@@ -106,6 +106,7 @@ static tinycl_status_t stage(tinycl_t *dev, const uint8_t *pixels)
     uint32_t row, col, c;
     for (row = 0; row < TINYCL_PARAM_IN_H; row++) {
         for (col = 0; col < TINYCL_PARAM_IN_W; col++) {
+            /* The word of a pixel holds channel c in byte c (STAGING and SAMPLES). */
             uint32_t word = 0;
             const uint8_t *px = pixels + (row * TINYCL_PARAM_IN_W + col) * TINYCL_PARAM_IN_C;
             for (c = 0; c < TINYCL_PARAM_IN_C; c++) word |= (uint32_t)px[c] << (8 * c);
@@ -150,36 +151,56 @@ tinycl_status_t tinycl_abort(tinycl_t *dev)
     return wait_idle(dev);
 }
 
-static tinycl_status_t read_signed(tinycl_t *dev, uint32_t offset, int32_t *out)
+/* A weight window's word: the flat index n in the golden model's C order taken apart into
+ * the window's fields (counts and shifts low field first). */
+static uint32_t window_word(uint32_t base, uint32_t n, const uint32_t *counts, const uint32_t *shifts)
 {
-    uint32_t value;
-    TRY(rd(dev, offset, &value));
-    *out = (int32_t)value;
+    uint32_t k, offset = base;
+    for (k = 0; k < 4; k++) {
+        offset += (n % counts[k]) << shifts[k];
+        n /= counts[k];
+    }
+    return offset;
+}
+
+static const uint32_t conv_counts[4] = {TINYCL_CONV_W_J_COUNT, TINYCL_CONV_W_I_COUNT, TINYCL_CONV_W_C_COUNT,
+                                        TINYCL_CONV_W_F_COUNT};
+static const uint32_t conv_shifts[4] = {TINYCL_CONV_W_J_SHIFT, TINYCL_CONV_W_I_SHIFT, TINYCL_CONV_W_C_SHIFT,
+                                        TINYCL_CONV_W_F_SHIFT};
+static const uint32_t dense_counts[4] = {TINYCL_DENSE_W_X_COUNT, TINYCL_DENSE_W_Y_COUNT, TINYCL_DENSE_W_F_COUNT,
+                                         TINYCL_DENSE_W_O_COUNT};
+static const uint32_t dense_shifts[4] = {TINYCL_DENSE_W_X_SHIFT, TINYCL_DENSE_W_Y_SHIFT, TINYCL_DENSE_W_F_SHIFT,
+                                         TINYCL_DENSE_W_O_SHIFT};
+
+/* One word of the weights moved by a walk: read into *value, or written from it. */
+typedef tinycl_status_t (*word_op_t)(tinycl_t *dev, uint32_t offset, int32_t *value);
+
+static tinycl_status_t read_word(tinycl_t *dev, uint32_t offset, int32_t *value)
+{
+    uint32_t word;
+    TRY(rd(dev, offset, &word));
+    *value = (int32_t)word;
+    return TINYCL_OK;
+}
+
+/* Every weight and bias in the golden model's order through `op`; NULL arrays are skipped. */
+static tinycl_status_t walk_weights(tinycl_t *dev, int32_t *conv_w, int32_t *conv_b, int32_t *dense_w,
+                                    int32_t *dense_b, word_op_t op)
+{
+    uint32_t n;
+    for (n = 0; conv_w && n < TINYCL_CONV_W_WORDS; n++)
+        TRY(op(dev, window_word(TINYCL_CONV_W_BASE, n, conv_counts, conv_shifts), &conv_w[n]));
+    for (n = 0; conv_b && n < TINYCL_PARAM_FILTERS; n++) TRY(op(dev, TINYCL_REG_CONV_B0 + 4 * n, &conv_b[n]));
+    for (n = 0; dense_w && n < TINYCL_DENSE_W_WORDS; n++)
+        TRY(op(dev, window_word(TINYCL_DENSE_W_BASE, n, dense_counts, dense_shifts), &dense_w[n]));
+    for (n = 0; dense_b && n < TINYCL_PARAM_CLASSES; n++) TRY(op(dev, TINYCL_REG_DENSE_B0 + 4 * n, &dense_b[n]));
     return TINYCL_OK;
 }
 
 tinycl_status_t tinycl_read_weights(tinycl_t *dev, int32_t *conv_w, int32_t *conv_b, int32_t *dense_w,
                                     int32_t *dense_b)
 {
-    uint32_t f, c, i, j, o, y, x, n = 0;
-    for (f = 0; conv_w && f < TINYCL_CONV_W_F_COUNT; f++)
-        for (c = 0; c < TINYCL_CONV_W_C_COUNT; c++)
-            for (i = 0; i < TINYCL_CONV_W_I_COUNT; i++)
-                for (j = 0; j < TINYCL_CONV_W_J_COUNT; j++)
-                    TRY(read_signed(dev, TINYCL_CONV_W_BASE + (f << TINYCL_CONV_W_F_SHIFT) +
-                                             (c << TINYCL_CONV_W_C_SHIFT) + (i << TINYCL_CONV_W_I_SHIFT) +
-                                             (j << TINYCL_CONV_W_J_SHIFT), &conv_w[n++]));
-    for (f = 0; conv_b && f < TINYCL_PARAM_FILTERS; f++) TRY(read_signed(dev, TINYCL_REG_CONV_B0 + 4 * f, &conv_b[f]));
-    n = 0;
-    for (o = 0; dense_w && o < TINYCL_DENSE_W_O_COUNT; o++)
-        for (f = 0; f < TINYCL_DENSE_W_F_COUNT; f++)
-            for (y = 0; y < TINYCL_DENSE_W_Y_COUNT; y++)
-                for (x = 0; x < TINYCL_DENSE_W_X_COUNT; x++)
-                    TRY(read_signed(dev, TINYCL_DENSE_W_BASE + (o << TINYCL_DENSE_W_O_SHIFT) +
-                                             (f << TINYCL_DENSE_W_F_SHIFT) + (y << TINYCL_DENSE_W_Y_SHIFT) +
-                                             (x << TINYCL_DENSE_W_X_SHIFT), &dense_w[n++]));
-    for (o = 0; dense_b && o < TINYCL_PARAM_CLASSES; o++) TRY(read_signed(dev, TINYCL_REG_DENSE_B0 + 4 * o, &dense_b[o]));
-    return TINYCL_OK;
+    return walk_weights(dev, conv_w, conv_b, dense_w, dense_b, read_word);
 }
 
 tinycl_status_t tinycl_read_memory(tinycl_t *dev, uint32_t *size, uint32_t *labels, uint32_t *counts)
@@ -203,6 +224,76 @@ tinycl_status_t tinycl_read_counters(tinycl_t *dev, tinycl_counters_t *counters)
     TRY(rd(dev, TINYCL_REG_SAMPLE_READS, &counters->sample_reads));
     return rd(dev, TINYCL_REG_TRAIN_SAMPLES, &counters->train_samples);
 }
+
+#ifdef TINYCL_REG_LFSR
+static tinycl_status_t write_word(tinycl_t *dev, uint32_t offset, int32_t *value)
+{
+    return wr(dev, offset, (uint32_t)*value);
+}
+
+tinycl_status_t tinycl_write_weights(tinycl_t *dev, const int32_t *conv_w, const int32_t *conv_b,
+                                     const int32_t *dense_w, const int32_t *dense_b)
+{
+    /* The walk takes writable pointers for its reads; write_word only reads through them. */
+    return walk_weights(dev, (int32_t *)conv_w, (int32_t *)conv_b, (int32_t *)dense_w, (int32_t *)dense_b,
+                        write_word);
+}
+
+static tinycl_status_t read_sample(tinycl_t *dev, uint32_t slot, uint8_t *pixels)
+{
+    uint32_t row, col, c, word;
+    for (row = 0; row < TINYCL_PARAM_IN_H; row++) {
+        for (col = 0; col < TINYCL_PARAM_IN_W; col++) {
+            uint8_t *px = pixels + (row * TINYCL_PARAM_IN_W + col) * TINYCL_PARAM_IN_C;
+            TRY(rd(dev, TINYCL_SAMPLES_BASE + (col << TINYCL_SAMPLES_COL_SHIFT) + (row << TINYCL_SAMPLES_ROW_SHIFT) +
+                            (slot << TINYCL_SAMPLES_SLOT_SHIFT), &word));
+            for (c = 0; c < TINYCL_PARAM_IN_C; c++) px[c] = (uint8_t)(word >> (8 * c));
+        }
+    }
+    return TINYCL_OK;
+}
+
+static tinycl_status_t idle(tinycl_t *dev)
+{
+    uint32_t status;
+    TRY(rd(dev, TINYCL_REG_STATUS, &status));
+    return (status & STATUS_BUSY) ? TINYCL_E_STATE : TINYCL_OK;
+}
+
+tinycl_status_t tinycl_save_state(tinycl_t *dev, tinycl_state_t *state)
+{
+    uint32_t slot;
+    TRY(idle(dev));
+    TRY(tinycl_read_memory(dev, &state->size, state->labels, NULL));
+    for (slot = 0; slot < state->size; slot++) TRY(read_sample(dev, slot, state->pixels[slot]));
+    TRY(tinycl_read_weights(dev, state->conv_w, state->conv_b, state->dense_w, state->dense_b));
+    TRY(rd(dev, TINYCL_REG_LFSR, &state->lfsr));
+    TRY(rd(dev, TINYCL_REG_SEED, &state->seed));
+    TRY(rd(dev, TINYCL_REG_LR_SHIFT, &state->lr_shift));
+    return rd(dev, TINYCL_REG_EPOCHS, &state->epochs);
+}
+
+tinycl_status_t tinycl_load_state(tinycl_t *dev, const tinycl_state_t *state)
+{
+    uint32_t slot, held;
+    if (state->size > TINYCL_PARAM_SLOTS || state->lfsr == 0) return TINYCL_E_ARGUMENT;
+    for (slot = 0; slot < state->size; slot++)
+        if (state->labels[slot] >= TINYCL_PARAM_CLASSES) return TINYCL_E_ARGUMENT;
+    TRY(idle(dev));
+    TRY(rd(dev, TINYCL_REG_MEM_SIZE, &held));
+    if (held) return TINYCL_E_STATE;
+    TRY(wr(dev, TINYCL_REG_SEED, state->seed));
+    TRY(wr(dev, TINYCL_REG_LR_SHIFT, state->lr_shift));
+    TRY(wr(dev, TINYCL_REG_EPOCHS, state->epochs));
+    for (slot = 0; slot < state->size; slot++) {
+        uint32_t written;
+        TRY(tinycl_insert(dev, state->pixels[slot], state->labels[slot], &written));
+        if (written != slot) return TINYCL_E_STATE;
+    }
+    TRY(tinycl_write_weights(dev, state->conv_w, state->conv_b, state->dense_w, state->dense_b));
+    return wr(dev, TINYCL_REG_LFSR, state->lfsr);
+}
+#endif
 
 tinycl_status_t tinycl_clear_counters(tinycl_t *dev)
 {
@@ -238,6 +329,7 @@ const char *tinycl_status_name(tinycl_status_t status)
     case TINYCL_E_CONFIG: return "configuration mismatch";
     case TINYCL_E_TIMEOUT: return "timeout";
     case TINYCL_E_ARGUMENT: return "argument out of range";
+    case TINYCL_E_STATE: return "state refused";
     case TINYCL_E_COMMAND: break;
     }
     return (uint32_t)status > TINYCL_E_COMMAND ? "command refused" : "unknown status";

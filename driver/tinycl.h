@@ -26,7 +26,8 @@ typedef enum {
     TINYCL_E_NO_DEVICE = 2,  /* ID is not "TCL1" */
     TINYCL_E_CONFIG = 3,     /* a generator parameter differs from tinycl_map.h's */
     TINYCL_E_TIMEOUT = 4,    /* still busy after the poll limit */
-    TINYCL_E_ARGUMENT = 5,   /* an argument out of range (label, class, index) */
+    TINYCL_E_ARGUMENT = 5,   /* an argument out of range (label, class, index, a state's field) */
+    TINYCL_E_STATE = 6,      /* save or restore refused: busy, or a restore into a non-empty memory */
     TINYCL_E_COMMAND = 16    /* + ERROR code: the accelerator refused the command */
 } tinycl_status_t;
 
@@ -57,6 +58,10 @@ typedef struct {
 } tinycl_counters_t;
 
 #define TINYCL_SAMPLE_BYTES (TINYCL_PARAM_IN_H * TINYCL_PARAM_IN_W * TINYCL_PARAM_IN_C)
+#define TINYCL_CONV_W_WORDS \
+    (TINYCL_CONV_W_F_COUNT * TINYCL_CONV_W_C_COUNT * TINYCL_CONV_W_I_COUNT * TINYCL_CONV_W_J_COUNT)
+#define TINYCL_DENSE_W_WORDS \
+    (TINYCL_DENSE_W_O_COUNT * TINYCL_DENSE_W_F_COUNT * TINYCL_DENSE_W_Y_COUNT * TINYCL_DENSE_W_X_COUNT)
 #define TINYCL_NOT_KEPT 0xFFFFFFFFu
 
 /* A bus on memory-mapped registers at `base` (volatile 32-bit accesses; no bus errors seen). */
@@ -84,6 +89,33 @@ tinycl_status_t tinycl_read_weights(tinycl_t *dev, int32_t *conv_w, int32_t *con
 tinycl_status_t tinycl_read_memory(tinycl_t *dev, uint32_t *size, uint32_t *labels, uint32_t *counts);
 tinycl_status_t tinycl_read_counters(tinycl_t *dev, tinycl_counters_t *counters);
 tinycl_status_t tinycl_clear_counters(tinycl_t *dev);
+
+#ifdef TINYCL_REG_LFSR
+/* Save and restore, where the register map has them (the lane array's; TINYCL_REG_LFSR is
+ * then defined).  The learner's whole state, in the golden model's order; about
+ * TINYCL_PARAM_SLOTS * TINYCL_SAMPLE_BYTES bytes, so give it static storage. */
+typedef struct {
+    int32_t conv_w[TINYCL_CONV_W_WORDS];
+    int32_t conv_b[TINYCL_PARAM_FILTERS];
+    int32_t dense_w[TINYCL_DENSE_W_WORDS];
+    int32_t dense_b[TINYCL_PARAM_CLASSES];
+    uint32_t size;                                   /* slots in use */
+    uint32_t labels[TINYCL_PARAM_SLOTS];
+    uint8_t pixels[TINYCL_PARAM_SLOTS][TINYCL_SAMPLE_BYTES];
+    uint32_t lfsr, seed, lr_shift, epochs;           /* the LFSR state and the workload registers */
+} tinycl_state_t;
+
+/* Write every weight and bias (raw fixed-point values) while idle; a value that does not fit
+ * the data format answers a bus error.  Trained weights go in this way. */
+tinycl_status_t tinycl_write_weights(tinycl_t *dev, const int32_t *conv_w, const int32_t *conv_b,
+                                     const int32_t *dense_w, const int32_t *dense_b);
+/* Read the whole state of an idle accelerator. */
+tinycl_status_t tinycl_save_state(tinycl_t *dev, tinycl_state_t *state);
+/* Put a state back into an idle accelerator whose GDumb memory is empty (after a reset;
+ * else TINYCL_E_STATE, nothing written): the registers, the slots replayed as INSERTs in
+ * slot order, the weights, and last the LFSR.  Training then continues as if never stopped. */
+tinycl_status_t tinycl_load_state(tinycl_t *dev, const tinycl_state_t *state);
+#endif
 
 /* The interrupt: IRQ_STATUS bit 0 is set when INSERT, TRAIN, TRAIN_KEEP or INFER finishes. */
 tinycl_status_t tinycl_irq_enable(tinycl_t *dev, int enable);

@@ -87,3 +87,12 @@ def test_the_driver_trains_on_the_model_as_the_golden_model(name, cfg):
     assert out["bad_label"] == [["argument", "out", "of", "range"]]
     names = {int(code): name for code, name in out["error_name"]}
     assert names == {**{int(e): e.name for e in ErrorCode}, len(ErrorCode): "UNKNOWN"}
+    # Save, power cycle, restore, train on: as the golden model that never stopped.
+    assert out["save_state"] == [["ok", str(size), str(model.lfsr.state)]]
+    assert out["load_full"] == [["state", "refused"]], "a restore into a memory in use is refused"
+    assert out["reinit"] == [["ok"]] and out["load_state"] == [["ok"]] and out["train_on"] == [["ok"]]
+    model.train(epochs=1, from_scratch=False)
+    w = model.weights
+    assert out["restored_read_weights"] == [["ok"]]
+    for key, values in (("conv_w", w.conv_w), ("conv_b", w.conv_b), ("dense_w", w.dense_w), ("dense_b", w.dense_b)):
+        assert [int(v) for v in out[f"restored_{key}"][0]] == values.ravel().tolist(), f"{key} after the restore"

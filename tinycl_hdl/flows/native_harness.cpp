@@ -142,12 +142,23 @@ int driver_wait_irq(void*) {
 }
 }  // namespace
 
-int main(int, char**) {
-    context = std::make_unique<VerilatedContext>();
+void power_on() {
     top = std::make_unique<Vtinycl>(context.get(), "tinycl");
     top->clk = 0;
     settle();
     for (int n = 0; n < 3; n++) cycle();      // the wrapper's power-on reset
+}
+
+// The self-test's power cycle: a fresh model, every register and memory at its reset value.
+extern "C" void tinycl_selftest_power_cycle(void) {
+    top->final();
+    top.reset();
+    power_on();
+}
+
+int main(int, char**) {
+    context = std::make_unique<VerilatedContext>();
+    power_on();
     tinycl_bus_t bus = {nullptr, driver_read, driver_write, driver_wait_irq};
     int code = tinycl_selftest(bus);
     printf("cycles %llu\n", (unsigned long long)cycles);
