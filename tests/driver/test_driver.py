@@ -37,6 +37,23 @@ def test_the_driver_compiles_freestanding_with_no_library_call(tmp_path, compile
     assert undefined == [], undefined
 
 
+@pytest.mark.parametrize("preset", ["digits", "cifar10"])
+def test_the_example_compiles_with_and_without_save_and_restore(tmp_path, preset):
+    """The example firmware builds against a lane-array map (with save and restore) and a
+    serial one (without), under the driver's warnings-as-errors flags."""
+    for datapath in ("array", "serial"):
+        cfg = PRESETS[preset].with_overrides([f"datapath={datapath}"])
+        folder = tmp_path / datapath
+        folder.mkdir()
+        (folder / "tinycl_map.h").write_text(map_header(RegisterMap(cfg)))
+        compile_c("gcc", DRIVER / "example.c", [folder, DRIVER], folder / "example.o", extra=["-ffreestanding"])
+        undefined = set(subprocess.run(["nm", "-u", str(folder / "example.o")], capture_output=True, text=True,
+                                       check=True).stdout.split()) - {"U"}
+        calls = {"tinycl_init", "tinycl_mmio_bus", "tinycl_insert", "tinycl_train", "tinycl_infer", "sensor_read"}
+        restore = {"tinycl_load_state", "tinycl_save_state", "nvm_read", "nvm_write"}
+        assert undefined == (calls | restore if datapath == "array" else calls), undefined
+
+
 def _lcg_samples(cfg, count, state=12345):
     """selftest.c's samples: the top byte of a 32-bit LCG, pixel after pixel in [H, W, C] order."""
     out = []
