@@ -57,7 +57,7 @@ asic-table: install
 # depends on the placement seed (docs/fpga.md gives the figures).  It rounds weight updates to
 # nearest: the stochastic rule's runtime shift and dither add about 250 LCs, which the UP5K
 # does not have.
-UP5K_SEED ?= 1
+UP5K_SEED ?= 3
 synth: install
 	-$(BIN)/tinycl synth --preset digits --target ecp5-85f --json build/synth_ecp5-85f.json
 	-$(BIN)/tinycl synth --preset digits --set datapath=serial --set update_rounding=nearest --target ice40-up5k --pnr-seed $(UP5K_SEED) \
