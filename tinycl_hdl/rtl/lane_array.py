@@ -55,10 +55,6 @@ from .window_stage import WindowStage
 
 __all__ = ["LaneArray", "layout"]
 
-#: Cycles from the processing units' dot outputs to the logit registers (round, then saturate).
-LOGIT_LATENCY = 2
-
-
 class LaneArray(Datapath):
     """The lane array datapath (``datapath="array"``); see the module documentation."""
 
@@ -209,14 +205,17 @@ class LaneArray(Datapath):
                 m.d.comb += [self.act[p].w_addr.eq(out_tag.addr), self.act[p].w_en.eq(Const(1, L) << out_tag.lane),
                              self.act[p].w_data.eq(Cat(*[relu.as_unsigned()[:dw]] * L))]
         # Logits: the units' dot accumulators summed (a balanced tree: a chain of n_pu - 1 adders
-        # was the longest path of n_pu = 8) and rounded, then saturated a cycle later
-        # (LOGIT_LATENCY), so that no carry chain feeds the saturation in the same cycle.
+        # was the longest path of n_pu = 8) and rounded, then saturated in a cycle of its own,
+        # and only then written (LOGIT_LATENCY): no carry chain feeds the saturation, and the
+        # saturation does not feed the loss unit's running maximum, in one cycle (that chain
+        # was the longest ECP5 path of n_pu = 2).
         total_rounded = round_shift(pairwise_sum(pu.dot for pu in pus)[0], cfg.frac_bits)
-        logit_valid, logit_cls = Signal(), Signal.like(out_tag.cls)
+        rounded_valid, rounded_cls = Signal(), Signal.like(out_tag.cls)
         logit_rounded = Signal(total_rounded.shape())
-        m.d.sync += [logit_valid.eq(out_valid & (out_tag.kind == Kind.LOGIT)), logit_cls.eq(out_tag.cls),
+        m.d.sync += [rounded_valid.eq(out_valid & (out_tag.kind == Kind.LOGIT)), rounded_cls.eq(out_tag.cls),
                      logit_rounded.eq(total_rounded)]
-        logit = saturate(logit_rounded, dw)
+        logit_valid, logit_cls, logit = Signal(), Signal.like(out_tag.cls), Signal(signed(dw))
+        m.d.sync += [logit_valid.eq(rounded_valid), logit_cls.eq(rounded_cls), logit.eq(saturate(logit_rounded, dw))]
         self.last_logit = Signal()
         m.d.comb += self.last_logit.eq(logit_valid & (logit_cls == NC - 1))
         with m.If(logit_valid):

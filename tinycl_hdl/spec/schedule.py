@@ -38,8 +38,8 @@ __all__ = ["UNIT_LATENCY", "WINDOW_LATENCY", "LOGIT_LATENCY", "DIVIDER_STEPS", "
 UNIT_LATENCY = 7
 #: Cycles from a window fetch to its window on the outputs (``SnakeWindow.latency``, pipelined).
 WINDOW_LATENCY = 6
-#: Cycles from the units' dot outputs to the logit's write (round, then saturate).
-LOGIT_LATENCY = 2
+#: Cycles from the units' dot outputs to the logit's write (sum and round, saturate, write).
+LOGIT_LATENCY = 3
 #: A write issued in cycle t is read from cycle t + VISIBLE on.
 VISIBLE = UNIT_LATENCY + 1
 #: Quotient bits each stage of the loss unit's pipelined divider makes.
@@ -282,7 +282,9 @@ class ArraySchedule:
         sample is of the same epoch (the control unit has fetched it during this step), and
         ``end`` the cycle of the conv backward pass's last operand set."""
         df = self.conv_forward.last_issue + self.cf_to_df
-        loss = df + self.dense_forward.last_issue + VISIBLE
+        # The last logit is written, and the loss unit starts, LOGIT_LATENCY - 1 cycles after
+        # the units' output of the dense forward pass's last operand set.
+        loss = df + self.dense_forward.last_issue + UNIT_LATENCY + LOGIT_LATENCY - 1
         db = loss + self.loss_to_db
         cb = db + self.db_to_cb
         after_fetch = db + self.PREFETCH + 2          # the prefetch seen in CB_RUN, then SAMPLE_NEXT
