@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: system-deps install demo report bench asic asic-table fusesoc synth bitstream formal docs test test-random test-soak clean
+.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak clean
 
 install: $(STAMP)
 
@@ -80,6 +80,27 @@ report: install
 	$(BIN)/tinycl report --preset digits --json build/report_digits.json
 	$(BIN)/tinycl report --preset cifar10 --json build/report_cifar10.json
 	$(BIN)/tinycl report --preset digits --set datapath=serial --no-scaling --json build/report_digits_serial.json
+
+# The PyTorch CPU baseline of the paper table: installs the torch extra (several GB) first.
+bench-pytorch: install
+	$(BIN)/pip install --quiet -e '.[torch]'
+	$(BIN)/python scripts/bench_pytorch.py --json build/bench_pytorch.json
+
+# ECP5-85F builds of both presets at every n_pu (hours), then the table beside the paper's epoch
+# time (docs/performance.md, "Beside the paper"), from make report's and make bench-pytorch's
+# results.  ECP5_SEED is the placement seed; CIFAR10_SLOTS the largest memory that fits.
+ECP5_SEED ?= 1
+CIFAR10_SLOTS ?= 80
+paper-builds: install
+	for n in 1 2 4 8; do \
+	  $(BIN)/tinycl synth --preset digits --set n_pu=$$n --target ecp5-85f --pnr-seed $(ECP5_SEED) \
+	    -o build/digits-npu$$n-ecp5-85f --json build/digits-npu$$n-ecp5-85f.json; \
+	  $(BIN)/tinycl synth --preset cifar10 --set n_pu=$$n --set slots=$(CIFAR10_SLOTS) --target ecp5-85f \
+	    --pnr-seed $(ECP5_SEED) -o build/cifar10-npu$$n-ecp5-85f --json build/cifar10-npu$$n-ecp5-85f.json; \
+	done
+paper-table: install
+	$(BIN)/python scripts/paper_table.py --report build/report_digits.json --report build/report_cifar10.json \
+	  --pytorch build/bench_pytorch.json build/*-npu*-ecp5-85f.json
 
 # The documentation site (Sphinx, the API reference from the docstrings), warnings as errors.
 docs: install

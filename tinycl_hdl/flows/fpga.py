@@ -246,7 +246,7 @@ def synthesise(cfg: TinyCLConfig, target: str, out_dir, *, baud: int = 115200, s
         **{key: resources.get(key, 0) for key in ("luts", "ffs", "dsps", "brams", "sprams")},
         "capacity": tgt.capacity, "synthesis_cells": cells, "nextpnr_utilisation": {k: list(v) for k, v in util.items()},
         "bitstream": str(bitstream) if placed else None, "error": error, "seconds": round(seconds, 1),
-        "baud": baud, "lut_mapper": lut_mapper,
+        "baud": baud, "lut_mapper": lut_mapper, "pnr_seed": seed,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
