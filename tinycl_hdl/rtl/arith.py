@@ -9,7 +9,7 @@ needs one shifter and no wide constant adder.
 from amaranth.hdl import Array, Cat, Const, Mux, Value, signed, unsigned
 
 __all__ = ["pairwise_sum", "round_shift", "saturate", "shift_saturate", "index", "update_clamp", "update_apply", "less_than",
-           "positive"]
+           "positive", "times_constant"]
 
 
 def round_shift(value: Value, shift) -> Value:
@@ -104,6 +104,16 @@ def shift_saturate(value: Value, shift: Value, width: int) -> Value:
     hi = Const((1 << (width - 1)) - 1, signed(width))
     lo = Const(-(1 << (width - 1)), signed(width))
     return Mux(fits, low, Mux(sign, lo, hi))
+
+
+def times_constant(value: Value, constant: int) -> Value:
+    """``value * constant`` as a sum of shifted copies of ``value``, one per set bit: a
+    multiplier by a constant that synthesis does not put on a DSP block (on the ECP5 the
+    block's delay made a sample address the longest path)."""
+    if constant < 0:
+        raise ValueError(f"constant must be non-negative, not {constant!r}")
+    terms = [value.shift_left(bit) for bit in range(constant.bit_length()) if constant >> bit & 1]
+    return pairwise_sum(terms)[0] if terms else Const(0, 1)
 
 
 def less_than(value: Value, bound: int) -> Value:

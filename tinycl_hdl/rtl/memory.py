@@ -23,7 +23,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
-from .arith import index
+from .arith import index, times_constant
 
 __all__ = ["Sram", "MemoryShape", "macro_name", "macro_ports", "behavioural_model", "SampleMemory", "sample_layout",
            "sample_bank_shape"]
@@ -323,13 +323,18 @@ class SampleMemory(wiring.Component):
         px_bank = Signal(range(k))
         px_addr = Signal(self._addr_width)
         # Residues and quotients by K from small tables: a ``%`` or ``//`` of a signal is a divider.
+        # The row's and channel's words come from tables and the slot's from shifted copies:
+        # synthesis maps a product by a constant to a DSP block, whose delay was the ECP5's
+        # longest path.
         bank_of_sum = Array(Const(v % k, range(k)) for v in range(cfg.in_h + cfg.in_w - 1))
         word_of_col = Array(Const(c // k, self._addr_width) for c in range(cfg.in_w))
+        word_of_row = Array(Const(r * lay["row_words"], self._addr_width) for r in range(cfg.in_h))
+        word_of_chan = Array(Const(c * lay["plane_words"], self._addr_width) for c in range(cfg.in_c))
         m.d.sync += [
             px_en.eq(self.px_en), px_data.eq(self.px_data),
             px_bank.eq(bank_of_sum[self.px_row + self.px_col]),
-            px_addr.eq(self.px_slot * lay["slot_words"] + self.px_chan * lay["plane_words"]
-                       + self.px_row * lay["row_words"] + word_of_col[self.px_col]),
+            px_addr.eq(times_constant(self.px_slot, lay["slot_words"]) + word_of_chan[self.px_chan]
+                       + word_of_row[self.px_row] + word_of_col[self.px_col]),
         ]
         for b in range(k):
             bank = Sram.of(sample_bank_shape(cfg), blackbox=self._blackbox)

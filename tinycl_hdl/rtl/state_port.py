@@ -15,7 +15,7 @@ read one channel at a time from the sample bank that holds it, two cycles a chan
 from amaranth.hdl import Array, Cat, Const, Mux, Signal
 
 from ..spec.config import TinyCLConfig
-from .arith import index, less_than
+from .arith import index, less_than, times_constant
 from .memory import sample_layout
 
 __all__ = ["StatePort"]
@@ -105,9 +105,10 @@ class StatePort:
         # Cycle 1: the slot's word of channel 0 and the bank, as a staging write computes them.
         bank_of_sum = Array(Const(v % K, range(K)) for v in range(cfg.in_h + cfg.in_w - 1))
         word_of_col = Array(Const(c // K, addr_w) for c in range(cfg.in_w))
+        word_of_row = Array(Const(r * lay["row_words"], addr_w) for r in range(cfg.in_h))
         base, bank = Signal(addr_w, name="smp_base"), Signal(range(K), name="smp_bank")
         row, col, slot = smp["row"][0], smp["col"][0], smp["slot"][0]
-        m.d.sync += [base.eq(slot * lay["slot_words"] + row * lay["row_words"] + word_of_col[col]),
+        m.d.sync += [base.eq(times_constant(slot, lay["slot_words"]) + word_of_row[row] + word_of_col[col]),
                      bank.eq(bank_of_sum[row + col])]
         word, chan = Signal(addr_w, name="smp_word"), Signal(index(cfg.in_c), name="smp_chan")
         busy = ctl.host_busy
