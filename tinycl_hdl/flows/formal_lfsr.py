@@ -4,9 +4,11 @@ model's sequence.
 The harness keeps a shadow state advanced by the specification's definition itself:
 :func:`tinycl_hdl.spec.lfsr.step` (shift right, XOR :data:`~tinycl_hdl.spec.lfsr.POLY_MASK`
 when a one falls out) applied :data:`~tinycl_hdl.spec.lfsr.DRAW_STEPS` times per draw, and
-:func:`~tinycl_hdl.spec.lfsr.seed_state` on a load.  ``draw``, ``load`` and ``seed_in`` are
-free in every cycle, but a load comes only between draws (not while one is in progress,
-nor with a ``draw``), as the ``SEED`` register is written only while the accelerator is idle.  Whenever the LFSR is ``ready`` its state
+:func:`~tinycl_hdl.spec.lfsr.seed_state` on a load, or the state as it is on a state load
+(a restore writes ``LFSR``).  ``draw``, the loads, ``seed_in`` and ``state_in`` are free in
+every cycle, but a load comes only between draws (not while one is in progress, nor with a
+``draw``), as ``SEED`` and ``LFSR`` are written only while the accelerator is idle, and a
+loaded state is nonzero, as the register refuses zero.  Whenever the LFSR is ``ready`` its state
 equals the shadow's.  k-induction proves it for every reachable state, so every draw of
 every sequence equals the golden model's, step for step.
 """
@@ -34,14 +36,17 @@ def _spec_step(state):
 class _LfsrHarness(wiring.Component):
     def __init__(self, steps_per_cycle: int, seed: int, draw_steps: int):
         self._steps, self._seed, self._draw_steps = steps_per_cycle, seed, draw_steps
-        super().__init__({"draw": In(1), "load": In(1), "seed_in": In(31)})
+        super().__init__({"draw": In(1), "load": In(1), "seed_in": In(31), "load_state": In(1),
+                          "state_in": In(32)})
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.lfsr = lfsr = Lfsr(self._seed, self._steps)
         m.d.comb += Assume(~ResetSignal())
         m.d.comb += Assume(~self.load | (lfsr.ready & ~self.draw))
-        m.d.comb += [lfsr.draw.eq(self.draw), lfsr.load.eq(self.load), lfsr.seed_in.eq(self.seed_in)]
+        m.d.comb += Assume(~self.load_state | (lfsr.ready & ~self.draw & ~self.load & self.state_in.any()))
+        m.d.comb += [lfsr.draw.eq(self.draw), lfsr.load.eq(self.load), lfsr.seed_in.eq(self.seed_in),
+                     lfsr.load_state.eq(self.load_state), lfsr.state_in.eq(self.state_in)]
         shadow = Signal(32, init=spec.seed_state(self._seed), name="f_shadow")
         drawn = shadow
         for n in range(self._draw_steps):
@@ -51,6 +56,8 @@ class _LfsrHarness(wiring.Component):
             drawn = after
         with m.If(self.load):
             m.d.sync += shadow.eq(Cat(Const(1, 1), self.seed_in))
+        with m.Elif(self.load_state):
+            m.d.sync += shadow.eq(self.state_in)
         with m.Elif(self.draw & lfsr.ready):
             m.d.sync += shadow.eq(drawn)
         with m.If(lfsr.ready):
