@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak clean
+.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak test-gl clean
 
 install: $(STAMP)
 
@@ -112,6 +112,11 @@ test: install
 
 test-soak: install
 	$(BIN)/python -m pytest -n $(JOBS) --soak
+
+# Gate-level: the end-to-end check on the generic, iCE40, ECP5 and SKY130 netlists of a small
+# top, each on Icarus and on Verilator (make test runs the generic one on Icarus).
+test-gl: install
+	$(BIN)/python -m pytest -n $(JOBS) tests/flows/test_gatelevel.py --gate-level all
 
 # A larger sweep of random valid configurations end to end on Icarus, under stressed bus
 # traffic (SEED=... replays one; the seed is printed in the header).

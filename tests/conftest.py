@@ -19,6 +19,9 @@ SMALL_CONFIGS = SMALL
 def pytest_addoption(parser):
     parser.addoption("--soak", action="store_true", help="also run the long soak tests")
     parser.addoption("--waves", action="store_true", help="dump waveforms from cocotb simulations")
+    parser.addoption("--gate-level", default="generic:icarus",
+                     help="netlists and simulators of tests/flows/test_gatelevel.py, as target:sim,... or 'all' "
+                          "(make test-gl)")
     _add_random_options(parser)
 
 

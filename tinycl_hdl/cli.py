@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 import click
 
@@ -354,6 +355,38 @@ def verify(cfg, preset, sim_name, samples, seed, epochs, traffic, waves, json_fi
     _print_speed(data)
     if json_file:
         pathlib.Path(json_file).write_text(json.dumps(data, indent=2) + "\n")
+
+
+@main.command("gatelevel")
+@config_options
+@build_dir_option
+@click.option("--target", "targets", type=click.Choice(("generic", "ice40", "ecp5", "sky130")), multiple=True,
+              help="Netlist to simulate; repeatable (default: all four).")
+@click.option("--sim", "sims", type=click.Choice(("icarus", "verilator")), multiple=True,
+              help="Simulator; repeatable (default: icarus).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the data and of the LFSR.")
+def gatelevel(cfg, preset, targets, sims, seed):
+    """Run the end-to-end check on Yosys's synthesized netlists of the top.
+
+    INSERT with eviction, TRAIN, INFER and TRAIN_KEEP, every slot, weight, logit and
+    prediction against the golden model, on each target's netlist with Yosys's cell models.
+    Use a small configuration: a gate-level simulation is some hundred times slower than
+    the RTL's.
+    """
+    from .flows.gatelevel import run_gate_level
+
+    cfg = _with_seed_epochs(cfg, seed, None)
+    for target in targets or ("generic", "ice40", "ecp5", "sky130"):
+        for sim in sims or ("icarus",):
+            start = time.monotonic()
+            click.echo(f"{target} netlist on {sim} ...")
+            try:
+                data = run_gate_level(cfg, target, sim, seed=seed)
+            except RuntimeError as error:
+                raise click.ClickException(str(error)) from None
+            click.echo(f"  {data['inserted']} inserts ({data['evictions']} evictions), {data['training_steps']} "
+                       f"training steps, {data['inferences']} inferences: equal to the golden model "
+                       f"({data['simulated_cycles']:,} cycles, {time.monotonic() - start:.0f} s with the synthesis)")
 
 
 @main.command()
