@@ -9,7 +9,7 @@ weight, logit and prediction against the golden model) on the netlist with the c
 models that Yosys ships for the target:
 
 ``generic``
-    ``synth``: Yosys's internal gates (``simcells.v``) and its library cells (``simlib.v``).
+    ``synth``: Yosys's internal gates, written as instances (``-noexpr``) of ``simcells.v``.
 ``ice40``
     ``synth_ice40``: LUTs, carries, flip-flops and DSPs with ``ice40/cells_sim.v``.
 ``ecp5``
@@ -39,7 +39,8 @@ __all__ = ["TARGETS", "netlist", "run_gate_level", "liberty_models"]
 
 #: Synthesis script (after reading the design) and cell models of each target.
 TARGETS = {
-    "generic": ("synth -top tinycl -flatten", ["simcells.v", "simlib.v"]),
+    # -noexpr keeps the gates as instances of Yosys's cells instead of expressions.
+    "generic": ("synth -top tinycl -flatten", ["simcells.v"]),
     "ice40": ("synth_ice40 -top tinycl -dsp", ["ice40/cells_sim.v"]),
     # Classic ABC maps the LUTs, as `tinycl synth --lut-mapper abc` does: Yosys 0.70's ABC9
     # stops on an assertion (ABC_OPS_REINTEGRATE) on small tops, as on the digits lane array
@@ -88,8 +89,9 @@ def netlist(cfg: TinyCLConfig, target: str) -> list:
         models = [out / "sky130_models.v"]
         write_if_changed(models[0], liberty_models(cells.read_text()))
     else:
+        noexpr = " -noexpr" if target == "generic" else ""
         script = (f"read_verilog -lib sram_models.v\nread_verilog tinycl.v\n{script}\ndelete t:$scopeinfo\n"
-                  "write_verilog -noattr netlist.v\n")
+                  f"write_verilog -noattr{noexpr} netlist.v\n")
         models = [_inlined(_share() / f, out) for f in cell_files]
     # A changed design or script synthesizes again; a failed synthesis leaves no netlist.
     if write_if_changed(out / "gl.ys", script) | changed or not net.exists():
