@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak test-gl clean
+.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak test-gl coverage clean
 
 install: $(STAMP)
 
@@ -112,6 +112,11 @@ test: install
 
 test-soak: install
 	$(BIN)/python -m pytest -n $(JOBS) --soak
+
+# Verilator line and toggle coverage of the end-to-end runs on both datapaths, with what the
+# control unit reached and the annotated Verilog (build/coverage/).
+coverage: install
+	$(BIN)/tinycl coverage --out build/coverage
 
 # Gate-level: the end-to-end check on the generic, iCE40, ECP5 and SKY130 netlists of a small
 # top, each on Icarus and on Verilator (make test runs the generic one on Icarus).

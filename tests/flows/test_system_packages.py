@@ -30,6 +30,7 @@ PROGRAMS = {
     "sta": "tinycl asic runs OpenSTA on the mapped netlist",
     "gcc": "tests/driver compiles the C driver as C99 (tinycl_hdl.flows.driver_sim)",
     "nm": "tests/driver lists the driver object's undefined symbols",
+    "verilator_coverage": "tinycl coverage annotates the Verilog with the coverage counts",
 }
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg") is None,

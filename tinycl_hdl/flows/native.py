@@ -67,11 +67,15 @@ def _make_flags(extra_opt: str = "", link: str = "") -> list:
     return flags + (["-LDFLAGS", link] if link else [])
 
 
-def wrapper(cfg: TinyCLConfig) -> str:
+def wrapper(cfg: TinyCLConfig, observers=()) -> str:
     """``tinycl_native``: the ``tinycl`` top with the same ports but ``rst``, which a
     power-on counter holds for three cycles.  A reset from a top-level input would put every
     register's next-state logic in Verilator's input-evaluation region, run at both clock
-    edges; from a register it runs once per cycle."""
+    edges; from a register it runs once per cycle.
+
+    ``observers``: ``(name, condition)`` pairs, each a register ``name`` that rises and
+    stays up once ``condition`` (Verilog on the top's signals, ``core.``) holds at a clock
+    edge; a coverage build's toggle counts then say which conditions were reached."""
     from amaranth.hdl import Shape
     from amaranth.lib.wiring import In
 
@@ -88,13 +92,16 @@ def wrapper(cfg: TinyCLConfig) -> str:
             "  reg [1:0] power_on = 2'd3;\n"
             "  always @(posedge clk) if (power_on != 2'd0) power_on <= power_on - 2'd1;\n"
             "  tinycl core(.clk(clk), .rst(power_on != 2'd0), .*);\n"
-            "endmodule\n")
+            + "".join(f"  reg {name} = 1'b0;\n  always @(posedge clk) if ({condition}) {name} <= 1'b1;\n"
+                      for name, condition in observers)
+            + "endmodule\n")
 
 
 def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True, coverage: bool = False) -> pathlib.Path:
     """Compile the top for ``cfg`` with the harness unless an identical build exists;
-    returns the executable.  ``coverage``: Verilator's toggle coverage, for the measured
-    switching activity of :mod:`tinycl_hdl.flows.activity`."""
+    returns the executable.  ``coverage``: Verilator's line and toggle coverage, with the
+    observers of :func:`tinycl_hdl.flows.coverage.observers` (the measured switching
+    activity of :mod:`tinycl_hdl.flows.activity`, and :mod:`tinycl_hdl.flows.coverage`)."""
     prepare_environment()
     suffix = ("-fst" if waves else "") + ("-cov" if coverage else "")
     build_dir = build_root() / "native" / f"{config_key(cfg)}{suffix}"
@@ -105,9 +112,10 @@ def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True, cov
         return _build_locked(cfg, build_dir, waves, quiet, coverage)
 
 
-def write_sources(cfg: TinyCLConfig, build_dir: pathlib.Path) -> list:
-    """The top's Verilog, the ``tinycl_native`` wrapper and the harness into ``build_dir``
-    (unchanged files keep their timestamps); returns the Verilog files."""
+def write_sources(cfg: TinyCLConfig, build_dir: pathlib.Path, observers=()) -> list:
+    """The top's Verilog, the ``tinycl_native`` wrapper (with ``observers``, see
+    :func:`wrapper`) and the harness into ``build_dir`` (unchanged files keep their
+    timestamps); returns the Verilog files."""
     from .generate import module_files
 
     sources = []
@@ -115,16 +123,21 @@ def write_sources(cfg: TinyCLConfig, build_dir: pathlib.Path) -> list:
         sources.append(build_dir / name)
         write_if_changed(sources[-1], text)
     sources.append(build_dir / "tinycl_native.v")
-    write_if_changed(sources[-1], wrapper(cfg))
+    write_if_changed(sources[-1], wrapper(cfg, observers))
     write_if_changed(build_dir / "harness.cpp", HARNESS.read_text())
     return sources
 
 
 def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool,
                   coverage: bool = False) -> pathlib.Path:
-    sources = write_sources(cfg, build_dir)
+    if coverage:
+        from .coverage import observers
+        sources = write_sources(cfg, build_dir, observers(cfg))
+    else:
+        sources = write_sources(cfg, build_dir)
     harness = build_dir / "harness.cpp"
-    flags = (VERILATOR_FLAGS + (["--trace-fst"] if waves else []) + (["--coverage-toggle"] if coverage else [])
+    flags = (VERILATOR_FLAGS + (["--trace-fst"] if waves else [])
+             + (["--coverage-line", "--coverage-toggle"] if coverage else [])
              + ["--build-jobs", str(os.cpu_count() or 1)])
     passes = [_make_flags()] if waves else [_make_flags(*PROFILE_GENERATE), _make_flags(*PROFILE_USE)]
     if coverage:

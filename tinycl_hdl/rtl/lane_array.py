@@ -408,13 +408,15 @@ class LaneArray(Datapath):
                 else:
                     m.d.sync += ctl.ctr.eq(0)
                     m.next = "CF_GAP"
-        with m.State("CF_GAP"):
-            ctl.check_abort(m)
-            with m.If(~ctl.abort):
-                with m.If(ctl.ctr == gap - 1):
-                    self._start_dense_forward(m, ctl)
-                with m.Else():
-                    m.d.sync += ctl.ctr.eq(ctl.ctr + 1)
+        if gap:
+            # Only where the schedule needs a gap: a state never entered is dead logic.
+            with m.State("CF_GAP"):
+                ctl.check_abort(m)
+                with m.If(~ctl.abort):
+                    with m.If(ctl.ctr == gap - 1):
+                        self._start_dense_forward(m, ctl)
+                    with m.Else():
+                        m.d.sync += ctl.ctr.eq(ctl.ctr + 1)
 
     def _start_dense_forward(self, m, ctl):
         m.d.comb += self.df.start.eq(1)

@@ -91,6 +91,8 @@ class TinyCL(wiring.Component):
                      self.irq.eq(ctl.irq_status & ctl.irq_enable)]
         dp.build(m, ctl)
         control = ctl.fsm(m)
+        # The control unit's state names by encoding, for coverage (tinycl_hdl.flows.coverage).
+        self.control_states = dict(control.encoding)
         dp.after_fsm(m, ctl, control)
         host = HostPort(m, ctl, axi, blocks.samples)
         read_request, memory_states = dp.host_port(m, ctl, host)
