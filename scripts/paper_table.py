@@ -73,7 +73,7 @@ def pytorch_rows(bench: dict) -> list:
     for name, result in bench["presets"].items():
         cfg = result["preset_config"]
         out.append(f"| {shape(cfg)}, PyTorch {result['torch']} on the CPU ({bench['machine']['cpu']}, "
-                   f"{result['threads']} thread, batch 1, measured) | | | | | | | "
+                   f"{result['threads']} thread, batch 1, measured: CPU time) | | | | | | | "
                    f"{result['seconds_per_sample'] * 1e6:,.0f} us per sample | | "
                    f"{result['epoch_50k_seconds']:.1f} s | {result['full_memory_epoch_seconds']:.3f} s |")
     return out
