@@ -120,7 +120,7 @@ def measure_activity(cfg: TinyCLConfig, epochs: int = 1, seed: int = 1) -> Activ
     from ..host.native import NativeTransport
     from .native import build_native
 
-    executable = build_native(cfg, coverage=True)
+    executable = build_native(cfg, coverage="toggle")
     pixels, labels, name = _samples(cfg, seed)
     with tempfile.TemporaryDirectory(prefix="tinycl-activity-") as folder:
         coverage = pathlib.Path(folder) / "coverage.dat"

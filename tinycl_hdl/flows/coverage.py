@@ -148,7 +148,7 @@ def run_coverage(configs: dict, out_dir, seed: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, cfg in configs.items():
-        executable = build_native(cfg, coverage=True)
+        executable = build_native(cfg, coverage="full")
         data = out / f"{name}.dat"
         transport = NativeTransport(executable, coverage=data)
         try:

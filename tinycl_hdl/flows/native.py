@@ -97,13 +97,21 @@ def wrapper(cfg: TinyCLConfig, observers=()) -> str:
             + "endmodule\n")
 
 
-def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True, coverage: bool = False) -> pathlib.Path:
+#: Coverage builds: Verilator's options, and whether the wrapper carries the observers.
+COVERAGE = {"toggle": (["--coverage-toggle"], False),
+            "full": (["--coverage-line", "--coverage-toggle"], True)}
+
+
+def build_native(cfg: TinyCLConfig, waves: bool = False, quiet: bool = True, coverage=None) -> pathlib.Path:
     """Compile the top for ``cfg`` with the harness unless an identical build exists;
-    returns the executable.  ``coverage``: Verilator's line and toggle coverage, with the
-    observers of :func:`tinycl_hdl.flows.coverage.observers` (the measured switching
-    activity of :mod:`tinycl_hdl.flows.activity`, and :mod:`tinycl_hdl.flows.coverage`)."""
+    returns the executable.  ``coverage``: ``"toggle"``, Verilator's toggle coverage (the
+    measured switching activity of :mod:`tinycl_hdl.flows.activity`), or ``"full"``, line
+    and toggle coverage with the observers of :func:`tinycl_hdl.flows.coverage.observers`
+    (:mod:`tinycl_hdl.flows.coverage`)."""
+    if coverage not in (None, *COVERAGE):
+        raise ValueError(f"coverage must be None or one of {', '.join(COVERAGE)}, not {coverage!r}")
     prepare_environment()
-    suffix = ("-fst" if waves else "") + ("-cov" if coverage else "")
+    suffix = ("-fst" if waves else "") + ({"toggle": "-cov", "full": "-covfull"}[coverage] if coverage else "")
     build_dir = build_root() / "native" / f"{config_key(cfg)}{suffix}"
     build_dir.mkdir(parents=True, exist_ok=True)
     # Parallel test workers may ask for the same model: one builds, the others wait for it.
@@ -129,15 +137,16 @@ def write_sources(cfg: TinyCLConfig, build_dir: pathlib.Path, observers=()) -> l
 
 
 def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet: bool,
-                  coverage: bool = False) -> pathlib.Path:
-    if coverage:
+                  coverage=None) -> pathlib.Path:
+    options, observed = COVERAGE[coverage] if coverage else ([], False)
+    if observed:
         from .coverage import observers
         sources = write_sources(cfg, build_dir, observers(cfg))
     else:
         sources = write_sources(cfg, build_dir)
     harness = build_dir / "harness.cpp"
     flags = (VERILATOR_FLAGS + (["--trace-fst"] if waves else [])
-             + (["--coverage-line", "--coverage-toggle"] if coverage else [])
+             + options
              + ["--build-jobs", str(os.cpu_count() or 1)])
     passes = [_make_flags()] if waves else [_make_flags(*PROFILE_GENERATE), _make_flags(*PROFILE_USE)]
     if coverage:
