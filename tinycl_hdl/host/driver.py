@@ -204,16 +204,10 @@ class TinyCLHost:
         return np.array([_signed(await self.read(f"LOGIT{o}")) for o in range(self.cfg.classes)])
 
     async def read_weights(self) -> Weights:
-        cfg, t = self.cfg, self.transport
-        w = Weights.zeros(cfg)
-        for f, c, i, j in np.ndindex(w.conv_w.shape):
-            w.conv_w[f, c, i, j] = _signed(await t.read(self.map.conv_w.address(f=f, c=c, i=i, j=j)))
-        for o, f, y, x in np.ndindex(w.dense_w.shape):
-            w.dense_w[o, f, y, x] = _signed(await t.read(self.map.dense_w.address(o=o, f=f, y=y, x=x)))
-        for f in range(cfg.filters):
-            w.conv_b[f] = _signed(await self.read(f"CONV_B{f}"))
-        for o in range(cfg.classes):
-            w.dense_b[o] = _signed(await self.read(f"DENSE_B{o}"))
+        w = Weights.zeros(self.cfg)
+        arrays = w.arrays()
+        for name, index, addr in self._weight_words():
+            arrays[name][index] = _signed(await self.transport.read(addr))
         return w
 
     async def _write_words(self, writes) -> None:
@@ -233,14 +227,21 @@ class TinyCLHost:
         """Write every weight and bias (raw fixed-point values) while the accelerator is idle;
         a value outside the data format answers ``SLVERR`` (:class:`BusError`)."""
         self._need_restorable("write_weights")
-        m, mask = self.map, 0xFFFFFFFF
-        writes = [(m.conv_w.address(f=f, c=c, i=i, j=j), int(weights.conv_w[f, c, i, j]) & mask)
-                  for f, c, i, j in np.ndindex(weights.conv_w.shape)]
-        writes += [(m.dense_w.address(o=o, f=f, y=y, x=x), int(weights.dense_w[o, f, y, x]) & mask)
-                   for o, f, y, x in np.ndindex(weights.dense_w.shape)]
-        writes += [(self.reg(f"CONV_B{f}"), int(v) & mask) for f, v in enumerate(weights.conv_b)]
-        writes += [(self.reg(f"DENSE_B{o}"), int(v) & mask) for o, v in enumerate(weights.dense_b)]
-        await self._write_words(writes)
+        arrays = weights.arrays()
+        await self._write_words([(addr, int(arrays[name][index]) & 0xFFFFFFFF)
+                                 for name, index, addr in self._weight_words()])
+
+    def _weight_words(self):
+        """``(array, index, address)`` of every weight and bias, in the golden model's order."""
+        m, cfg = self.map, self.cfg
+        shapes = Weights.zeros(cfg).arrays()
+        words = [("conv_w", (f, c, i, j), m.conv_w.address(f=f, c=c, i=i, j=j))
+                 for f, c, i, j in np.ndindex(shapes["conv_w"].shape)]
+        words += [("dense_w", (o, f, y, x), m.dense_w.address(o=o, f=f, y=y, x=x))
+                  for o, f, y, x in np.ndindex(shapes["dense_w"].shape)]
+        words += [("conv_b", (f,), self.reg(f"CONV_B{f}")) for f in range(cfg.filters)]
+        words += [("dense_b", (o,), self.reg(f"DENSE_B{o}")) for o in range(cfg.classes)]
+        return words
 
     async def read_sample(self, slot: int) -> np.ndarray:
         """The ``[H, W, C]`` pixels of GDumb slot ``slot`` (the ``SAMPLES`` window)."""
