@@ -24,11 +24,20 @@ from ..model.golden import Weights
 from ..model.state import LearnerState, StateError
 from ..spec.regmap import ID_VALUE, Command, ErrorCode, Phase, RegisterMap
 
-__all__ = ["BusError", "CommandError", "CocotbAxiLiteTransport", "INTERRUPTING", "TinyCLHost"]
+__all__ = ["BusError", "LinkError", "UncertainWriteError", "CommandError", "CocotbAxiLiteTransport",
+           "INTERRUPTING", "TinyCLHost"]
 
 
 class BusError(RuntimeError):
     """The device answered SLVERR."""
+
+
+class LinkError(RuntimeError):
+    """The link to the device kept losing or garbling an exchange."""
+
+
+class UncertainWriteError(LinkError):
+    """A write's answer was lost: the device may or may not have executed it."""
 
 
 class CommandError(RuntimeError):
@@ -105,6 +114,9 @@ class TinyCLHost:
         self.interrupt_cycles = interrupt_cycles
         self.interrupts = False           # IRQ_ENABLE set by :meth:`identify`
 
+    #: Writes tried before an :class:`UncertainWriteError` from the transport is passed on.
+    LINK_ATTEMPTS = 8
+
     def reg(self, name: str) -> int:
         return self.map.by_name[name].offset
 
@@ -112,7 +124,20 @@ class TinyCLHost:
         return await self.transport.read(self.reg(name))
 
     async def write(self, name: str, value: int) -> None:
-        await self.transport.write(self.reg(name), value)
+        if name == "COMMAND":              # as it is: command() knows whether a lost one ran
+            return await self.transport.write(self.reg(name), value)
+        await self._write_word(self.reg(name), value)
+
+    async def _write_word(self, addr: int, value: int) -> None:
+        """Write a register other than ``COMMAND``.  Each of them holds what was last written
+        (``IRQ_STATUS`` clears what is written), so a write whose answer the link lost
+        (:class:`UncertainWriteError`) is safe to repeat."""
+        for attempt in range(self.LINK_ATTEMPTS):
+            try:
+                return await self.transport.write(addr, value)
+            except UncertainWriteError:
+                if attempt == self.LINK_ATTEMPTS - 1:
+                    raise
 
     async def identify(self) -> dict:
         """Read the generator parameters (raises if they differ from ``cfg``), then wait until
@@ -149,9 +174,10 @@ class TinyCLHost:
         """Issue ``command``; raises :class:`CommandError` if refused.  With ``wait``, return
         when it has finished: on the interrupt if :meth:`identify` enabled it, else by polling."""
         interrupting = self.interrupts and command in INTERRUPTING
-        if interrupting:
+        lossy = getattr(self.transport, "may_lose_answers", False)
+        if command in INTERRUPTING and (interrupting or lossy):
             await self.write("IRQ_STATUS", 1)          # an earlier completion is not this one's
-        await self.write("COMMAND", int(command))
+        await self._issue(command)
         code = await self.read("ERROR")
         if code != ErrorCode.NONE:
             raise CommandError(command, code)
@@ -159,6 +185,22 @@ class TinyCLHost:
             if interrupting:
                 await self.wait_interrupt()
             await self.wait_idle(max_polls=self.max_polls)
+
+    async def _issue(self, command: Command) -> None:
+        """Write ``COMMAND``.  When the link loses the answer, ask the device whether the
+        command ran: a command of :data:`INTERRUPTING` that ran sets ``IRQ_STATUS`` when it
+        finishes (cleared just before it); the others (``ABORT``, ``CLEAR_COUNTERS``) leave
+        the same state when repeated.  A command refused the first time is refused again."""
+        for attempt in range(self.LINK_ATTEMPTS):
+            try:
+                return await self.transport.write(self.reg("COMMAND"), int(command))
+            except UncertainWriteError:
+                if attempt == self.LINK_ATTEMPTS - 1:
+                    raise
+                if command in INTERRUPTING:
+                    await self.wait_idle(max_polls=self.max_polls)
+                    if await self.read("IRQ_STATUS") & 1:
+                        return
 
     async def wait_interrupt(self) -> None:
         """Wait until the running command has finished (``irq``)."""
@@ -216,7 +258,7 @@ class TinyCLHost:
             await write_many(writes)
         else:
             for addr, word in writes:
-                await self.transport.write(addr, word)
+                await self._write_word(addr, word)
 
     def _need_restorable(self, what: str) -> None:
         if not self.map.restorable:

@@ -1,17 +1,19 @@
 """UART host link: 8N1 receiver and transmitter, and a bridge to AXI4-Lite.
 
 The bridge turns byte frames into AXI4-Lite transactions on the accelerator's
-``s_axil_*`` port.  The framing is defined once, in :mod:`tinycl_hdl.host.uart`
-(write: ``'W'``, address, data -> status; read: ``'R'``, address -> status,
-data), together with the host transports that speak it.
+``s_axil_*`` port.  The framing is defined once, in :mod:`tinycl_hdl.spec.framing`
+(write: ``'W'``, address, data, CRC -> status, CRC; read: ``'R'``, address, CRC ->
+status, data, CRC); the host transports that speak it are in :mod:`tinycl_hdl.host.uart`.
+A frame whose CRC fails is answered ``BADCRC`` and never reaches the bus.
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..spec.framing import FRAME_READ, FRAME_WRITE, TIMEOUT_BITS
-from .axi import SLVERR, axi_lite_members
+from ..spec.framing import (CRC_BYTES, FRAME_CRC, FRAME_READ, FRAME_WRITE, STATUS_BADCRC, STATUS_SLVERR,
+                            TIMEOUT_BITS)
+from .axi import axi_lite_members
 
 __all__ = ["UartRx", "UartTx", "UartBridge"]
 
@@ -47,10 +49,13 @@ class UartRx(_BitTimed):
         a byte not taken by the next byte's stop bit is lost.
     error : Out(1)
         Pulses on a byte whose stop bit was low (the byte is dropped).
+    bit : Out(stream.Signature(1, always_ready=True))
+        Each data bit as it is sampled, least significant first (a CRC over the line's bits).
     """
 
     def __init__(self, divisor: int):
-        super().__init__(divisor, {"rx": In(1, init=1), "data": Out(stream.Signature(8)), "error": Out(1)})
+        super().__init__(divisor, {"rx": In(1, init=1), "data": Out(stream.Signature(8)), "error": Out(1),
+                                   "bit": Out(stream.Signature(1, always_ready=True))})
 
     def elaborate(self, platform):
         m = Module()
@@ -63,6 +68,7 @@ class UartRx(_BitTimed):
         with m.If(self.data.ready):
             m.d.sync += self.data.valid.eq(0)
         m.d.sync += self.error.eq(0)
+        m.d.comb += self.bit.payload.eq(line)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~line):
@@ -86,6 +92,7 @@ class UartRx(_BitTimed):
                         m.d.sync += self.error.eq(1)
                     m.next = "IDLE"
                 with m.Else():
+                    m.d.comb += self.bit.valid.eq(1)
                     m.d.sync += [shreg.eq(Cat(shreg[1:], line)), bit.eq(bit + 1), timer.eq(div - 1)]
         return m
 
@@ -104,10 +111,13 @@ class UartTx(_BitTimed):
         Bytes to send; ``ready`` while the line is idle.
     tx : Out(1)
         The line (idle high).
+    bit : Out(stream.Signature(1, always_ready=True))
+        Each data bit as it goes onto the line, least significant first.
     """
 
     def __init__(self, divisor: int):
-        super().__init__(divisor, {"data": In(stream.Signature(8)), "tx": Out(1, init=1)})
+        super().__init__(divisor, {"data": In(stream.Signature(8)), "tx": Out(1, init=1),
+                                   "bit": Out(stream.Signature(1, always_ready=True))})
 
     def elaborate(self, platform):
         m = Module()
@@ -122,6 +132,8 @@ class UartTx(_BitTimed):
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():
+            # Shifts at left = 10 .. 3 put data bits 0 .. 7 on the line.
+            m.d.comb += [self.bit.payload.eq(frame[1]), self.bit.valid.eq(left >= 3)]
             m.d.sync += [frame.eq(Cat(frame[1:], 1)), left.eq(left - 1), timer.eq(div - 1)]
         return m
 
@@ -168,15 +180,18 @@ class UartBridge(_BitTimed):
         aw = self._addr_width
         m.submodules.rx = rx = UartRx(self._divisor)
         m.submodules.tx = tx = UartTx(self._divisor)
+        # One CRC register serves both directions: the bridge answers only after a whole frame
+        # and takes no frame while it answers.
+        m.submodules.crc = crc = FRAME_CRC(data_width=1).create()
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx), self.m_axil_wstrb.eq(0xF)]
 
         write = Signal()
         addr, wdata = Signal(32), Signal(32)
-        count = Signal(range(9))                 # bytes of the frame body still expected
-        # The status byte, then (a read) the slave's read data, which it holds until ``rready``:
-        # the bridge takes the read's ``rready`` only after sending the data's last byte.
-        reply = Signal(8)
-        reply_left = Signal(range(6))
+        count = Signal(range(9 + CRC_BYTES))     # bytes of the frame still expected, its CRC included
+        # The status, then (a read) the slave's read data, which it holds until ``rready``, then
+        # the reply's CRC: the bridge takes the read's ``rready`` with the reply's last byte.
+        reply = Signal(range(STATUS_BADCRC + 1))
+        reply_left = Signal(range(6 + CRC_BYTES))
         reading, status_next = Signal(), Signal()
         idle = Signal(range(self._timeout * self._divisor))
         m.d.comb += self.m_axil_awaddr.eq(addr[:aw]), self.m_axil_araddr.eq(addr[:aw])
@@ -185,32 +200,41 @@ class UartBridge(_BitTimed):
 
         with m.FSM():
             with m.State("COMMAND"):
-                m.d.comb += rx.data.ready.eq(1)
+                m.d.comb += [rx.data.ready.eq(1), crc.data.eq(rx.bit.payload), crc.valid.eq(rx.bit.valid)]
                 m.d.sync += status_next.eq(1)
                 with m.If(rx.data.valid & ((rx.data.payload == FRAME_WRITE) | (rx.data.payload == FRAME_READ))):
                     m.d.sync += [write.eq(rx.data.payload == FRAME_WRITE), idle.eq(0),
-                                 count.eq(Mux(rx.data.payload == FRAME_WRITE, 8, 4))]
+                                 count.eq(Mux(rx.data.payload == FRAME_WRITE, 8, 4) + CRC_BYTES)]
                     m.next = "BODY"
+                with m.Elif(rx.data.valid | rx.error):
+                    # Dropped: the CRC holds only the bits of the byte being received.
+                    m.d.comb += crc.start.eq(1)
             with m.State("BODY"):
-                m.d.comb += rx.data.ready.eq(1)
+                m.d.comb += [rx.data.ready.eq(1), crc.data.eq(rx.bit.payload), crc.valid.eq(rx.bit.valid)]
                 with m.If(rx.data.valid):
-                    # Address bytes then data bytes, least significant first: shift in at the top.
-                    with m.If(~write | (count > 4)):
-                        m.d.sync += addr.eq(Cat(addr[8:], rx.data.payload))
-                    with m.Else():
-                        m.d.sync += wdata.eq(Cat(wdata[8:], rx.data.payload))
+                    # Address bytes, data bytes, CRC bytes, least significant first: shift in at the top.
+                    with m.If(count > CRC_BYTES):
+                        with m.If(~write | (count > 4 + CRC_BYTES)):
+                            m.d.sync += addr.eq(Cat(addr[8:], rx.data.payload))
+                        with m.Else():
+                            m.d.sync += wdata.eq(Cat(wdata[8:], rx.data.payload))
                     m.d.sync += [count.eq(count - 1), idle.eq(0)]
                     with m.If(count == 1):
                         m.next = "CHECK"
                 with m.Elif(idle == self._timeout * self._divisor - 1):
+                    m.d.comb += crc.start.eq(1)
                     m.next = "COMMAND"
                 with m.Else():
                     m.d.sync += idle.eq(idle + 1)
             with m.State("CHECK"):
+                m.d.comb += crc.start.eq(1)            # the reply's CRC starts here
                 m.d.sync += [aw_done.eq(0), w_done.eq(0)]
                 m.d.sync += reading.eq(0)
-                with m.If(addr[aw:].any()):
-                    m.d.sync += [reply.eq(SLVERR), reply_left.eq(Mux(write, 1, 5))]
+                with m.If(~crc.match_detected):
+                    m.d.sync += [reply.eq(STATUS_BADCRC), reply_left.eq(Mux(write, 1, 5) + CRC_BYTES)]
+                    m.next = "REPLY"
+                with m.Elif(addr[aw:].any()):
+                    m.d.sync += [reply.eq(STATUS_SLVERR), reply_left.eq(Mux(write, 1, 5) + CRC_BYTES)]
                     m.next = "REPLY"
                 with m.Elif(write):
                     m.next = "WRITE"
@@ -224,26 +248,30 @@ class UartBridge(_BitTimed):
                 with m.If(self.m_axil_wready):
                     m.d.sync += w_done.eq(1)
                 with m.If(aw_done & w_done & self.m_axil_bvalid):
-                    m.d.sync += [reply.eq(self.m_axil_bresp), reply_left.eq(1)]
+                    m.d.sync += [reply.eq(self.m_axil_bresp), reply_left.eq(1 + CRC_BYTES)]
                     m.next = "REPLY"
             with m.State("READ"):
                 m.d.comb += self.m_axil_arvalid.eq(~aw_done)
                 with m.If(self.m_axil_arready):
                     m.d.sync += aw_done.eq(1)
                 with m.If(aw_done & self.m_axil_rvalid):
-                    m.d.sync += [reply.eq(self.m_axil_rresp), reply_left.eq(5), reading.eq(1)]
+                    m.d.sync += [reply.eq(self.m_axil_rresp), reply_left.eq(5 + CRC_BYTES), reading.eq(1)]
                     m.next = "REPLY"
             with m.State("REPLY"):
                 # The status, then (a read) the data's bytes, least significant first: byte
-                # 4 - reply_left.  A refused read sends zeros for its data.
-                data_byte = Signal(2)
-                m.d.comb += data_byte.eq(4 - reply_left)
+                # 4 + CRC_BYTES - reply_left; a refused read sends zeros for its data.  Then the
+                # CRC's bytes: the bits of a byte go out while reply_left is one less than when
+                # it was taken, so the CRC takes the bits sent while reply_left >= CRC_BYTES.
+                data_byte, crc_byte = Signal(2), Signal(range(CRC_BYTES))
+                m.d.comb += [data_byte.eq(4 + CRC_BYTES - reply_left), crc_byte.eq(CRC_BYTES - reply_left),
+                             crc.data.eq(tx.bit.payload), crc.valid.eq(tx.bit.valid & (reply_left >= CRC_BYTES))]
                 data_bytes = Array(self.m_axil_rdata.word_select(b, 8) for b in range(4))
-                m.d.comb += [tx.data.payload.eq(Mux(status_next, reply, Mux(reading, data_bytes[data_byte], 0))),
-                             tx.data.valid.eq(1)]
+                crc_bytes = Array(crc.crc.word_select(b, 8) for b in range(CRC_BYTES))
+                body = Mux(reply_left <= CRC_BYTES, crc_bytes[crc_byte], Mux(reading, data_bytes[data_byte], 0))
+                m.d.comb += [tx.data.payload.eq(Mux(status_next, reply, body)), tx.data.valid.eq(1)]
                 with m.If(tx.data.ready):
                     m.d.sync += [reply_left.eq(reply_left - 1), status_next.eq(0)]
                     with m.If(reply_left == 1):
-                        m.d.comb += self.m_axil_rready.eq(reading)
+                        m.d.comb += [self.m_axil_rready.eq(reading), crc.start.eq(1)]
                         m.next = "COMMAND"
         return m
