@@ -49,13 +49,21 @@ class NativeTransport:
             reply += chunk
         return reply
 
+    def write_raw(self, addr: int, value: int) -> int:
+        """Write; returns the AXI response (0 OKAY, 2 SLVERR)."""
+        return self._exchange(struct.pack("<cII", b"W", addr, value & 0xFFFFFFFF), 1)[0]
+
+    def read_raw(self, addr: int) -> tuple:
+        """Read; returns ``(response, data)``."""
+        return struct.unpack("<BI", self._exchange(struct.pack("<cI", b"R", addr), 5))
+
     def write_now(self, addr: int, value: int) -> None:
-        resp = self._exchange(struct.pack("<cII", b"W", addr, value & 0xFFFFFFFF), 1)[0]
+        resp = self.write_raw(addr, value)
         if resp:
             raise BusError(f"write of 0x{value & 0xFFFFFFFF:X} to 0x{addr:X} answered {_RESP[resp]}")
 
     def read_now(self, addr: int) -> int:
-        resp, data = struct.unpack("<BI", self._exchange(struct.pack("<cI", b"R", addr), 5))
+        resp, data = self.read_raw(addr)
         if resp:
             raise BusError(f"read of 0x{addr:X} answered {_RESP[resp]}")
         return data

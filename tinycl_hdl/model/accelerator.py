@@ -44,6 +44,9 @@ class SoftwareAccelerator:
         self.lfsr = Lfsr(cfg.seed)
         self.sampler = golden.GDumbSampler(cfg)
         self.weights = self._convert(golden.Weights.zeros(cfg))
+        #: The logits of the last training step's forward pass (golden arithmetic), as the
+        #: chip's LOGIT registers hold them; ``None`` before one.
+        self.logits = None
 
     def _convert(self, weights: golden.Weights):
         if self.arithmetic == "float":
@@ -79,7 +82,8 @@ class SoftwareAccelerator:
                 seed = step_seed(self.lfsr.draw()) if stochastic else None
                 pixels, label = self.sampler.pixels[slot], int(self.sampler.labels[slot])
                 if self.arithmetic == "golden":
-                    self.weights = golden.train_step(cfg, self.weights, pixels, label, seed)[0]
+                    self.weights, trace = golden.train_step(cfg, self.weights, pixels, label, seed)
+                    self.logits = trace.logits
                 else:
                     self.weights = reference.train_step(cfg, self.weights, pixels, label)
                 if progress is not None:
