@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak test-gl coverage clean
+.PHONY: system-deps install demo report bench bench-pytorch paper-builds paper-table asic asic-table fusesoc synth bitstream formal docs test test-random test-soak test-gl coverage fuzz clean
 
 install: $(STAMP)
 
@@ -122,6 +122,12 @@ coverage: install
 # top, each on Icarus and on Verilator (make test runs the generic one on Icarus).
 test-gl: install
 	$(BIN)/python -m pytest -n $(JOBS) tests/flows/test_gatelevel.py --gate-level all
+
+# Differential fuzzing of the host port: Hypothesis sequences on the RTL (native backend)
+# against the register-level model (make test runs 60).
+FUZZ ?= 3000
+fuzz: install
+	TINYCL_FUZZ_EXAMPLES=$(FUZZ) $(BIN)/python -m pytest tests/flows/test_fuzz_hostport.py --hypothesis-show-statistics
 
 # A larger sweep of random valid configurations end to end on Icarus, under stressed bus
 # traffic (SEED=... replays one; the seed is printed in the header).

@@ -196,6 +196,12 @@ class Pair:
         for window in MAP.windows:
             for index in range(1 << window.index_bits):
                 self.read(window.base + 4 * index)
+        # GDumb's bookkeeping on the RTL alone: the class counts are the labels it holds.
+        size = self.dut.read_raw(MAP.by_name["MEM_SIZE"].offset)[1]
+        labels = [self.dut.read_raw(MAP.labels.address(slot=s))[1] for s in range(size)]
+        counts = [self.dut.read_raw(MAP.by_name[f"CLASS_COUNT{c}"].offset)[1] for c in range(CFG.classes)]
+        assert size <= CFG.slots and counts == [labels.count(c) for c in range(CFG.classes)], \
+            f"class counts {counts} for the labels {labels}"
 
 
 @pytest.fixture(scope="module")

@@ -39,8 +39,8 @@ class RegisterPort:
     cfg : TinyCLConfig
         A lane-array configuration (its map has writable weights, ``SAMPLES`` and ``LFSR``).
 
-    Members
-    -------
+    Attributes
+    ----------
     acc : SoftwareAccelerator
         The learner's state (weights, GDumb memory, LFSR).
     busy : bool
