@@ -137,12 +137,12 @@ test-random: install
 	$(BIN)/python -m pytest -n $(JOBS) tests/rtl/test_random_configs.py --random-configs $(N) --random-verilator 0 \
 		--random-models $$(( $(N) * 10 )) $(if $(SEED),--random-seed $(SEED))
 
-# SymbiYosys: the bare AXI4-Lite slave by k-induction, and a bounded check (with covers) of
-# a small whole top on both datapaths.
+# SymbiYosys: the bare AXI4-Lite slave by k-induction, a bounded check (with covers) of a
+# small whole top on both datapaths, the window generator, the LFSR and GDumb's bookkeeping.
 FORMAL_SET := --set in_h=3 --set in_w=3 --set kernel=2 --set filters=1 --set classes=2 --set slots=2 \
 	--set data_width=8 --set frac_bits=4
 formal: install
-	$(BIN)/tinycl formal $(FORMAL_SET) --window --lfsr -o build/formal/array
+	$(BIN)/tinycl formal $(FORMAL_SET) --window --lfsr --gdumb -o build/formal/array
 	$(BIN)/tinycl formal $(FORMAL_SET) --set datapath=serial --no-slave -o build/formal/serial
 
 clean:

@@ -539,9 +539,12 @@ def sweep(spec_file, out_dir, workers, scheduler, data_dir, fresh, quiet):
 @click.option("--lfsr/--no-lfsr", default=False, show_default=True,
               help="k-induction: the hardware LFSR draws the golden model's sequence (one draw a cycle, "
                    "and four steps a cycle), and its covers.")
+@click.option("--gdumb/--no-gdumb", default=False, show_default=True,
+              help="k-induction: GDumb's insertion writes only inside the memories and its class counts "
+                   "equal the labels it holds (four memory shapes), and its covers.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="build/formal",
               show_default=True, help="Folder for the SymbiYosys runs.")
-def formal(cfg, preset, slave, top, depth, window, lfsr, out_dir):
+def formal(cfg, preset, slave, top, depth, window, lfsr, gdumb, out_dir):
     """Formal checks of the AXI4-Lite host port with SymbiYosys (YoWASP Yosys, Boolector)."""
     import time
 
@@ -572,6 +575,14 @@ def formal(cfg, preset, slave, top, depth, window, lfsr, out_dir):
             for mode in ("prove", "cover"):
                 check(f"lfsr {mode} ({steps} steps a cycle)",
                       lambda: prove_lfsr(pathlib.Path(out_dir) / f"lfsr{steps}-{mode}", steps, mode))
+    if gdumb:
+        from .flows.formal_gdumb import GDUMB_CONFIG, GDUMB_SHAPES, prove_gdumb
+
+        for n, shape in enumerate(GDUMB_SHAPES):
+            check(f"gdumb prove ({shape.slots} slots, {shape.classes} classes)",
+                  lambda: prove_gdumb(pathlib.Path(out_dir) / f"gdumb{n}-prove", shape))
+        check(f"gdumb cover ({GDUMB_CONFIG.slots} slots, {GDUMB_CONFIG.classes} classes)",
+              lambda: prove_gdumb(pathlib.Path(out_dir) / "gdumb-cover", mode="cover", depth=90))
     if window:
         from .flows.formal_window import SHAPES, prove_window
 
