@@ -1,14 +1,16 @@
 """The UART host link: framing and the transports that speak it.
 
 The frames are those of :mod:`tinycl_hdl.spec.framing`, which the bridge RTL
-(:class:`~tinycl_hdl.rtl.uart.UartBridge`) uses too.  Other first bytes are
-dropped, and a frame left incomplete for :data:`TIMEOUT_BITS` bit periods is
-abandoned.
+(:class:`~tinycl_hdl.rtl.uart.UartBridge`) uses too: each frame and each answer ends
+in a CRC-16, and a frame whose CRC fails is answered ``BADCRC`` and not executed.
+Other first bytes are dropped, and a frame left incomplete for :data:`TIMEOUT_BITS`
+bit periods is abandoned.
 
 Both transports have the interface :class:`~tinycl_hdl.host.driver.TinyCLHost`
 expects (``await read(addr)``, ``await write(addr, value)``, :class:`BusError`
-on SLVERR): :class:`SerialTransport` for a board on a serial port (pyserial),
-:class:`CocotbUartTransport` for the board top in simulation (cocotbext-uart).
+on SLVERR) and the retry rules of :class:`UartFraming`: :class:`SerialTransport`
+for a board on a serial port (pyserial), :class:`CocotbUartTransport` for the
+board top in simulation (cocotbext-uart).
 """
 
 from __future__ import annotations
