@@ -99,3 +99,47 @@ def test_a_write_is_sent_again_only_when_the_device_says_it_was_not_executed():
         assert port.written == [write_frame(0x14, 7)]
     with pytest.raises(LinkError, match="not executed"):
         asyncio.run(SerialTransport(FakePort(*[sealed(STATUS_BADCRC)] * 5)).write(0x14, 7))
+
+
+class LossyLink:
+    """A transport whose first answers to chosen writes are lost (the writes themselves land)."""
+
+    may_lose_answers = True
+
+    def __init__(self, regs, lose):
+        self.regs, self.lose, self.writes = regs, dict(lose), []
+
+    async def read(self, addr):
+        return self.regs.get(addr, 0)
+
+    async def write(self, addr, value):
+        self.writes.append((addr, value))
+        self.regs[addr] = value
+        if self.lose.get(addr, 0):
+            self.lose[addr] -= 1
+            raise UncertainWriteError("lost")
+
+
+def test_the_host_repeats_idempotent_writes_and_asks_whether_a_lost_command_ran():
+    from tinycl_hdl.host.driver import TinyCLHost
+    from tinycl_hdl.spec.catalogue import BOARD
+    from tinycl_hdl.spec.regmap import Command, RegisterMap
+
+    m = RegisterMap(BOARD).by_name
+    label, command, irq = m["LABEL"].offset, m["COMMAND"].offset, m["IRQ_STATUS"].offset
+    # LABEL's answer lost twice: written three times.
+    link = LossyLink({}, {label: 2})
+    asyncio.run(TinyCLHost(link, BOARD).write("LABEL", 1))
+    assert link.writes == [(label, 1)] * 3
+    # An INSERT whose answer is lost but which ran (IRQ_STATUS set): written once.
+    link = LossyLink({irq: 1}, {command: 1})
+    asyncio.run(TinyCLHost(link, BOARD)._issue(Command.INSERT))
+    assert link.writes == [(command, Command.INSERT)]
+    # One that did not run (IRQ_STATUS clear): written again.
+    link = LossyLink({irq: 0}, {command: 1})
+    asyncio.run(TinyCLHost(link, BOARD)._issue(Command.INSERT))
+    assert link.writes == [(command, Command.INSERT)] * 2
+    # A lost CLEAR_COUNTERS is repeated without asking.
+    link = LossyLink({irq: 1}, {command: 1})
+    asyncio.run(TinyCLHost(link, BOARD)._issue(Command.CLEAR_COUNTERS))
+    assert link.writes == [(command, Command.CLEAR_COUNTERS)] * 2

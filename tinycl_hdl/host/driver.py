@@ -128,16 +128,19 @@ class TinyCLHost:
             return await self.transport.write(self.reg(name), value)
         await self._write_word(self.reg(name), value)
 
-    async def _write_word(self, addr: int, value: int) -> None:
-        """Write a register other than ``COMMAND``.  Each of them holds what was last written
-        (``IRQ_STATUS`` clears what is written), so a write whose answer the link lost
-        (:class:`UncertainWriteError`) is safe to repeat."""
+    async def _write_word(self, addr: int, value: int, ran=None) -> None:
+        """Write, and write again when the link lost the answer (:class:`UncertainWriteError`).
+        Every register but ``COMMAND`` holds what was last written (``IRQ_STATUS`` clears
+        what is written), so repeating such a write is safe; for others, ``ran`` (a
+        coroutine function) first asks the device whether the lost write took effect."""
         for attempt in range(self.LINK_ATTEMPTS):
             try:
                 return await self.transport.write(addr, value)
             except UncertainWriteError:
                 if attempt == self.LINK_ATTEMPTS - 1:
                     raise
+                if ran is not None and await ran():
+                    return
 
     async def identify(self) -> dict:
         """Read the generator parameters (raises if they differ from ``cfg``), then wait until
@@ -187,20 +190,18 @@ class TinyCLHost:
             await self.wait_idle(max_polls=self.max_polls)
 
     async def _issue(self, command: Command) -> None:
-        """Write ``COMMAND``.  When the link loses the answer, ask the device whether the
-        command ran: a command of :data:`INTERRUPTING` that ran sets ``IRQ_STATUS`` when it
-        finishes (cleared just before it); the others (``ABORT``, ``CLEAR_COUNTERS``) leave
-        the same state when repeated.  A command refused the first time is refused again."""
-        for attempt in range(self.LINK_ATTEMPTS):
-            try:
-                return await self.transport.write(self.reg("COMMAND"), int(command))
-            except UncertainWriteError:
-                if attempt == self.LINK_ATTEMPTS - 1:
-                    raise
-                if command in INTERRUPTING:
-                    await self.wait_idle(max_polls=self.max_polls)
-                    if await self.read("IRQ_STATUS") & 1:
-                        return
+        """Write ``COMMAND``.  When the link loses the answer, a command of
+        :data:`INTERRUPTING` is written again only if it did not run (:meth:`_finished`); the
+        others (``ABORT``, ``CLEAR_COUNTERS``) leave the same state when repeated.  A command
+        refused the first time is refused again."""
+        await self._write_word(self.reg("COMMAND"), int(command),
+                               ran=self._finished if command in INTERRUPTING else None)
+
+    async def _finished(self) -> bool:
+        """Whether the command just written ran: it sets ``IRQ_STATUS`` as it finishes (cleared
+        just before it was written)."""
+        await self.wait_idle(max_polls=self.max_polls)
+        return bool(await self.read("IRQ_STATUS") & 1)
 
     async def wait_interrupt(self) -> None:
         """Wait until the running command has finished (``irq``)."""
