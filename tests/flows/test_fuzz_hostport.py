@@ -5,7 +5,8 @@ Verilator backend).  Every response and every value that does not depend on timi
 equal; at the end every register and window is compared.  A failing sequence shrinks to a
 minimal one, which Hypothesis prints.
 
-``TINYCL_FUZZ_EXAMPLES`` sets the number of sequences (``make test`` runs the default).
+``TINYCL_FUZZ_EXAMPLES`` sets the number of sequences and draws them at random (``make test``
+runs 60 fixed ones).
 """
 
 import os
@@ -13,6 +14,7 @@ import os
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis import strategies as st
 
 from tinycl_hdl.flows.native import build_native
@@ -209,7 +211,13 @@ def executable():
     return build_native(CFG)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+# make test runs the same sequences every time (derandomize); make fuzz draws new ones and keeps
+# failing ones in .hypothesis/ to replay them first next time.
+RANDOM = "TINYCL_FUZZ_EXAMPLES" in os.environ
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, print_blob=True,
+          database=DirectoryBasedExampleDatabase(".hypothesis/examples") if RANDOM else None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(ops=st.lists(OPS, min_size=1, max_size=40))
