@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tinycl_hdl.flows.native import build_native
 from tinycl_hdl.host.native import NativeTransport
-from tinycl_hdl.model.registers import OKAY, RegisterPort
+from tinycl_hdl.model.registers import OKAY, RegisterPort, signed32
 from tinycl_hdl.spec.catalogue import TOPS
 from tinycl_hdl.spec.regmap import Command, RegisterMap
 
@@ -142,7 +142,7 @@ class Pair:
         for name in [r.name for r in MAP.registers if r.name.startswith(("CONV_B", "DENSE_B", "LOGIT"))]:
             value = self.dut.read_raw(MAP.by_name[name].offset)[1]
             if name.startswith("LOGIT"):
-                model.logits[int(name[5:])] = value - (1 << 32) if value >> 31 else value
+                model.logits[int(name[5:])] = signed32(value)
             else:
                 model.write(MAP.by_name[name].offset, value)
         model.acc.lfsr.state = self.dut.read_raw(MAP.by_name["LFSR"].offset)[1]

@@ -96,13 +96,10 @@ class _GDumbHarness(wiring.Component):
                 m.d.comb += Assert((addr >= ctl.target * slot_words) & (addr < (ctl.target + 1) * slot_words)
                                    & (addr < slots * slot_words), "a sample word written outside its slot")
         m.d.comb += Assert(ctl.size <= slots, "the fill level exceeds the memory")
-        in_use = [Signal(name=f"f_in_use{i}") for i in range(slots)]
-        m.d.comb += [in_use[i].eq(ctl.size > i) for i in range(slots)]
         for c in range(nc):
-            m.d.comb += Assert(ctl.counts[c] == sum(((in_use[i]) & (held[i] == c) for i in range(slots)), start=0),
-                               f"class {c}'s count is not the labels it holds")
+            m.d.comb += Assert(ctl.counts[c] == count(c, below=ctl.size), f"class {c}'s count is not the labels it holds")
         for i in range(slots):
-            m.d.comb += Assert(~in_use[i] | (held[i] < nc), "a slot in use holds no class")
+            m.d.comb += Assert((ctl.size <= i) | (held[i] < nc), "a slot in use holds no class")
 
         # What makes it inductive: the insertion's registers as each state leaves them.
         self._invariants(m, ctl, fsm, labels, held, count, slot_words)

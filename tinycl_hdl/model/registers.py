@@ -22,13 +22,18 @@ from ..spec.regmap import Command, ErrorCode, RegisterMap
 from . import golden
 from .accelerator import SoftwareAccelerator
 
-__all__ = ["RegisterPort", "OKAY", "SLVERR"]
+__all__ = ["RegisterPort", "OKAY", "SLVERR", "signed32"]
 
 OKAY, SLVERR = 0, 2
 
 #: Commands that end in the control unit's DONE state, which sets IRQ_STATUS.
 _FINISHING = (Command.INSERT, Command.TRAIN, Command.TRAIN_KEEP, Command.INFER)
 _TIMED = ("CYCLES", "OPERAND_SETS", "SAMPLE_READS", "TRAIN_SAMPLES")
+
+
+def signed32(value: int) -> int:
+    """A 32-bit bus word as the signed integer it carries."""
+    return value - (1 << 32) if value >> 31 else value
 
 
 class RegisterPort:
@@ -85,8 +90,7 @@ class RegisterPort:
         return w.dense_w, (f["o"], f["f"], f["y"], f["x"])
 
     def _fits(self, value: int) -> bool:
-        signed = value - (1 << 32) if value >> 31 else value
-        return -(1 << (self.cfg.data_width - 1)) <= signed < 1 << (self.cfg.data_width - 1)
+        return -(1 << (self.cfg.data_width - 1)) <= signed32(value) < 1 << (self.cfg.data_width - 1)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -143,7 +147,7 @@ class RegisterPort:
         if not self._fits(value):
             return SLVERR
         array, index = self._weight(window, f)
-        array[index] = value - (1 << 32) if value >> 31 else value
+        array[index] = signed32(value)
         return OKAY
 
     def _write_register(self, name: str, value: int) -> int:
@@ -163,7 +167,7 @@ class RegisterPort:
             if self.busy or not self._fits(value):
                 return SLVERR
             biases = self.acc.weights.conv_b if name.startswith("CONV_B") else self.acc.weights.dense_b
-            biases[int(name.rsplit("B", 1)[1])] = value - (1 << 32) if value >> 31 else value
+            biases[int(name.rsplit("B", 1)[1])] = signed32(value)
             return OKAY
         if name not in checks or self.busy or not checks[name]:
             return SLVERR
