@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -541,7 +542,7 @@ def sweep(spec_file, out_dir, workers, scheduler, data_dir, fresh, quiet):
                    "and four steps a cycle), and its covers.")
 @click.option("--gdumb/--no-gdumb", default=False, show_default=True,
               help="k-induction: GDumb's insertion writes only inside the memories and its class counts "
-                   "equal the labels it holds (four memory shapes), and its covers.")
+                   "equal the labels it holds (four memory shapes, both datapaths), and its covers.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default="build/formal",
               show_default=True, help="Folder for the SymbiYosys runs.")
 def formal(cfg, preset, slave, top, depth, window, lfsr, gdumb, out_dir):
@@ -576,13 +577,16 @@ def formal(cfg, preset, slave, top, depth, window, lfsr, gdumb, out_dir):
                 check(f"lfsr {mode} ({steps} steps a cycle)",
                       lambda: prove_lfsr(pathlib.Path(out_dir) / f"lfsr{steps}-{mode}", steps, mode))
     if gdumb:
-        from .flows.formal_gdumb import GDUMB_CONFIG, GDUMB_SHAPES, prove_gdumb
+        from .flows.formal_gdumb import COVER_DEPTH, GDUMB_CONFIG, GDUMB_SHAPES, prove_gdumb
 
         for n, shape in enumerate(GDUMB_SHAPES):
-            check(f"gdumb prove ({shape.slots} slots, {shape.classes} classes)",
+            check(f"gdumb prove ({shape.slots} slots, {shape.classes} classes, datapath {shape.datapath})",
                   lambda: prove_gdumb(pathlib.Path(out_dir) / f"gdumb{n}-prove", shape))
-        check(f"gdumb cover ({GDUMB_CONFIG.slots} slots, {GDUMB_CONFIG.classes} classes)",
-              lambda: prove_gdumb(pathlib.Path(out_dir) / "gdumb-cover", mode="cover", depth=90))
+        for datapath, depth in COVER_DEPTH.items():
+            shape = dataclasses.replace(GDUMB_CONFIG, datapath=datapath)
+            check(f"gdumb cover ({shape.slots} slots, {shape.classes} classes, datapath {datapath})",
+                  lambda: prove_gdumb(pathlib.Path(out_dir) / f"gdumb-cover-{datapath}", shape, mode="cover",
+                                      depth=depth))
     if window:
         from .flows.formal_window import SHAPES, prove_window
 
