@@ -85,7 +85,7 @@ class NoisyUartTransport(CocotbUartTransport):
         self.incoming.clear()
 
 
-class AxiWriteLog:
+class AxiAccessLog:
     """The accesses that reach the accelerator's bus behind the bridge (Icarus reaches the
     top's internal ``m_axil_*`` nets)."""
 
@@ -172,7 +172,7 @@ async def uart_noise_never_executes_a_corrupted_frame(dut):
     ``uart_insert_train_infer_bit_exact`` with faults on the link both ways; every result
     equals the golden model's, and every access that reached the bus is one the host asked
     for, in order: no corrupted frame was executed."""
-    log = AxiWriteLog(dut)
+    log = AxiAccessLog(dut)
     tb = await start(dut)
     t = tb.transport
     for n in range(tb.cfg.slots + 2):
