@@ -582,11 +582,11 @@ def formal(cfg, preset, slave, top, depth, window, lfsr, gdumb, out_dir):
         for n, shape in enumerate(GDUMB_SHAPES):
             check(f"gdumb prove ({shape.slots} slots, {shape.classes} classes, datapath {shape.datapath})",
                   lambda: prove_gdumb(pathlib.Path(out_dir) / f"gdumb{n}-prove", shape))
-        for datapath, depth in COVER_DEPTH.items():
+        for datapath, cover_depth in COVER_DEPTH.items():
             shape = dataclasses.replace(GDUMB_CONFIG, datapath=datapath)
             check(f"gdumb cover ({shape.slots} slots, {shape.classes} classes, datapath {datapath})",
                   lambda: prove_gdumb(pathlib.Path(out_dir) / f"gdumb-cover-{datapath}", shape, mode="cover",
-                                      depth=depth))
+                                      depth=cover_depth))
     if window:
         from .flows.formal_window import SHAPES, prove_window
 
