@@ -124,7 +124,7 @@ class Pair:
         while self.dut.read_raw(STATUS)[1] & 1:
             polls += 1
             assert polls < 100000, "the RTL stays busy"
-        self.model.busy = False
+        self.model.finish()
 
     def _name(self, addr):
         reg = self.model._offsets.get(addr)
@@ -188,8 +188,6 @@ class Pair:
                 self.model.busy = True
                 self.access(op[2], busy=True)
                 self.wait_idle()
-                # The command sets IRQ_STATUS as it finishes, after a clear written meanwhile.
-                self.model.values["IRQ_STATUS"] = 1
                 if op[2][0] == "command" and op[2][1] == Command.ABORT:
                     self.adopt()
             else:

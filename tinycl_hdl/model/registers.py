@@ -89,6 +89,13 @@ class RegisterPort:
             return w.conv_w, (f["f"], f["c"], f["i"], f["j"])
         return w.dense_w, (f["o"], f["f"], f["y"], f["x"])
 
+    def finish(self) -> None:
+        """The command the caller saw running (``busy``) has finished: as the device does at
+        ``DONE``, IRQ_STATUS is set again, whatever clear was written while it ran."""
+        if self.busy:
+            self.busy = False
+            self.values["IRQ_STATUS"] = 1
+
     def _fits(self, value: int) -> bool:
         return -(1 << (self.cfg.data_width - 1)) <= signed32(value) < 1 << (self.cfg.data_width - 1)
 
