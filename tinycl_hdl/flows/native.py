@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import shutil
 import os
 import pathlib
 import subprocess
@@ -164,8 +165,9 @@ def _build_locked(cfg: TinyCLConfig, build_dir: pathlib.Path, waves: bool, quiet
     if executable.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return executable
     stamp.unlink(missing_ok=True)
-    for stale in obj.glob("*.gcda"):
-        stale.unlink()
+    # A rebuild starts from an empty folder: the cache outlives the Verilator install that
+    # filled it, and make's dependency files would name that install's headers.
+    shutil.rmtree(obj, ignore_errors=True)
     for n, make_flags in enumerate(passes):
         if n:
             # The flags changed, not the sources: make would keep the instrumented objects.
