@@ -56,9 +56,10 @@ __all__ = ["COVER_DEPTH", "GDUMB_CONFIG", "GDUMB_SHAPES", "gdumb_harness", "prov
 #: Four slots, three classes, and two-word sample slots: evictions and refusals within a
 #: few dozen cycles (the covers).
 GDUMB_CONFIG = TinyCLConfig(in_h=2, in_w=2, kernel=2, filters=1, classes=3, slots=4, data_width=8, frac_bits=4)
-#: Steps the covers need, by datapath: the second eviction ends at step 80 with registered
-#: counts, at step 94 with counts in memory (a read a cycle, two writes after INS_FINISH).
-COVER_DEPTH = {"array": 90, "serial": 110}
+#: Steps the covers need, by datapath: the second eviction ends at step 92 with registered
+#: counts and a registered sample memory (three cycles a copied word), at step 94 with
+#: counts in memory (a read a cycle, two writes after INS_FINISH).
+COVER_DEPTH = {"array": 100, "serial": 110}
 #: The memories ``make formal`` proves: slots a power of two or not, more or fewer classes.
 GDUMB_SHAPES = [dataclasses.replace(GDUMB_CONFIG, slots=slots, classes=classes, datapath=datapath)
                 for datapath in ("array", "serial") for slots, classes in ((4, 3), (5, 2), (6, 4), (10, 3))]
@@ -69,6 +70,9 @@ class _GDumbHarness(wiring.Component):
         self._cfg, self._broken = cfg, broken
         lay = sample_layout(cfg)
         self._aw = max(1, (lay["depth"] - 1).bit_length())
+        # The sample memory's read latency of the datapath's build (``shared_blocks``): the
+        # copy waits it out, the data itself is free.
+        self._read_latency = 1 if cfg.datapath == "serial" else 2
         super().__init__({"go": In(1), "label": In(index(cfg.classes)), "lfsr_state": In(32), "lfsr_ready": In(1),
                           "rd_data": In(8 * cfg.kernel)})
 
@@ -82,7 +86,8 @@ class _GDumbHarness(wiring.Component):
                          count_memory=dp.count_memory() if serial else None)
         labels, held = self._labels(m)
         counts = self._count_words(m, dp) if serial else ctl.counts
-        samples = SimpleNamespace(rd_en=Signal(), rd_addr=[Signal(self._aw) for _ in range(k)],
+        samples = SimpleNamespace(read_latency=self._read_latency,
+                                  rd_en=Signal(), rd_addr=[Signal(self._aw) for _ in range(k)],
                                   rd_data=[self.rd_data.word_select(b, 8) for b in range(k)],
                                   wr_en=[Signal() for _ in range(k)], wr_addr=[Signal(self._aw) for _ in range(k)],
                                   wr_data=[Signal(8) for _ in range(k)])
@@ -247,7 +252,8 @@ class _GDumbHarness(wiring.Component):
                 m.d.comb += Assert(ctl.target == ctl.size)
         with m.If(ongoing("INS_COPY")):
             m.d.comb += Assert(ctl.copy_w < slot_words)
-            with m.If(ctl.copy_write):
+            m.d.comb += Assert(ctl.copy_phase <= self._read_latency)
+            with m.If(ctl.copy_phase != 0):
                 m.d.comb += Assert(ctl.copy_waddr == ctl.target * slot_words + ctl.copy_w)
         if ctl.counts is None:
             self._count_memory_invariants(m, ctl, fsm, counts, count, compared)

@@ -82,7 +82,8 @@ class _WindowHarness(wiring.Component):
         cycle = Signal(range(1 << 10), name="f_cycle")
         m.d.sync += cycle.eq(cycle + (cycle != (1 << 10) - 1))
         m.d.comb += win.start.eq(cycle == 0)
-        # The memory: each word holds its pixel's coordinates, one cycle after the read.  Pixel
+        # The memory: each word holds its pixel's coordinates, ``win.read_latency`` cycles
+        # after the read.  Pixel
         # (c, row, col) is in bank (row + col) % K at word c * plane + row * row_words + col // K
         # of its slot.
         for b in range(k):
@@ -91,8 +92,11 @@ class _WindowHarness(wiring.Component):
             chan, rem = local // lay["plane_words"], local % lay["plane_words"]
             row = rem // lay["row_words"]
             col = (rem % lay["row_words"]) * k + (b + 8 * k - row[:3]) % k
+            word = Signal(8, name=f"f_word{b}")
             with m.If(win.rd_en):
-                m.d.sync += win.rd_data[b].eq((chan[:2] << 6) | (row[:3] << 3) | col[:3])
+                m.d.sync += word.eq((chan[:2] << 6) | (row[:3] << 3) | col[:3])
+            read_data = m.d.sync if win.read_latency == 2 else m.d.comb
+            read_data += win.rd_data[b].eq(word)
         # Fetches counted here, not by the generator's own counter.
         fetches = Signal(16, name="f_fetches")
         m.d.sync += fetches.eq(fetches + win.rd_en)

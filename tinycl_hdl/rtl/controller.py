@@ -39,9 +39,9 @@ def shared_blocks(m, cfg: TinyCLConfig, datapath, *, blackbox: bool = False) -> 
     """The sample memory with the snake window reading it, the loss unit and the LFSR, as
     submodules of ``m``; the LFSR's speed, the window's stages and the loss unit's divider
     are the datapath's."""
-    m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox)
     m.submodules.window = window = SnakeWindow(cfg, pipelined=datapath.window_pipelined,
                                                tag_width=datapath.window_tag_width)
+    m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox, registered=window.read_latency == 2)
     m.submodules.loss = loss = LossGradient(cfg, pipelined=datapath.loss_pipelined, blackbox=blackbox)
     m.submodules.lfsr = lfsr = Lfsr(cfg.seed, datapath.lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.
@@ -132,7 +132,9 @@ class Controller:
         self.evict, self.scan_hit, self.scan_victim = Signal(name="evict"), Signal(name="scan_hit"), \
             Signal(name="scan_victim")
         self.copy_w = Signal(index(sample_layout(cfg)["slot_words"]), name="copy_w")
-        self.copy_write = Signal(name="copy_write")
+        # INS_COPY's cycle of a word: 0 reads it from the staging slot, the sample memory's
+        # read latency writes it into the target slot.
+        self.copy_phase = Signal(range(3), name="copy_phase")
         self.copy_waddr = Signal(sample_addr_width, name="copy_waddr")
         self.label_full = Signal(name="label_full")
         self.label_count, self.label_new = Signal(range(slots + 1), name="label_count"), Signal(name="label_new")
@@ -216,7 +218,7 @@ class Controller:
             m.d.sync += [s.evict.eq(0), s.o.eq(0), s.largest.eq(0), s.largest_count.eq(0),
                          s.candidate_valid.eq(0)]
             with m.If(less_than(s.size, cfg.slots)):
-                m.d.sync += [s.target.eq(s.size), s.copy_w.eq(0), s.copy_write.eq(0)]
+                m.d.sync += [s.target.eq(s.size), s.copy_w.eq(0), s.copy_phase.eq(0)]
                 m.next = "INS_COPY"
             with m.Elif(s.label_full):
                 m.d.sync += [s.kept.eq(0), s.result_none.eq(1)]
@@ -254,7 +256,7 @@ class Controller:
         with m.State("INS_SCAN_CHECK"):
             with m.If(s.scan_hit):
                 with m.If(s.scan_victim):
-                    m.d.sync += [s.target.eq(s.ctr), s.copy_w.eq(0), s.copy_write.eq(0)]
+                    m.d.sync += [s.target.eq(s.ctr), s.copy_w.eq(0), s.copy_phase.eq(0)]
                     m.next = "INS_COPY"
                 with m.Else():
                     m.d.sync += [s.matches.eq(s.matches + 1), s.ctr.eq(s.ctr + 1)]
@@ -262,19 +264,24 @@ class Controller:
             with m.Else():
                 m.d.sync += s.ctr.eq(s.ctr + 1)
                 m.next = "INS_SCAN_READ"
+        latency = samples.read_latency
+        if latency not in (1, 2):
+            raise ValueError(f"the sample memory's read latency must be 1 or 2, not {latency!r}")
         with m.State("INS_COPY"):
             # The banks are single-port (SPRAM on an iCE40): read a staging word, then write
-            # it into the slot, never both in one cycle.
-            with m.If(~s.copy_write):
+            # it into the slot when the memory shows it, never both in one cycle.
+            with m.If(s.copy_phase == 0):
                 m.d.comb += samples.rd_en.eq(1)
                 for b in range(k):
                     m.d.comb += samples.rd_addr[b].eq(cfg.slots * slay["slot_words"] + s.copy_w)
-                m.d.sync += [s.copy_write.eq(1), s.copy_waddr.eq(s.target * slay["slot_words"] + s.copy_w)]
+                m.d.sync += [s.copy_phase.eq(1), s.copy_waddr.eq(s.target * slay["slot_words"] + s.copy_w)]
+            with m.Elif(s.copy_phase != latency):
+                m.d.sync += s.copy_phase.eq(s.copy_phase + 1)
             with m.Else():
                 for b in range(k):
                     m.d.comb += [samples.wr_en[b].eq(1), samples.wr_addr[b].eq(s.copy_waddr),
                                  samples.wr_data[b].eq(samples.rd_data[b])]
-                m.d.sync += [s.copy_write.eq(0), s.copy_w.eq(s.copy_w + 1)]
+                m.d.sync += [s.copy_phase.eq(0), s.copy_w.eq(s.copy_w + 1)]
                 with m.If(s.copy_w == slay["slot_words"] - 1):
                     m.next = "INS_FINISH"
         with m.State("INS_FINISH"):

@@ -261,14 +261,21 @@ class SampleMemory(wiring.Component):
     cfg : TinyCLConfig
     blackbox : bool
         Emit the banks as SRAM macro instances.
+    registered : bool
+        Register every bank's read data (:attr:`read_latency` two cycles instead of one).
+        A bank deeper than one block RAM is a multiplexer over many of them; on an ECP5 the
+        block RAM's clock-to-output and that multiplexer, routed across the chip into the
+        slot copy's write data or the host's read data, took 24 ns.  The register holds
+        every reader's path to the multiplexer alone.
 
     Attributes
     ----------
     rd_en : In(1)
         Read all banks this cycle.
     rd_addr : In(ArrayLayout(addr, kernel))
-        Word address per bank; data one cycle later on ``rd_data``.
+        Word address per bank; data :attr:`read_latency` cycles later on ``rd_data``.
     rd_data : Out(ArrayLayout(unsigned(8), kernel))
+        Holds the last word read while ``rd_en`` is low.
     wr_en, wr_addr, wr_data : In(ArrayLayout(..., kernel))
         Per-bank writes (slot copies).  A bank is single-port: a write and a read
         must not share a cycle (the write wins and the read is dropped).
@@ -277,12 +284,13 @@ class SampleMemory(wiring.Component):
         written one cycle later and then takes precedence over a bank write.
     """
 
-    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False):
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, registered: bool = False):
         if not isinstance(cfg, TinyCLConfig):
             raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
         self._cfg = cfg
         self._layout = sample_layout(cfg)
         self._blackbox = blackbox
+        self._registered = bool(registered)
         k = cfg.kernel
         addr = max(1, (self._layout["depth"] - 1).bit_length())
         self._addr_width = addr
@@ -308,6 +316,11 @@ class SampleMemory(wiring.Component):
     @property
     def addr_width(self) -> int:
         return self._addr_width
+
+    @property
+    def read_latency(self) -> int:
+        """Cycles from ``rd_en`` to the word on ``rd_data``."""
+        return 2 if self._registered else 1
 
     def macros(self):
         """:class:`MemoryShape` of every memory, for a macro list."""
@@ -341,7 +354,9 @@ class SampleMemory(wiring.Component):
             m.submodules[f"bank{b}"] = bank
             # Single-port, so that an iCE40's SPRAM can hold it: the control unit never reads
             # and writes in one cycle.
-            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b]), self.rd_data[b].eq(bank.r_data)]
+            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b])]
+            read_data = m.d.sync if self._registered else m.d.comb
+            read_data += self.rd_data[b].eq(bank.r_data)
             with m.If(px_en & (px_bank == b)):
                 m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(px_data)]
             with m.Else():

@@ -46,8 +46,9 @@ class SnakeWindow(wiring.Component):
         Gives the input and kernel sizes and the order (``cfg.window``).
     pipelined : bool
         Stages for a fast clock (75 MHz on an ECP5): the banks' rows and columns get a
-        stage of their own, and the pixels read are registered before they enter the
-        window.  Without (30 MHz on an iCE40 UP5K), :attr:`latency` is two cycles shorter.
+        stage of their own, and the pixels read come from a registered sample memory
+        (:attr:`read_latency`) before they enter the window.  Without (30 MHz on an iCE40
+        UP5K), :attr:`latency` is two cycles shorter.
     tag_width : int
         Width of :attr:`tag`.
 
@@ -76,7 +77,7 @@ class SnakeWindow(wiring.Component):
     rd_en, rd_addr : Out
         Bank reads (to :class:`SampleMemory`).
     rd_data : In
-        Bank data, one cycle after ``rd_en``.
+        Bank data, :attr:`read_latency` cycles after ``rd_en``.
     valid : Out(1)
         ``window`` holds the window of channel ``chan`` at position ``(y, x)``.
     pos : Out
@@ -134,10 +135,16 @@ class SnakeWindow(wiring.Component):
         """Cycles from a fetch to the window it completes appearing on the outputs.
 
         Three address stages (entering line and bank skew; rows and columns; registered
-        read addresses), memory read, registered pixels, window update; without
-        ``pipelined``, no rows-and-columns stage and no registered pixels.
+        read addresses), memory read, the memory's registered pixels, window update;
+        without ``pipelined``, no rows-and-columns stage and no registered pixels.
         """
         return 6 if self._pipelined else 4
+
+    @property
+    def read_latency(self) -> int:
+        """Cycles from ``rd_en`` to ``rd_data`` that the window expects of the sample memory
+        (:attr:`SampleMemory.read_latency <tinycl_hdl.rtl.memory.SampleMemory.read_latency>`)."""
+        return 2 if self._pipelined else 1
 
     @property
     def reads_per_sweep(self) -> int:
@@ -274,15 +281,15 @@ class SnakeWindow(wiring.Component):
         """Shift the fetched channel's window and insert the entering pixels; returns the
         step that reached the window (stage E)."""
         cfg, k = self._cfg, self._cfg.kernel
-        # The pixels read are registered first (stage E): a block RAM's clock-to-output
-        # leaves no room for the window multiplexers in the same cycle at 75 MHz (at the
-        # serial datapath's 30 MHz it does).
+        # The pixels read arrive registered by the memory (stage E): a block RAM's
+        # clock-to-output leaves no room for the window multiplexers in the same cycle at
+        # 75 MHz (at the serial datapath's 30 MHz it does).
         if self._pipelined:
             e = Signal(step, name="step_e")
-            pixels = Signal.like(self.rd_data)
-            m.d.sync += [e.eq(d), pixels.eq(self.rd_data)]
+            m.d.sync += e.eq(d)
         else:
-            e, pixels = d, self.rd_data
+            e = d
+        pixels = self.rd_data
         entering = [Signal(8, name=f"entering{i}") for i in range(k)]
         for i in range(k):
             with m.Switch(e.skew):
@@ -337,8 +344,8 @@ class SampleWindow(wiring.Component):
     """
 
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, tag_width: int = 4):
-        self._memory = SampleMemory(cfg, blackbox=blackbox)
         self._window = SnakeWindow(cfg, tag_width=tag_width)
+        self._memory = SampleMemory(cfg, blackbox=blackbox, registered=self._window.read_latency == 2)
         members = {}
         for name in _PIXEL_PORTS:
             members[name] = self._memory.signature.members[name]
