@@ -76,6 +76,12 @@ class Sram(wiring.Component):
         ``w_data``, ``r_data``); on an iCE40 UltraPlus platform, an SPRAM
         (:meth:`fits_spram`), whose ``r_data`` is undefined after a write until
         the next read.
+    bit_planes : bool
+        Infer one memory a bit wide per data bit (one write enable per word only).  An
+        FPGA then maps a deep memory to its deepest, narrowest block RAMs: an ECP5's
+        DP16KD holds 16K words of one bit against 2K of nine, so a plane of 64K words
+        is read through a 4:1 multiplexer where a byte-wide memory needs 32:1.  Neither
+        a black box nor an SPRAM is split.
 
     Attributes
     ----------
@@ -89,7 +95,7 @@ class Sram(wiring.Component):
     """
 
     def __init__(self, width: int, depth: int, *, granularity: int | None = None, blackbox: bool = False,
-                 single_port: bool = False):
+                 single_port: bool = False, bit_planes: bool = False):
         _check_positive("width", width)
         _check_positive("depth", depth)
         if granularity is not None:
@@ -100,6 +106,9 @@ class Sram(wiring.Component):
         self._granularity = granularity or width
         self._blackbox = bool(blackbox)
         self._single_port = bool(single_port)
+        self._bit_planes = bool(bit_planes)
+        if self._bit_planes and self.lanes != 1:
+            raise ValueError(f"bit planes need one write enable per word, not {self.lanes}")
         addr = max(1, (depth - 1).bit_length())
         super().__init__({
             "r_addr": In(addr), "r_en": In(1), "r_data": Out(width),
@@ -107,10 +116,10 @@ class Sram(wiring.Component):
         })
 
     @classmethod
-    def of(cls, shape: MemoryShape, *, blackbox: bool = False) -> "Sram":
+    def of(cls, shape: MemoryShape, *, blackbox: bool = False, bit_planes: bool = False) -> "Sram":
         """The memory of ``shape``."""
         return cls(shape.width, shape.depth, granularity=shape.granularity, blackbox=blackbox,
-                   single_port=shape.single_port)
+                   single_port=shape.single_port, bit_planes=bit_planes)
 
     @property
     def width(self) -> int:
@@ -178,6 +187,13 @@ class Sram(wiring.Component):
                 i_CHIPSELECT=r_en | self.w_en, i_CLOCK=ClockSignal(), i_STANDBY=Const(0), i_SLEEP=Const(0),
                 i_POWEROFF=Const(1),            # active low
                 o_DATAOUT=data_out)
+            return m
+        if self._bit_planes:
+            for bit in range(self._width):
+                m.submodules[f"plane{bit}"] = plane = Memory(shape=unsigned(1), depth=self._depth, init=[])
+                rd, wr = plane.read_port(), plane.write_port()
+                m.d.comb += [rd.addr.eq(r_addr), rd.en.eq(r_en), self.r_data[bit].eq(rd.data),
+                             wr.addr.eq(w_addr), wr.en.eq(self.w_en), wr.data.eq(self.w_data[bit])]
             return m
         m.submodules.mem = mem = Memory(shape=unsigned(self._width), depth=self._depth, init=[])
         rd = mem.read_port()
@@ -266,7 +282,8 @@ class SampleMemory(wiring.Component):
         A bank deeper than one block RAM is a multiplexer over many of them; on an ECP5 the
         block RAM's clock-to-output and that multiplexer, routed across the chip into the
         slot copy's write data or the host's read data, took 24 ns.  The register holds
-        every reader's path to the multiplexer alone.
+        every reader's path to the multiplexer alone, and the banks are built of bit
+        planes (:class:`Sram` ``bit_planes``), so that the multiplexer is a narrow one.
 
     Attributes
     ----------
@@ -350,7 +367,7 @@ class SampleMemory(wiring.Component):
                        + word_of_row[self.px_row] + word_of_col[self.px_col]),
         ]
         for b in range(k):
-            bank = Sram.of(sample_bank_shape(cfg), blackbox=self._blackbox)
+            bank = Sram.of(sample_bank_shape(cfg), blackbox=self._blackbox, bit_planes=self._registered)
             m.submodules[f"bank{b}"] = bank
             # Single-port, so that an iCE40's SPRAM can hold it: the control unit never reads
             # and writes in one cycle.
