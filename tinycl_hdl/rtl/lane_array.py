@@ -40,7 +40,7 @@ from amaranth.lib import data
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import Phase
 from ..spec.schedule import ArraySchedule
-from .arith import index, pairwise_sum, round_shift, saturate
+from .arith import index, pairwise_sum, round_shift, saturate, times_constant
 from .conv_backward import ConvBackward
 from .conv_forward import ConvForward, sweep_tag_width
 from .datapath import Datapath
@@ -543,13 +543,18 @@ class LaneArray(Datapath):
             lay["plane_words"]
         cw, dwf = host.cw, host.dwf
         cw_f, dw_f = cw["f"][0], dwf["f"][0]
+        # Products by constants as shifted sums (times_constant): synthesis puts a product on
+        # a DSP block, and on the ECP5 the path from the request address through one is
+        # longer than the 75 MHz clock allows.
         dw_pos = Signal(index(lay["positions"]))
-        m.d.sync += dw_pos.eq(dwf["y"][0] * cfg.out_w + dwf["x"][0])
+        m.d.sync += dw_pos.eq(times_constant(dwf["y"][0], cfg.out_w) + dwf["x"][0])
         cw_addr_q = Signal(range(max(2, G * C)))
         dw_addr_q = Signal(range(max(2, NC * CH)))
         cw_lane_q, dw_lane_q = Signal(index(L)), Signal(index(L))
-        m.d.sync += [cw_addr_q.eq((cw_f // NPU) * C + cw["c"][0]), cw_lane_q.eq(cw["i"][0] * K + cw["j"][0]),
-                     dw_addr_q.eq(dwf["o"][0] * CH + (dw_f // NPU) * PW + self.pos_word[dw_pos]),
+        m.d.sync += [cw_addr_q.eq(times_constant(cw_f // NPU, C) + cw["c"][0]),
+                     cw_lane_q.eq(times_constant(cw["i"][0], K) + cw["j"][0]),
+                     dw_addr_q.eq(times_constant(dwf["o"][0], CH) + times_constant(dw_f // NPU, PW)
+                                  + self.pos_word[dw_pos]),
                      dw_lane_q.eq(self.pos_lane[dw_pos])]
         cw_p = cw_f % NPU if NPU > 1 else Const(0)
         dw_p = dw_f % NPU if NPU > 1 else Const(0)
