@@ -89,9 +89,10 @@ bench-pytorch: install
 # ECP5-85F builds of both presets at every n_pu (hours), then the table beside the paper's epoch
 # time (docs/performance.md, "Beside the paper"), from make report's and make bench-pytorch's
 # results.  ECP5_SEED is the placement seed; CIFAR10_SLOTS the cifar10 builds' GDumb memory
-# (at n_pu = 1, 76 slots need 209 of the 208 block RAMs; 72 leaves room for the wider units).
+# (at n_pu = 1, 62 slots need 209 of the 208 block RAMs: a bank's one-bit planes grow by
+# 16K-word blocks).
 ECP5_SEED ?= 1
-CIFAR10_SLOTS ?= 72
+CIFAR10_SLOTS ?= 61
 paper-builds: install
 	for n in 1 2 4 8; do \
 	  $(BIN)/tinycl synth --preset digits --set n_pu=$$n --target ecp5-85f --pnr-seed $(ECP5_SEED) \
