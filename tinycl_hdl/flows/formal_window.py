@@ -83,9 +83,8 @@ class _WindowHarness(wiring.Component):
         m.d.sync += cycle.eq(cycle + (cycle != (1 << 10) - 1))
         m.d.comb += win.start.eq(cycle == 0)
         # The memory: each word holds its pixel's coordinates, ``win.read_latency`` cycles
-        # after the read.  Pixel
-        # (c, row, col) is in bank (row + col) % K at word c * plane + row * row_words + col // K
-        # of its slot.
+        # after the read.  Pixel (c, row, col) is in bank (row + col) % K at word
+        # c * plane + row * row_words + col // K of its slot.
         for b in range(k):
             local = Signal(32, name=f"f_local{b}")
             m.d.comb += local.eq(win.rd_addr[b] - slot * lay["slot_words"])
