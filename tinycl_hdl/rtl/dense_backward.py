@@ -82,22 +82,28 @@ class DenseBackward(wiring.Component):
         pending = Signal()
         pend = Signal(data.StructLayout({"o": index(NC), "addr": index(NC * CH), "chunk": index(CH), "first": 1,
                                          "last": 1, "group": index(G), "word": index(PW)}))
+        # The reads of a cycle, decided the cycle before: ``reading`` is ``busy & ~half & chunk
+        # != CH`` and ``read_addr`` is ``class_base + chunk``, both as registers, because the
+        # read enable and address reach every block RAM of the dense weights.
+        reading, read_addr = Signal(), Signal(index(NC * CH))
         with m.If(self.start):
             m.d.sync += [self.busy.eq(1), half.eq(0), chunk.eq(0), o.eq(0), class_base.eq(0), pending.eq(0),
-                         group.eq(0), word.eq(0)]
+                         group.eq(0), word.eq(0), reading.eq(1), read_addr.eq(0)]
+        with m.If(reading):
+            m.d.comb += [self.dense_w_rd.en.eq(1), self.dense_w_rd.addr.eq(read_addr),
+                         self.delta_rd_en.eq(1), self.delta_rd_index.eq(o)]
+            with m.If(o == 0):
+                m.d.comb += [self.act_rd.en.eq(1), self.act_rd.addr.eq(chunk)]
         with m.If(self.busy):
             m.d.sync += half.eq(~half)
             with m.If(~half):
                 self._update_half(m, pending, pend)
+                m.d.sync += reading.eq(0)
                 with m.If(chunk == CH):
                     m.d.sync += [pending.eq(0), self.busy.eq(0)]
                     m.d.comb += self.last_issue.eq(1)
                 with m.Else():
-                    m.d.comb += [self.dense_w_rd.en.eq(1), self.dense_w_rd.addr.eq(class_base + chunk),
-                                 self.delta_rd_en.eq(1), self.delta_rd_index.eq(o)]
-                    with m.If(o == 0):
-                        m.d.comb += [self.act_rd.en.eq(1), self.act_rd.addr.eq(chunk)]
-                    m.d.sync += [pending.eq(1), pend.o.eq(o), pend.addr.eq(class_base + chunk), pend.chunk.eq(chunk),
+                    m.d.sync += [pending.eq(1), pend.o.eq(o), pend.addr.eq(read_addr), pend.chunk.eq(chunk),
                                  pend.first.eq(chunk == 0), pend.last.eq(o == NC - 1), pend.group.eq(group),
                                  pend.word.eq(word)]
             with m.Else():
@@ -107,15 +113,17 @@ class DenseBackward(wiring.Component):
                     m.d.comb += [issue.units[p].a.eq(self.dense_w[p])]
                     m.d.comb += [issue.units[p].b[i].eq(self.delta) for i in range(L)]
                 with m.If(o == NC - 1):
-                    m.d.sync += [o.eq(0), class_base.eq(0), chunk.eq(chunk + 1)]
+                    m.d.sync += [o.eq(0), class_base.eq(0), chunk.eq(chunk + 1),
+                                 reading.eq(chunk != CH - 1), read_addr.eq(chunk + 1)]
                     with m.If(word == PW - 1):
                         m.d.sync += [word.eq(0), group.eq(group + 1)]
                     with m.Else():
                         m.d.sync += word.eq(word + 1)
                 with m.Else():
-                    m.d.sync += [o.eq(o + 1), class_base.eq(class_base + CH)]
+                    m.d.sync += [o.eq(o + 1), class_base.eq(class_base + CH),
+                                 reading.eq(1), read_addr.eq(class_base + CH + chunk)]
         with m.If(self.cancel):
-            m.d.sync += [self.busy.eq(0), pending.eq(0)]
+            m.d.sync += [self.busy.eq(0), pending.eq(0), reading.eq(0)]
         return m
 
     def _update_half(self, m, pending, pend):

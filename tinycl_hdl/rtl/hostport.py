@@ -71,25 +71,35 @@ class HostPort:
 
     def window_reads(self, m, labels, conv_w, dense_w, conv_extra=(), dense_extra=()):
         """The rest of a read request's ``If``/``Elif`` chain: the label and weight windows,
-        read while idle into ``MEM_READ`` (``mem_kind`` 0, 1, 2), else ``SLVERR``.  ``conv_w``
-        and ``dense_w`` are ``(memory, word address)`` pairs; the ``*_extra`` statements run
-        with their reads."""
+        read while idle through ``MEM_ADDR`` into ``MEM_READ`` (``mem_kind`` 0, 1, 2), else
+        ``SLVERR``.  ``conv_w`` and ``dense_w`` are ``(memory, word address)`` pairs of
+        registered addresses; the ``*_extra`` statements run with the decision."""
         busy = self._common.host_busy
-        for kind, flag, reads, extra in ((0, self.to_labels, [(labels, self.lab["slot"][0])], ()),
-                                         (1, self.to_cw, conv_w, conv_extra), (2, self.to_dw, dense_w, dense_extra)):
+        self._window_reads = [[(labels, self.lab["slot"][0])], conv_w, dense_w]
+        for kind, flag, extra in ((0, self.to_labels, ()), (1, self.to_cw, conv_extra), (2, self.to_dw, dense_extra)):
             with m.Elif(~busy & flag):
-                for mem, word in reads:
-                    m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(word)]
                 m.d.sync += [self.mem_kind.eq(kind), *extra]
-                m.next = "MEM_READ"
+                m.next = "MEM_ADDR"
         with m.Else():
             m.d.comb += [self.done_resp.eq(1), self.error_resp.eq(1)]
+
+    def _address_state(self, m):
+        """``MEM_ADDR``: the window read itself, a cycle after the decision.  Its enable and
+        address come from the state and registers alone: a weight memory is many block RAMs
+        spread over the device, and the request decode before their enables was the longest
+        path of the ECP5 build."""
+        with m.State("MEM_ADDR"):
+            for kind, reads in enumerate(self._window_reads):
+                with m.If(self.mem_kind == kind):
+                    for mem, word in reads:
+                        m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(word)]
+            m.next = "MEM_READ"
 
     def states(self, m, lfsr, read_request, extra_states, datapath_writes=None):
         """The host port's FSM: ``IDLE`` waits for the decode, serves writes itself (and
         through ``datapath_writes(m)`` the datapath's) and reads through ``read_request(m)``;
-        ``STAGE``, the caller's ``extra_states(m)``, and ``MEM_RESPOND`` (answers
-        ``mem_rdata``)."""
+        ``STAGE``, the caller's ``extra_states(m)``, ``MEM_ADDR`` (the window reads of
+        :meth:`window_reads`) and ``MEM_RESPOND`` (answers ``mem_rdata``)."""
         with m.FSM(name="host"):
             with m.State("IDLE"):
                 with m.If(~(self.decoded & self._axi.req_valid)):
@@ -102,6 +112,7 @@ class HostPort:
                     read_request(m)
             self._common.stage_state(m, self._samples, self.stage_regs, self.done_resp)
             extra_states(m)
+            self._address_state(m)        # after IDLE: the read request named the reads
             with m.State("MEM_RESPOND"):
                 m.d.comb += [self.done_resp.eq(1), self.rdata.eq(self.mem_rdata)]
                 m.next = "IDLE"
