@@ -47,6 +47,8 @@ from ..rtl.arith import index
 from ..rtl.controller import INS_LOOKUP_CYCLES, Controller
 from ..rtl.memory import sample_layout
 from ..rtl.serial import COUNT, SerialDatapath, _param_width
+from ..rtl.top import DATAPATHS
+from ..rtl.window import SnakeWindow
 from ..spec.config import TinyCLConfig
 from ..spec.regmap import RegisterMap
 from .formal import _summary, run_sby
@@ -72,7 +74,7 @@ class _GDumbHarness(wiring.Component):
         self._aw = max(1, (lay["depth"] - 1).bit_length())
         # The sample memory's read latency of the datapath's build (``shared_blocks``): the
         # copy waits it out, the data itself is free.
-        self._read_latency = 1 if cfg.datapath == "serial" else 2
+        self._read_latency = SnakeWindow(cfg, pipelined=DATAPATHS[cfg.datapath].window_pipelined).read_latency
         super().__init__({"go": In(1), "label": In(index(cfg.classes)), "lfsr_state": In(32), "lfsr_ready": In(1),
                           "rd_data": In(8 * cfg.kernel)})
 

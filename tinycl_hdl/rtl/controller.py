@@ -41,7 +41,7 @@ def shared_blocks(m, cfg: TinyCLConfig, datapath, *, blackbox: bool = False) -> 
     are the datapath's."""
     m.submodules.window = window = SnakeWindow(cfg, pipelined=datapath.window_pipelined,
                                                tag_width=datapath.window_tag_width)
-    m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox, registered=window.read_latency == 2)
+    m.submodules.samples = samples = SampleMemory(cfg, blackbox=blackbox, read_latency=window.read_latency)
     m.submodules.loss = loss = LossGradient(cfg, pipelined=datapath.loss_pipelined, blackbox=blackbox)
     m.submodules.lfsr = lfsr = Lfsr(cfg.seed, datapath.lfsr_steps_per_cycle)
     # The window reads the sample memory unless the control unit copies a sample.

@@ -277,8 +277,8 @@ class SampleMemory(wiring.Component):
     cfg : TinyCLConfig
     blackbox : bool
         Emit the banks as SRAM macro instances.
-    registered : bool
-        Register every bank's read data (:attr:`read_latency` two cycles instead of one).
+    read_latency : int
+        1, or 2 to register every bank's read data (:attr:`read_latency`).
         A bank deeper than one block RAM is a multiplexer over many of them; on an ECP5 the
         block RAM's clock-to-output and that multiplexer, routed across the chip into the
         slot copy's write data or the host's read data, take 24 ns for a byte-wide bank of
@@ -302,13 +302,15 @@ class SampleMemory(wiring.Component):
         written one cycle later and then takes precedence over a bank write.
     """
 
-    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, registered: bool = False):
+    def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, read_latency: int = 1):
         if not isinstance(cfg, TinyCLConfig):
             raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
+        if read_latency not in (1, 2):
+            raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
         self._cfg = cfg
         self._layout = sample_layout(cfg)
         self._blackbox = blackbox
-        self._registered = bool(registered)
+        self._registered = read_latency == 2
         k = cfg.kernel
         addr = max(1, (self._layout["depth"] - 1).bit_length())
         self._addr_width = addr

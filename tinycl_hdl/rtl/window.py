@@ -345,7 +345,7 @@ class SampleWindow(wiring.Component):
 
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, tag_width: int = 4):
         self._window = SnakeWindow(cfg, tag_width=tag_width)
-        self._memory = SampleMemory(cfg, blackbox=blackbox, registered=self._window.read_latency == 2)
+        self._memory = SampleMemory(cfg, blackbox=blackbox, read_latency=self._window.read_latency)
         members = {}
         for name in _PIXEL_PORTS:
             members[name] = self._memory.signature.members[name]
