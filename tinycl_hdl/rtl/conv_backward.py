@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
 from ..spec.update import CONV, DITHER_BITS, Coordinates
-from .arith import index
+from .arith import index, times_constant
 from .conv_forward import sweep_tag_width
 from .datapath import pixel_data
 from .dither import coordinate_image
@@ -99,7 +99,7 @@ class ConvBackward(wiring.Component):
 
         # A window of ours comes out: read every unit's gradient word of its position.
         with m.If(self.busy & now.valid & now.tag[-1]):
-            m.d.comb += [self.grad_rd.en.eq(1), self.grad_rd.addr.eq(now.tag[cw:cw + gw] * PW + now.word)]
+            m.d.comb += [self.grad_rd.en.eq(1), self.grad_rd.addr.eq(times_constant(now.tag[cw:cw + gw], PW) + now.word)]
 
         # A cycle later: the OUTER operand set, the gradient's lane broadcast.
         chan, group = stage.tag[:cw], stage.tag[cw:cw + gw]
@@ -113,7 +113,7 @@ class ConvBackward(wiring.Component):
                 m.d.comb += [unit.a[i].eq(pixels[i]) for i in range(L)]
                 m.d.comb += [unit.b[i].eq(self.grad[p][stage.lane]) for i in range(L)]
             with m.If(stage.last):
-                m.d.comb += [self.conv_w_rd.en.eq(1), self.conv_w_rd.addr.eq(group * C + chan)]
+                m.d.comb += [self.conv_w_rd.en.eq(1), self.conv_w_rd.addr.eq(times_constant(group, C) + chan)]
 
         # The cycle after a sweep's last window: its UPDATE from the accumulators.
         update = Signal(data.StructLayout({"valid": 1, "group": index(G), "chan": index(C)}))
@@ -121,7 +121,7 @@ class ConvBackward(wiring.Component):
                      update.group.eq(group), update.chan.eq(chan)]
         with m.If(update.valid):
             m.d.comb += [issue.valid.eq(1), issue.mode.eq(Mode.UPDATE), issue.source.eq(GradSource.ACC),
-                         issue.tag.kind.eq(Kind.CW), issue.tag.addr.eq(update.group * C + update.chan),
+                         issue.tag.kind.eq(Kind.CW), issue.tag.addr.eq(times_constant(update.group, C) + update.chan),
                          issue.tag.first.eq(update.chan == 0), issue.tag.group.eq(update.group)]
             coords = Coordinates.of(cfg)
             for p in range(NPU):

@@ -13,7 +13,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec.config import TinyCLConfig
-from .arith import index
+from .arith import index, times_constant
 from .datapath import pixel_data
 from .issue import Kind, issue_layout, layout, read_layout
 from .mac import Mode
@@ -103,14 +103,14 @@ class ConvForward(wiring.Component):
 
         # A window of ours comes out: read every unit's kernel slice of its group and channel.
         with m.If(self.busy & now.valid & ~now.tag[-1]):
-            m.d.comb += [self.conv_w_rd.en.eq(1), self.conv_w_rd.addr.eq(now.tag[cw:cw + gw] * C + now.chan)]
+            m.d.comb += [self.conv_w_rd.en.eq(1), self.conv_w_rd.addr.eq(times_constant(now.tag[cw:cw + gw], C) + now.chan)]
 
         # A cycle later: the operand set.
         group = stage.tag[cw:cw + gw]
         with m.If(self.busy & stage.valid & ~stage.tag[-1]):
             m.d.comb += [issue.valid.eq(1), issue.mode.eq(Mode.DOT), issue.first.eq(stage.first_chan),
                          issue.tag.kind.eq(Mux(stage.last_chan, Kind.ACT, Kind.NONE)),
-                         issue.tag.addr.eq(group * PW + stage.word), issue.tag.lane.eq(stage.lane)]
+                         issue.tag.addr.eq(times_constant(group, PW) + stage.word), issue.tag.lane.eq(stage.lane)]
             pixels = [pixel_data(cfg, stage.pixels[i]) for i in range(L)]
             for p in range(NPU):
                 unit = issue.units[p]

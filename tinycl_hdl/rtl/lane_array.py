@@ -344,8 +344,8 @@ class LaneArray(Datapath):
         init_f, init_c, init_i, init_j = self.init_f, self.init_c, self.init_i, self.init_j
         # One draw per weight, in the golden model's order f, c, i, j; written a cycle later.
         m.d.comb += [self.blocks.lfsr.draw.eq(1)]
-        m.d.sync += [self.init_valid.eq(1), self.init_waddr.eq(self.init_group * C + init_c),
-                     self.init_lane.eq(init_i * K + init_j), self.init_p.eq(init_f % NPU if NPU > 1 else 0)]
+        m.d.sync += [self.init_valid.eq(1), self.init_waddr.eq(times_constant(self.init_group, C) + init_c),
+                     self.init_lane.eq(times_constant(init_i, K) + init_j), self.init_p.eq(init_f % NPU if NPU > 1 else 0)]
         last_w = (init_j == K - 1) & (init_i == K - 1) & (init_c == C - 1) & (init_f == cfg.filters - 1)
         with m.If(init_j != K - 1):
             m.d.sync += init_j.eq(init_j + 1)
@@ -370,7 +370,7 @@ class LaneArray(Datapath):
         init_f, init_x, init_y, init_pos, o = self.init_f, self.init_x, self.init_y, self.init_pos, ctl.o
         m.d.comb += [self.blocks.lfsr.draw.eq(1)]
         m.d.sync += [self.init_dense.eq(1), self.init_valid.eq(1),
-                     self.init_waddr.eq(self.o_base + self.init_group * PW + self.pos_word[init_pos]),
+                     self.init_waddr.eq(self.o_base + times_constant(self.init_group, PW) + self.pos_word[init_pos]),
                      self.init_lane.eq(self.pos_lane[init_pos]), self.init_p.eq(init_f % NPU if NPU > 1 else 0)]
         last_w = (init_x == cfg.out_w - 1) & (init_y == cfg.out_h - 1) & (init_f == cfg.filters - 1) & \
             (o == cfg.classes - 1)
