@@ -86,8 +86,7 @@ class HostPort:
     def _address_state(self, m):
         """``MEM_ADDR``: the window read itself, a cycle after the decision.  Its enable and
         address come from the state and registers alone: a weight memory is many block RAMs
-        spread over the device, and the request decode before their enables was the longest
-        path of the ECP5 build."""
+        spread over the device, and the request decode stays off the nets that reach them."""
         with m.State("MEM_ADDR"):
             for kind, reads in enumerate(self._window_reads):
                 with m.If(self.mem_kind == kind):
