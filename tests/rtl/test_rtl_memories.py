@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 from amaranth.hdl import Fragment
 
-from tinycl_hdl.rtl.memory import Sram
+from tinycl_hdl.rtl.memory import SampleMemory, Sram
 from tinycl_hdl.rtl.top import TinyCL, dual_port_memories
 from tinycl_hdl.spec.catalogue import SERIAL_TOPS, TOPS
 
@@ -41,3 +41,14 @@ def test_a_memory_left_out_of_the_report_is_seen():
     reported = dict(top.memories())
     reported.pop("labels")
     assert reported != elaborated_memories(TinyCL(cfg))
+
+
+@pytest.mark.parametrize("latency", [0, 3, "2"])
+def test_sample_memory_refuses_a_read_latency_it_cannot_build(latency):
+    with pytest.raises(ValueError, match=r"read_latency must be 1 or 2, not"):
+        SampleMemory(TOPS["digits-small"], read_latency=latency)
+
+
+@pytest.mark.parametrize("latency", [1, 2])
+def test_sample_memory_reports_the_read_latency_it_builds(latency):
+    assert SampleMemory(TOPS["digits-small"], read_latency=latency).read_latency == latency
