@@ -26,7 +26,7 @@ def test_the_covers_reach_a_full_memory_two_evictions_and_a_refusal(tmp_path, da
 
 @pytest.mark.parametrize("datapath", DATAPATHS)
 def test_an_eviction_that_forgets_the_evicted_class_is_caught(tmp_path, datapath):
-    # From reset: the bounded check finds the wrong count after the first eviction (step 71
+    # From reset: the bounded check finds the wrong count after the first eviction (step 81
     # with registered counts, 72 with counts in memory).
     shape = dataclasses.replace(GDUMB_CONFIG, datapath=datapath)
     passed, summary = prove_gdumb(tmp_path, shape, mode="bmc", depth=COVER_DEPTH[datapath] - 20, broken=True)

@@ -58,10 +58,10 @@ __all__ = ["COVER_DEPTH", "GDUMB_CONFIG", "GDUMB_SHAPES", "gdumb_harness", "prov
 #: Four slots, three classes, and two-word sample slots: evictions and refusals within a
 #: few dozen cycles (the covers).
 GDUMB_CONFIG = TinyCLConfig(in_h=2, in_w=2, kernel=2, filters=1, classes=3, slots=4, data_width=8, frac_bits=4)
-#: Steps the covers need, by datapath: the second eviction ends at step 92 with registered
-#: counts and a registered sample memory (three cycles a copied word), at step 94 with
-#: counts in memory (a read a cycle, two writes after INS_FINISH).
-COVER_DEPTH = {"array": 100, "serial": 110}
+#: Steps the covers need, by datapath: the second eviction ends at step 104 with registered
+#: counts and registered sample-memory requests and data (four cycles a copied word), at
+#: step 94 with counts in memory (a read a cycle, two writes after INS_FINISH).
+COVER_DEPTH = {"array": 110, "serial": 110}
 #: The memories ``make formal`` proves: slots a power of two or not, more or fewer classes.
 GDUMB_SHAPES = [dataclasses.replace(GDUMB_CONFIG, slots=slots, classes=classes, datapath=datapath)
                 for datapath in ("array", "serial") for slots, classes in ((4, 3), (5, 2), (6, 4), (10, 3))]

@@ -85,17 +85,23 @@ class _WindowHarness(wiring.Component):
         # The memory: each word holds its pixel's coordinates, ``win.read_latency`` cycles
         # after the read.  Pixel (c, row, col) is in bank (row + col) % K at word
         # c * plane + row * row_words + col // K of its slot.
+        # The request reaches the word read_latency - 1 cycles after it is made.
+        rd_en, rd_addr = win.rd_en, list(win.rd_addr)
+        for stage in range(win.read_latency - 1):
+            en_q = Signal(name=f"f_rd_en{stage}")
+            addr_q = [Signal.like(rd_addr[b], name=f"f_rd_addr{stage}_{b}") for b in range(k)]
+            m.d.sync += [en_q.eq(rd_en), *(addr_q[b].eq(rd_addr[b]) for b in range(k))]
+            rd_en, rd_addr = en_q, addr_q
         for b in range(k):
             local = Signal(32, name=f"f_local{b}")
-            m.d.comb += local.eq(win.rd_addr[b] - slot * lay["slot_words"])
+            m.d.comb += local.eq(rd_addr[b] - slot * lay["slot_words"])
             chan, rem = local // lay["plane_words"], local % lay["plane_words"]
             row = rem // lay["row_words"]
             col = (rem % lay["row_words"]) * k + (b + 8 * k - row[:3]) % k
             word = Signal(8, name=f"f_word{b}")
-            with m.If(win.rd_en):
+            with m.If(rd_en):
                 m.d.sync += word.eq((chan[:2] << 6) | (row[:3] << 3) | col[:3])
-            read_data = m.d.sync if win.read_latency == 2 else m.d.comb
-            read_data += win.rd_data[b].eq(word)
+            m.d.comb += win.rd_data[b].eq(word)
         # Fetches counted here, not by the generator's own counter.
         fetches = Signal(16, name="f_fetches")
         m.d.sync += fetches.eq(fetches + win.rd_en)

@@ -133,8 +133,8 @@ class Controller:
             Signal(name="scan_victim")
         self.copy_w = Signal(index(sample_layout(cfg)["slot_words"]), name="copy_w")
         # INS_COPY's cycle of a word: 0 reads it from the staging slot, the sample memory's
-        # read latency writes it into the target slot.
-        self.copy_phase = Signal(range(3), name="copy_phase")
+        # read latency (:attr:`SampleMemory.READ_LATENCIES`) writes it into the target slot.
+        self.copy_phase = Signal(range(max(SampleMemory.READ_LATENCIES) + 1), name="copy_phase")
         self.copy_waddr = Signal(sample_addr_width, name="copy_waddr")
         self.label_full = Signal(name="label_full")
         self.label_count, self.label_new = Signal(range(slots + 1), name="label_count"), Signal(name="label_new")
@@ -265,8 +265,9 @@ class Controller:
                 m.d.sync += s.ctr.eq(s.ctr + 1)
                 m.next = "INS_SCAN_READ"
         latency = samples.read_latency
-        if latency not in (1, 2):
-            raise ValueError(f"the sample memory's read latency must be 1 or 2, not {latency!r}")
+        if latency not in SampleMemory.READ_LATENCIES:
+            raise ValueError(f"the sample memory's read latency must be one of {SampleMemory.READ_LATENCIES}, "
+                             f"not {latency!r}")
         with m.State("INS_COPY"):
             # The banks are single-port (SPRAM on an iCE40): read a staging word, then write
             # it into the slot when the memory shows it, never both in one cycle.

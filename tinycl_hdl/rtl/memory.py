@@ -278,13 +278,15 @@ class SampleMemory(wiring.Component):
     blackbox : bool
         Emit the banks as SRAM macro instances.
     read_latency : int
-        1, or 2 to register every bank's read data (:attr:`read_latency`).
-        A bank deeper than one block RAM is a multiplexer over many of them; on an ECP5 the
-        block RAM's clock-to-output and that multiplexer, routed across the chip into the
-        slot copy's write data or the host's read data, take 24 ns for a byte-wide bank of
-        72 ``cifar10`` slots.  The register holds every reader's path to the multiplexer
-        alone, and the banks are built of bit planes (:class:`Sram` ``bit_planes``), so
-        that the multiplexer is a narrow one.
+        1, or 3 to register every bank's requests and read data (:attr:`read_latency`).
+        A bank deeper than one block RAM is many of them, spread over the chip.  On an
+        ECP5 the paths into and out of them are mostly routing: the block RAM's
+        clock-to-output and the multiplexer over its outputs took 24 ns for a byte-wide
+        bank of 72 ``cifar10`` slots, and a bank address chosen by the control unit's state
+        (window, slot copy, host read) 17 ns.  With 3, a register drives every bank input
+        (the choice among the readers and writers is made before it) and every bank output
+        reaches a register alone; the banks are built of bit planes (:class:`Sram`
+        ``bit_planes``), so that the multiplexer over the outputs is a narrow one.
 
     Attributes
     ----------
@@ -295,22 +297,27 @@ class SampleMemory(wiring.Component):
     rd_data : Out(ArrayLayout(unsigned(8), kernel))
         Holds the last word read while ``rd_en`` is low.
     wr_en, wr_addr, wr_data : In(ArrayLayout(..., kernel))
-        Per-bank writes (slot copies).  A bank is single-port: a write and a read
-        must not share a cycle (the write wins and the read is dropped).
+        Per-bank writes (slot copies), made in this cycle, or the next with registered
+        requests.  A bank is single-port: a write and a read must not share a cycle (the
+        write wins and the read is dropped).
     px_en, px_slot, px_chan, px_row, px_col, px_data : In
         One pixel written by its coordinates (the host's staging writes); it is
-        written one cycle later and then takes precedence over a bank write.
+        written one cycle later and then takes precedence over a bank write that reaches
+        the bank in that cycle.
     """
+
+    #: The read latencies it builds: bare banks, or registered requests and read data.
+    READ_LATENCIES = (1, 3)
 
     def __init__(self, cfg: TinyCLConfig, *, blackbox: bool = False, read_latency: int = 1):
         if not isinstance(cfg, TinyCLConfig):
             raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
-        if read_latency not in (1, 2):
-            raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
+        if read_latency not in self.READ_LATENCIES:
+            raise ValueError(f"read_latency must be 1 or 3, not {read_latency!r}")
         self._cfg = cfg
         self._layout = sample_layout(cfg)
         self._blackbox = blackbox
-        self._registered = read_latency == 2
+        self._registered = read_latency == 3
         k = cfg.kernel
         addr = max(1, (self._layout["depth"] - 1).bit_length())
         self._addr_width = addr
@@ -340,7 +347,7 @@ class SampleMemory(wiring.Component):
     @property
     def read_latency(self) -> int:
         """Cycles from ``rd_en`` to the word on ``rd_data``."""
-        return 2 if self._registered else 1
+        return 3 if self._registered else 1
 
     def macros(self):
         """:class:`MemoryShape` of every memory, for a macro list."""
@@ -350,11 +357,6 @@ class SampleMemory(wiring.Component):
         m = Module()
         cfg, lay = self._cfg, self._layout
         k = cfg.kernel
-        # A pixel write is registered with its bank and word address (one cycle later), so
-        # the address arithmetic does not sit in front of the memories' write ports.
-        px_en, px_data = Signal(), Signal(8)
-        px_bank = Signal(range(k))
-        px_addr = Signal(self._addr_width)
         # Residues and quotients by K from small tables: a ``%`` or ``//`` of a signal is a divider.
         # The row's and channel's words come from tables and the slot's from shifted copies:
         # synthesis maps a product by a constant to a DSP block, whose delay was the ECP5's
@@ -363,23 +365,43 @@ class SampleMemory(wiring.Component):
         word_of_col = Array(Const(c // k, self._addr_width) for c in range(cfg.in_w))
         word_of_row = Array(Const(r * lay["row_words"], self._addr_width) for r in range(cfg.in_h))
         word_of_chan = Array(Const(c * lay["plane_words"], self._addr_width) for c in range(cfg.in_c))
-        m.d.sync += [
-            px_en.eq(self.px_en), px_data.eq(self.px_data),
-            px_bank.eq(bank_of_sum[self.px_row + self.px_col]),
-            px_addr.eq(times_constant(self.px_slot, lay["slot_words"]) + word_of_chan[self.px_chan]
-                       + word_of_row[self.px_row] + word_of_col[self.px_col]),
-        ]
+        px_bank = bank_of_sum[self.px_row + self.px_col]
+        px_addr = (times_constant(self.px_slot, lay["slot_words"]) + word_of_chan[self.px_chan]
+                   + word_of_row[self.px_row] + word_of_col[self.px_col])
+        if not self._registered:
+            # A pixel write is registered with its bank and word address (one cycle later),
+            # so that the address arithmetic does not sit in front of the memories' write ports.
+            px_en, px_data = Signal(), Signal(8)
+            px_bank_q, px_addr_q = Signal(range(k)), Signal(self._addr_width)
+            m.d.sync += [px_en.eq(self.px_en), px_data.eq(self.px_data), px_bank_q.eq(px_bank),
+                         px_addr_q.eq(px_addr)]
         for b in range(k):
             bank = Sram.of(sample_bank_shape(cfg), blackbox=self._blackbox, bit_planes=self._registered)
             m.submodules[f"bank{b}"] = bank
+            if self._registered:
+                self._registered_requests(m, bank, b, self.px_en & (px_bank == b), px_addr)
+                m.d.sync += self.rd_data[b].eq(bank.r_data)
+                continue
             # Single-port, so that an iCE40's SPRAM can hold it: the control unit never reads
             # and writes in one cycle.
-            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b])]
-            read_data = m.d.sync if self._registered else m.d.comb
-            read_data += self.rd_data[b].eq(bank.r_data)
-            with m.If(px_en & (px_bank == b)):
-                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr), bank.w_data.eq(px_data)]
+            m.d.comb += [bank.r_en.eq(self.rd_en), bank.r_addr.eq(self.rd_addr[b]), self.rd_data[b].eq(bank.r_data)]
+            with m.If(px_en & (px_bank_q == b)):
+                m.d.comb += [bank.w_en.eq(1), bank.w_addr.eq(px_addr_q), bank.w_data.eq(px_data)]
             with m.Else():
                 m.d.comb += [bank.w_en.eq(self.wr_en[b]), bank.w_addr.eq(self.wr_addr[b]),
                              bank.w_data.eq(self.wr_data[b])]
         return m
+
+    def _registered_requests(self, m, bank, b, px_hit, px_addr):
+        """Bank ``b``'s ports from registers: this cycle's pixel write, else bank write, else
+        read, made in the next.  One address register serves the read and the write port."""
+        writing = Signal(name=f"req_writing{b}")
+        reading = Signal(name=f"req_reading{b}")
+        addr = Signal(self._addr_width, name=f"req_addr{b}")
+        w_data = Signal(8, name=f"req_data{b}")
+        write = px_hit | self.wr_en[b]
+        m.d.sync += [writing.eq(write), reading.eq(self.rd_en & ~write),
+                     addr.eq(Mux(px_hit, px_addr, Mux(self.wr_en[b], self.wr_addr[b], self.rd_addr[b]))),
+                     w_data.eq(Mux(px_hit, self.px_data, self.wr_data[b]))]
+        m.d.comb += [bank.r_en.eq(reading), bank.r_addr.eq(addr),
+                     bank.w_en.eq(writing), bank.w_addr.eq(addr), bank.w_data.eq(w_data)]

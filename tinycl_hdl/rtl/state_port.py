@@ -98,7 +98,7 @@ class StatePort:
     def sample_reads(self, m, ctl, host, samples):
         """The ``SAMPLES`` window: returns ``(read_branch(m), states(m))``.  ``read_branch``
         continues the read request's ``If``/``Elif`` chain; ``states`` adds ``SAMPLE_READ``,
-        ``SAMPLE_WAIT`` (a registered memory's second cycle) and ``SAMPLE_BYTE`` to the host FSM."""
+        ``SAMPLE_WAIT1`` .. (a registered memory's later cycles) and ``SAMPLE_BYTE`` to the host FSM."""
         cfg, lay = self.cfg, sample_layout(self.cfg)
         K, smp = cfg.kernel, host.smp
         addr_w = samples.addr_width
@@ -123,10 +123,11 @@ class StatePort:
                 m.d.comb += samples.rd_en.eq(1)
                 m.d.comb += [samples.rd_addr[b].eq(word) for b in range(K)]
                 m.d.sync += word.eq(word + lay["plane_words"])
-                m.next = "SAMPLE_BYTE" if samples.read_latency == 1 else "SAMPLE_WAIT"
-            with m.State("SAMPLE_WAIT"):
-                # A registered sample memory shows the word a cycle later.
-                m.next = "SAMPLE_BYTE"
+                m.next = "SAMPLE_BYTE" if samples.read_latency == 1 else "SAMPLE_WAIT1"
+            # A registered sample memory shows the word read_latency - 1 cycles later.
+            for wait in range(1, samples.read_latency):
+                with m.State(f"SAMPLE_WAIT{wait}"):
+                    m.next = "SAMPLE_BYTE" if wait == samples.read_latency - 1 else f"SAMPLE_WAIT{wait + 1}"
             with m.State("SAMPLE_BYTE"):
                 m.d.sync += host.mem_rdata.word_select(chan, 8).eq(Array(samples.rd_data)[bank])
                 with m.If(chan == cfg.in_c - 1):

@@ -134,9 +134,10 @@ class SnakeWindow(wiring.Component):
     def latency(self) -> int:
         """Cycles from a fetch to the window it completes appearing on the outputs.
 
-        Three address stages (entering line and bank skew; rows and columns; registered
-        read addresses), memory read, the memory's registered pixels, window update;
-        without ``pipelined``, no rows-and-columns stage and no registered pixels.
+        Three address stages (entering line and bank skew; rows and columns; read
+        addresses, registered by the sample memory as its requests), memory read, the
+        memory's registered pixels, window update; without ``pipelined``, no
+        rows-and-columns stage and no registered pixels.
         """
         return 6 if self._pipelined else 4
 
@@ -144,7 +145,7 @@ class SnakeWindow(wiring.Component):
     def read_latency(self) -> int:
         """Cycles from ``rd_en`` to ``rd_data`` that the window expects of the sample memory
         (:attr:`SampleMemory.read_latency <tinycl_hdl.rtl.memory.SampleMemory.read_latency>`)."""
-        return 2 if self._pipelined else 1
+        return 3 if self._pipelined else 1
 
     @property
     def reads_per_sweep(self) -> int:
@@ -261,9 +262,12 @@ class SnakeWindow(wiring.Component):
             domain = m.d.sync if self._pipelined else m.d.comb
             domain += [q_row.eq(Mux(p_.is_row, p_.line, p_.y + offset)),
                        q_col.eq(Mux(p_.is_row, p_.x + offset, p_.line))]
-            m.d.sync += a_addr[b].eq((q_base if self._pipelined else p_base) + row_words[q_row] + col_words[q_col])
+            # A pipelined window's read addresses are registered by the sample memory
+            # (its requests), whose banks then read in stage A.
+            address = m.d.comb if self._pipelined else m.d.sync
+            address += a_addr[b].eq((q_base if self._pipelined else p_base) + row_words[q_row] + col_words[q_col])
             m.d.comb += self.rd_addr[b].eq(a_addr[b])
-        m.d.comb += self.rd_en.eq(a.valid)
+        m.d.comb += self.rd_en.eq(q.valid if self._pipelined else a.valid)
         with m.If(self.clear_reads):
             m.d.sync += self.reads.eq(0)
         with m.Elif(fetching):
