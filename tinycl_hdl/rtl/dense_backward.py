@@ -75,7 +75,6 @@ class DenseBackward(wiring.Component):
         half = Signal()                   # 0: UPDATE of the pending pair and the next reads; 1: OUTER
         chunk = Signal(range(CH + 1))     # one past the last chunk once every pair is read
         o = Signal(index(NC))
-        class_base = Signal(index(NC * CH))   # o * chunks
         # The chunk's filter group and word within the group's planes, for the dither.
         group, word = Signal(index(G)), Signal(index(PW))
         # The pair whose weight was read: its UPDATE follows its OUTER.
@@ -83,11 +82,11 @@ class DenseBackward(wiring.Component):
         pend = Signal(data.StructLayout({"o": index(NC), "addr": index(NC * CH), "chunk": index(CH), "first": 1,
                                          "last": 1, "group": index(G), "word": index(PW)}))
         # The reads of a cycle, decided the cycle before: ``reading`` is ``busy & ~half & chunk
-        # != CH`` and ``read_addr`` is ``class_base + chunk``, both as registers, because the
+        # != CH`` and ``read_addr`` is ``o * CH + chunk``, both as registers, because the
         # read enable and address reach every block RAM of the dense weights.
         reading, read_addr = Signal(), Signal(index(NC * CH))
         with m.If(self.start):
-            m.d.sync += [self.busy.eq(1), half.eq(0), chunk.eq(0), o.eq(0), class_base.eq(0), pending.eq(0),
+            m.d.sync += [self.busy.eq(1), half.eq(0), chunk.eq(0), o.eq(0), pending.eq(0),
                          group.eq(0), word.eq(0), reading.eq(1), read_addr.eq(0)]
         with m.If(reading):
             m.d.comb += [self.dense_w_rd.en.eq(1), self.dense_w_rd.addr.eq(read_addr),
@@ -113,15 +112,14 @@ class DenseBackward(wiring.Component):
                     m.d.comb += [issue.units[p].a.eq(self.dense_w[p])]
                     m.d.comb += [issue.units[p].b[i].eq(self.delta) for i in range(L)]
                 with m.If(o == NC - 1):
-                    m.d.sync += [o.eq(0), class_base.eq(0), chunk.eq(chunk + 1),
+                    m.d.sync += [o.eq(0), chunk.eq(chunk + 1),
                                  reading.eq(chunk != CH - 1), read_addr.eq(chunk + 1)]
                     with m.If(word == PW - 1):
                         m.d.sync += [word.eq(0), group.eq(group + 1)]
                     with m.Else():
                         m.d.sync += word.eq(word + 1)
                 with m.Else():
-                    m.d.sync += [o.eq(o + 1), class_base.eq(class_base + CH),
-                                 reading.eq(1), read_addr.eq(class_base + CH + chunk)]
+                    m.d.sync += [o.eq(o + 1), reading.eq(1), read_addr.eq(read_addr + CH)]
         with m.If(self.cancel):
             m.d.sync += [self.busy.eq(0), pending.eq(0), reading.eq(0)]
         return m
