@@ -313,11 +313,13 @@ class SampleMemory(wiring.Component):
         if not isinstance(cfg, TinyCLConfig):
             raise TypeError(f"cfg must be a TinyCLConfig, not {cfg!r}")
         if read_latency not in self.READ_LATENCIES:
-            raise ValueError(f"read_latency must be 1 or 3, not {read_latency!r}")
+            raise ValueError(f"read_latency must be {' or '.join(map(str, self.READ_LATENCIES))}, "
+                             f"not {read_latency!r}")
         self._cfg = cfg
         self._layout = sample_layout(cfg)
         self._blackbox = blackbox
-        self._registered = read_latency == 3
+        self._read_latency = read_latency
+        self._registered = read_latency != 1
         k = cfg.kernel
         addr = max(1, (self._layout["depth"] - 1).bit_length())
         self._addr_width = addr
@@ -347,7 +349,7 @@ class SampleMemory(wiring.Component):
     @property
     def read_latency(self) -> int:
         """Cycles from ``rd_en`` to the word on ``rd_data``."""
-        return 3 if self._registered else 1
+        return self._read_latency
 
     def macros(self):
         """:class:`MemoryShape` of every memory, for a macro list."""
